@@ -1,0 +1,47 @@
+"""asterisk_cti: a threaded, synchronous CTI SDK for Asterisk over ARI."""
+
+from __future__ import annotations
+
+import logging
+
+from .config import DEFAULT_EVENT_TYPES, CtiConfig
+from .errors import (
+    AriHttpError,
+    AsteriskCtiError,
+    AuthenticationError,
+    ClientStoppedError,
+    ConfigurationError,
+    ConflictError,
+    ConnectError,
+    CtiTimeoutError,
+    EventParseError,
+    InvalidRequestError,
+    NotFoundError,
+    NotInStasisError,
+    ServerError,
+    TransportError,
+)
+
+__version__ = "0.1.0"
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+__all__ = [
+    "DEFAULT_EVENT_TYPES",
+    "AriHttpError",
+    "AsteriskCtiError",
+    "AuthenticationError",
+    "ClientStoppedError",
+    "ConfigurationError",
+    "ConflictError",
+    "ConnectError",
+    "CtiConfig",
+    "CtiTimeoutError",
+    "EventParseError",
+    "InvalidRequestError",
+    "NotFoundError",
+    "NotInStasisError",
+    "ServerError",
+    "TransportError",
+    "__version__",
+]
