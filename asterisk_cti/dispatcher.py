@@ -1,0 +1,223 @@
+"""Ordered delivery lanes on a :class:`~concurrent.futures.ThreadPoolExecutor`.
+
+The processor thread hands the dispatcher batches of ``(key, item)`` pairs. Items that share a
+key are delivered in the order they were submitted, one at a time; different keys run in
+parallel on the pool. A lane is one pool task that drains everything queued for its key, so
+a burst of events for one line costs one ``submit`` rather than one future per event.
+
+Every listener call goes through :func:`safe_call`: an exception is logged with the
+listener's name, handed to the error hook, and delivery goes on. A listener that blocks holds
+only its own lane (and one pool thread); past ``backlog_warning`` waiting items a warning is
+logged, once per backlog.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Deque, Dict, Hashable, Iterable, List, Optional, Tuple
+
+from .errors import ClientStoppedError
+
+logger = logging.getLogger(__name__)
+
+#: ``error_hook(listener, event, exception)``, called on the lane thread of the failed call.
+ErrorHook = Callable[[Any, Any, BaseException], None]
+
+
+def safe_call(
+    listener: Any, method: str, event: Any, error_hook: Optional[ErrorHook] = None
+) -> None:
+    """Call ``listener.<method>(event)``, isolating the caller from whatever it raises.
+
+    A missing method is not an error (listeners override what they need).
+    """
+    fn = getattr(listener, method, None)
+    if fn is None:
+        return
+    try:
+        fn(event)
+    except Exception as exc:
+        logger.error(
+            "listener %s.%s raised %s: %s",
+            type(listener).__qualname__, method, type(exc).__name__, exc, exc_info=True,
+        )
+        if error_hook is not None:
+            try:
+                error_hook(listener, event, exc)
+            except Exception:
+                logger.exception("the error hook itself raised")
+
+
+class _Lane:
+    __slots__ = ("items", "warned")
+
+    def __init__(self) -> None:
+        self.items: Deque[Any] = deque()
+        self.warned = False
+
+
+class DispatcherStats:
+    """Counters of a :class:`Dispatcher` (read without a lock; approximate while running)."""
+
+    __slots__ = ("submitted", "delivered", "lanes_started", "max_backlog")
+
+    def __init__(self) -> None:
+        self.submitted = 0
+        self.delivered = 0
+        self.lanes_started = 0
+        self.max_backlog = 0
+
+    def as_dict(self) -> Dict[str, int]:
+        """The counters as a dict."""
+        return {k: getattr(self, k) for k in self.__slots__}
+
+
+class Dispatcher:
+    """Ordered lanes over a thread pool.
+
+    :param deliver: called with each item on a lane thread; it must not raise (wrap listener
+        calls in :func:`safe_call`).
+    :param workers: pool threads.
+    :param backlog_warning: items waiting in one lane before a warning is logged.
+    :param thread_name_prefix: the pool threads' name prefix.
+
+    Thread contract: :meth:`submit_many` is called by the processor thread (any thread works);
+    :meth:`stop` from any thread, including a lane thread.
+    """
+
+    def __init__(
+        self,
+        deliver: Callable[[Any], None],
+        *,
+        workers: int = 4,
+        backlog_warning: int = 1000,
+        thread_name_prefix: str = "asterisk-cti-lane",
+    ) -> None:
+        self._deliver = deliver
+        self._workers = workers
+        self._backlog_warning = backlog_warning
+        self._prefix = thread_name_prefix
+        self._lock = threading.Lock()
+        self._lanes: Dict[Hashable, _Lane] = {}
+        self._executor: Optional[ThreadPoolExecutor] = None
+        self._stopping = False
+        self._idle = threading.Condition(self._lock)
+        self.stats = DispatcherStats()
+
+    def start(self) -> None:
+        """Create the pool (idempotent). Its threads start on demand."""
+        with self._lock:
+            if self._executor is None:
+                self._stopping = False
+                self._executor = ThreadPoolExecutor(
+                    self._workers, thread_name_prefix=self._prefix
+                )
+
+    def submit_many(self, pairs: Iterable[Tuple[Hashable, Any]]) -> None:
+        """Queue items on their keys' lanes; start a lane task for each idle lane.
+
+        :param pairs: ``(key, item)`` in arrival order.
+        :raises ClientStoppedError: when the dispatcher is stopped.
+        """
+        to_start: List[Tuple[Hashable, _Lane]] = []
+        n = 0
+        with self._lock:
+            if self._executor is None or self._stopping:
+                raise ClientStoppedError("the dispatcher is stopped")
+            lanes = self._lanes
+            for key, item in pairs:
+                n += 1
+                lane = lanes.get(key)
+                if lane is None:
+                    lane = lanes[key] = _Lane()
+                    to_start.append((key, lane))
+                items = lane.items
+                items.append(item)
+                if len(items) > self._backlog_warning and not lane.warned:
+                    lane.warned = True
+                    logger.warning(
+                        "lane %r has %d events waiting: a listener is slow or blocked",
+                        key, len(items),
+                    )
+                    if len(items) > self.stats.max_backlog:
+                        self.stats.max_backlog = len(items)
+            self.stats.submitted += n
+            executor = self._executor
+            self.stats.lanes_started += len(to_start)
+        for key, lane in to_start:
+            executor.submit(self._run_lane, key, lane)
+
+    def _run_lane(self, key: Hashable, lane: _Lane) -> None:
+        deliver = self._deliver
+        lock = self._lock
+        while True:
+            with lock:
+                items = lane.items
+                if not items or self._stopping:
+                    # Done: retire the lane so that its key can start a new one.
+                    if self._lanes.get(key) is lane:
+                        del self._lanes[key]
+                    if not self._lanes:
+                        self._idle.notify_all()
+                    return
+                lane.items = deque()
+                lane.warned = False
+            for item in items:
+                if self._stopping:
+                    break
+                deliver(item)
+            self.stats.delivered += len(items)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Block until every lane is drained (for tests and orderly shutdown).
+
+        :returns: True when idle, False on timeout.
+        """
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while self._lanes:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._idle.wait(left)
+            return True
+
+    def backlog(self) -> int:
+        """Items waiting in all lanes."""
+        with self._lock:
+            return sum(len(lane.items) for lane in self._lanes.values())
+
+    def stop(self, timeout: float = 5.0, drain: bool = False) -> bool:
+        """Stop delivering and join the pool threads (idempotent, never joins the caller).
+
+        :param timeout: seconds to wait for the pool threads.
+        :param drain: deliver what is queued before stopping (bounded by ``timeout``).
+        :returns: True when every pool thread ended (a listener blocked forever keeps its
+            thread alive; it is logged and False is returned).
+        """
+        if drain:
+            self.wait_idle(timeout)
+        with self._lock:
+            executor = self._executor
+            self._executor = None
+            self._stopping = True
+            self._lanes.clear()
+            self._idle.notify_all()
+        if executor is None:
+            return True
+        executor.shutdown(wait=False, cancel_futures=True)
+        deadline = time.monotonic() + timeout
+        me = threading.current_thread()
+        ok = True
+        for thread in list(getattr(executor, "_threads", ())):
+            if thread is me:
+                continue
+            thread.join(max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():
+                ok = False
+                logger.error("dispatcher thread %s did not stop: a listener is blocked", thread.name)
+        return ok

@@ -1,0 +1,202 @@
+"""The reactor thread: owns the event websocket and nothing else.
+
+It connects (HTTP basic auth in a header, never in the URL), reads frames as fast as they come
+and puts them into the :class:`~asterisk_cti.ring.Ring` in batches, pings when the line is
+quiet, and reconnects forever with jittered exponential backoff until :meth:`Reactor.stop`.
+It never waits on a consumer: a slow reader is dangerous for Asterisk itself (its per-app
+queue fills and PJSIP stops taking new requests). Connection changes travel through the ring
+as :class:`Connected` / :class:`Disconnected` markers, so the processor sees them in order with
+the events around them.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from typing import Optional
+
+from .config import CtiConfig
+from .errors import ConnectError, TransportError
+from .ring import Ring
+from .transport import EventStream, TransportFactory, basic_auth_header
+
+logger = logging.getLogger(__name__)
+
+
+class Marker:
+    """Base of the non-frame entries of the ring."""
+
+    __slots__ = ()
+
+
+class Connected(Marker):
+    """The websocket is open. ``attempts``: failed attempts before this one."""
+
+    __slots__ = ("attempts",)
+
+    def __init__(self, attempts: int) -> None:
+        self.attempts = attempts
+
+
+class Disconnected(Marker):
+    """The websocket closed. ``reason`` says why (never contains credentials)."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def backoff_delay(attempt: int, minimum: float, maximum: float, jitter: float,
+                  rng: random.Random) -> float:
+    """Delay before reconnect attempt ``attempt`` (1-based): ``minimum * 2**(attempt-1)``
+    capped at ``maximum``, then moved by up to ``±jitter`` of itself."""
+    base = float(min(maximum, minimum * (2.0 ** min(attempt - 1, 32))))
+    if jitter:
+        base *= 1.0 + rng.uniform(-jitter, jitter)
+    return max(0.0, min(base, maximum * (1.0 + jitter)))
+
+
+class Reactor:
+    """The thread that owns the websocket.
+
+    :param config: connection settings.
+    :param factory: opens the websocket (see :mod:`asterisk_cti.transport`).
+    :param ring: where frames go.
+    :param rng: randomness for the jitter (tests pass a seeded one).
+
+    Thread contract: :meth:`start`, :meth:`stop` and :meth:`reconnect` from any thread (stop
+    is idempotent and never joins the calling thread).
+    """
+
+    def __init__(self, config: CtiConfig, factory: TransportFactory, ring: Ring,
+                 rng: Optional[random.Random] = None) -> None:
+        self._config = config
+        self._factory = factory
+        self._ring = ring
+        self._rng = rng or random.Random()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._stream: Optional[EventStream] = None
+        self._thread: Optional[threading.Thread] = None
+        self._headers = {"Authorization": basic_auth_header(config.username, config.password)}
+        self.last_error: Optional[ConnectError] = None
+        self.connects = 0
+        self.failed_attempts = 0
+        self.connected = False
+
+    def start(self) -> None:
+        """Start the reactor thread (idempotent)."""
+        with self._lock:
+            if self._thread is not None:
+                return
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="asterisk-cti-reactor",
+                                            daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> bool:
+        """Stop reading and close the websocket; wakes a blocked read at once.
+
+        :returns: True when the thread ended within ``timeout``.
+        """
+        self._stop.set()
+        with self._lock:
+            stream, thread = self._stream, self._thread
+            self._thread = None
+        if stream is not None:
+            stream.abort()
+        if thread is None or thread is threading.current_thread():
+            return True
+        thread.join(timeout)
+        return not thread.is_alive()
+
+    def reconnect(self, reason: str) -> None:
+        """Drop the current connection; the loop reconnects with backoff (any thread)."""
+        logger.info("reconnecting: %s", reason)
+        with self._lock:
+            stream = self._stream
+        if stream is not None:
+            stream.abort()
+
+    # -- the thread ---------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        cfg = self._config
+        url = cfg.events_url
+        attempt = 0
+        while not self._stop.is_set():
+            try:
+                stream = self._factory(
+                    url, self._headers, connect_timeout=cfg.connect_timeout,
+                    read_timeout=cfg.ping_interval, verify_tls=cfg.verify_tls,
+                )
+            except ConnectError as exc:
+                self.last_error = exc
+                self.failed_attempts += 1
+                attempt += 1
+                delay = backoff_delay(attempt, cfg.reconnect_min, cfg.reconnect_max,
+                                      cfg.reconnect_jitter, self._rng)
+                logger.warning("connect to %s failed (%s); retry %d in %.1f s",
+                               url.split("?", 1)[0], exc, attempt, delay)
+                self._stop.wait(delay)
+                continue
+            except Exception as exc:  # a broken transport factory must not kill the thread
+                self.last_error = ConnectError(f"{type(exc).__name__}: {exc}")
+                logger.exception("the transport factory raised")
+                attempt += 1
+                self._stop.wait(backoff_delay(attempt, cfg.reconnect_min, cfg.reconnect_max,
+                                              cfg.reconnect_jitter, self._rng))
+                continue
+            with self._lock:
+                self._stream = stream
+            if self._stop.is_set():
+                stream.abort()
+            self.connects += 1
+            self.connected = True
+            self.last_error = None
+            logger.info("connected to %s", url.split("?", 1)[0])
+            self._ring.put(Connected(attempt))
+            attempt = 0
+            reason = self._read(stream)
+            self.connected = False
+            with self._lock:
+                self._stream = None
+            try:
+                stream.close()
+            except Exception as exc:
+                logger.debug("closing the websocket: %s", exc)
+            if self._stop.is_set():
+                break
+            logger.warning("websocket disconnected: %s", reason)
+            self._ring.put(Disconnected(reason))
+            attempt = 1
+            self._stop.wait(backoff_delay(1, cfg.reconnect_min, cfg.reconnect_max,
+                                          cfg.reconnect_jitter, self._rng))
+
+    def _read(self, stream: EventStream) -> str:
+        put_many = self._ring.put_many
+        silence_limit = 2.0 * self._config.ping_interval
+        last = time.monotonic()
+        while True:
+            try:
+                frames = stream.recv_batch()
+            except TransportError as exc:
+                return "stopped" if self._stop.is_set() else str(exc)
+            except Exception as exc:
+                return f"{type(exc).__name__}: {exc}"
+            if frames is None:
+                if self._stop.is_set():
+                    return "stopped"
+                if time.monotonic() - last > silence_limit:
+                    return "no answer to the keep-alive ping"
+                try:
+                    stream.ping()
+                except TransportError as exc:
+                    return str(exc)
+                continue
+            last = time.monotonic()
+            if frames:
+                put_many(frames)

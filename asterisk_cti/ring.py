@@ -1,0 +1,148 @@
+"""The circular buffer between the reactor thread and the processor thread.
+
+The reactor :meth:`Ring.put_many` s raw frames and connection markers; the processor takes
+everything that is waiting with one :meth:`Ring.get_batch`. A put never blocks: when the ring
+is full the oldest entries are overwritten, counted, and reported to the next ``get_batch`` so
+that the processor can tell listeners that events were lost and resynchronise the call model.
+Connection markers are never overwritten: losing one would hide a reconnect.
+
+Hand-offs between threads are what costs most in this design, so the ring is built to make
+them rare: the consumer is notified only when it is actually waiting, and it swaps out the
+whole backlog under one lock acquisition.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from typing import Any, Deque, Iterable, NamedTuple, Optional, Sequence, Union
+
+
+class RingStats(NamedTuple):
+    """Counters of a :class:`Ring` (a consistent snapshot)."""
+
+    capacity: int
+    size: int
+    high_water: int
+    overwritten: int
+    put: int
+
+
+class Batch(NamedTuple):
+    """What :meth:`Ring.get_batch` returns."""
+
+    items: Union[Deque[Any], Sequence[Any]]
+    lost: int
+    """Entries overwritten before this batch was taken (0 when nothing was lost)."""
+
+
+class Ring:
+    """A fixed-capacity circular buffer guarded by a lock and a condition.
+
+    Thread contract: any number of producers (in practice the reactor thread) may call
+    :meth:`put` / :meth:`put_many`; one consumer (the processor thread) calls
+    :meth:`get_batch`. :meth:`close` may be called from any thread and wakes the consumer.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be at least 1")
+        self._capacity = capacity
+        self._items: Deque[Any] = deque()
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._waiting = False
+        self._closed = False
+        self._high_water = 0
+        self._overwritten = 0
+        self._lost_pending = 0
+        self._put = 0
+
+    @property
+    def capacity(self) -> int:
+        """How many entries the ring holds before it overwrites the oldest."""
+        return self._capacity
+
+    def put(self, item: Any) -> None:
+        """Append one entry; never blocks. Overwrites the oldest frame when full."""
+        self.put_many((item,))
+
+    def put_many(self, items: Iterable[Any]) -> None:
+        """Append entries in order; never blocks (one lock acquisition for all of them).
+
+        :param items: raw frames (``bytes``/``str``) or marker objects.
+        """
+        with self._lock:
+            if self._closed:
+                return
+            q = self._items
+            before = len(q)
+            q.extend(items)
+            n = len(q)
+            self._put += n - before
+            if n > self._capacity:
+                self._overflow()
+                n = len(q)
+            if n > self._high_water:
+                self._high_water = n
+            if self._waiting:
+                self._cond.notify()
+
+    def _overflow(self) -> None:
+        # Drop the oldest frames; keep markers (they are rare and carry connection state).
+        q = self._items
+        excess = len(q) - self._capacity
+        kept: list[Any] = []
+        while excess > 0 and q:
+            item = q.popleft()
+            if isinstance(item, (bytes, str)):
+                excess -= 1
+                self._overwritten += 1
+                self._lost_pending += 1
+            else:
+                kept.append(item)
+        q.extendleft(reversed(kept))
+
+    def get_batch(self, timeout: Optional[float] = None) -> Batch:
+        """Take every waiting entry, blocking until there is one, the timeout passes, or close.
+
+        :param timeout: seconds to wait; ``None`` waits until an entry or :meth:`close`.
+        :returns: the entries in arrival order (empty on timeout or close) and the count of
+            entries lost to overwriting since the previous batch.
+        """
+        with self._lock:
+            if not self._items and not self._closed:
+                self._waiting = True
+                try:
+                    self._cond.wait(timeout)
+                finally:
+                    self._waiting = False
+            items: Union[Deque[Any], Sequence[Any]] = self._items
+            if items:
+                self._items = deque()
+            else:
+                items = ()
+            lost = self._lost_pending
+            self._lost_pending = 0
+        return Batch(items, lost)
+
+    def close(self) -> None:
+        """Refuse further puts and wake the consumer (idempotent)."""
+        with self._lock:
+            self._closed = True
+            self._cond.notify_all()
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def stats(self) -> RingStats:
+        """A consistent snapshot of the counters."""
+        with self._lock:
+            return RingStats(
+                self._capacity, len(self._items), self._high_water, self._overwritten, self._put
+            )

@@ -1,0 +1,198 @@
+"""Which event sources the client wants, and how to make Asterisk agree on every connect.
+
+The desired set holds monitored endpoints (``PJSIP/1000``) and technologies (``PJSIP``: every
+endpoint of it, with no per-extension dialplan). On every (re)connect, :meth:`Subscriptions.sync`
+compares it with ``GET /applications/{app}`` and subscribes only what is missing, because
+Asterisk reference-counts subscriptions (subscribing twice needs two unsubscribes) and
+overlapping sources (``endpoint:PJSIP`` plus ``endpoint:PJSIP/1000``) duplicate every event.
+It then subscribes ``bridge:`` (all bridges: endpoint subscriptions carry no bridge events on
+Asterisk 22, and ``bridge:`` never survives a disconnect) and installs the server-side event
+filter as a *disallowed* list: every known ARI event type the client does not need. A type a
+later Asterisk adds still arrives (and is filtered client-side), and so do the ones an
+*allowed* list would wrongly block (ApplicationReplaced, StasisStart/StasisEnd).
+
+Threads: :meth:`add`/:meth:`remove` from any thread (they take effect at once when connected);
+:meth:`sync` on the processor thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import AbstractSet, Any, Iterable, List, Mapping, NamedTuple, Sequence, Tuple
+
+from .errors import AriHttpError, ConfigurationError, NotFoundError
+from .events import ARI_EVENT_TYPES
+from .rest import AriRest
+
+logger = logging.getLogger(__name__)
+
+#: Types the client always needs, whatever listeners ask for.
+ALWAYS_WANTED = frozenset({"ApplicationReplaced", "StasisStart", "StasisEnd"})
+
+
+def normalize_source(source: str) -> str:
+    """``endpoint:PJSIP/1000`` or ``PJSIP/1000`` -> ``PJSIP/1000``; ``PJSIP`` stays.
+
+    :raises ConfigurationError: for anything that is not an endpoint or a technology.
+    """
+    text = source.strip()
+    if text.startswith("endpoint:"):
+        text = text[len("endpoint:"):]
+    tech, _, res = text.partition("/")
+    if not tech or not tech.replace("_", "").replace("-", "").isalnum() or "/" in res or (
+        _ and not res
+    ):
+        raise ConfigurationError(
+            "monitor", f"{source!r} is not an endpoint (PJSIP/1000) or a technology (PJSIP)"
+        )
+    return f"{tech}/{res}" if res else tech
+
+
+class SyncResult(NamedTuple):
+    """What :meth:`Subscriptions.sync` did."""
+
+    subscribed: Tuple[str, ...]
+    unsubscribed: Tuple[str, ...]
+    filter_installed: bool
+
+
+class Subscriptions:
+    """The desired event sources of one application, kept in step with Asterisk.
+
+    :param app: the ARI application name.
+    :param subscribe_bridges: also subscribe ``bridge:`` (all bridges).
+    :param server_filter: install the server-side event filter.
+    """
+
+    def __init__(self, app: str, *, subscribe_bridges: bool = True, server_filter: bool = True):
+        self.app = app
+        self._subscribe_bridges = subscribe_bridges
+        self._server_filter = server_filter
+        self._lock = threading.Lock()
+        self._wanted: List[str] = []
+        self.filter_supported = True
+
+    # -- the desired set ---------------------------------------------------------------------
+
+    def add(self, sources: Iterable[str]) -> List[str]:
+        """Add sources to the desired set.
+
+        :returns: the normalized sources that were new.
+        :raises ConfigurationError: for a malformed source.
+        """
+        new = [normalize_source(s) for s in sources]
+        with self._lock:
+            added = [s for s in dict.fromkeys(new) if s not in self._wanted]
+            self._wanted.extend(added)
+        return added
+
+    def remove(self, sources: Iterable[str]) -> List[str]:
+        """Remove sources from the desired set.
+
+        :returns: the normalized sources that were removed.
+        """
+        gone = [normalize_source(s) for s in sources]
+        with self._lock:
+            removed = [s for s in dict.fromkeys(gone) if s in self._wanted]
+            self._wanted = [s for s in self._wanted if s not in removed]
+        return removed
+
+    @property
+    def wanted(self) -> Tuple[str, ...]:
+        """The desired endpoints and technologies, in the order they were added."""
+        with self._lock:
+            return tuple(self._wanted)
+
+    def server_sources(self) -> List[str]:
+        """The event sources to hold on the server: technologies, and endpoints whose
+        technology is not monitored as a whole (overlap would duplicate every event)."""
+        wanted = self.wanted
+        techs = {w for w in wanted if "/" not in w}
+        out = [f"endpoint:{w}" for w in wanted if "/" not in w]
+        out += [f"endpoint:{w}" for w in wanted if "/" in w and w.split("/", 1)[0] not in techs]
+        return out
+
+    # -- talking to Asterisk -------------------------------------------------------------------
+
+    def sync(self, rest: AriRest, needed_types: AbstractSet[str]) -> SyncResult:
+        """Make Asterisk hold exactly the sources we want; install the event filter.
+
+        :param rest: the REST client.
+        :param needed_types: every event type the client consumes (listeners and call model).
+        :returns: what changed.
+        :raises AriHttpError: when Asterisk refuses (the caller reconnects and retries).
+        """
+        try:
+            current = rest.application(self.app)
+        except NotFoundError:
+            current = {}
+        have = set(_held_endpoint_sources(current))
+        want = self.server_sources()
+        missing = [s for s in want if s not in have]
+        extra = [s for s in sorted(have) if s not in want]
+        if self._subscribe_bridges and "" not in _ids(current, "bridge_ids"):
+            missing.append("bridge:")
+        if missing:
+            rest.subscribe(self.app, missing)
+            logger.info("subscribed %s to %s", self.app, ", ".join(missing))
+        if extra:
+            try:
+                rest.unsubscribe(self.app, extra)
+                logger.info("unsubscribed %s from %s", self.app, ", ".join(extra))
+            except AriHttpError as exc:
+                logger.warning("could not unsubscribe %s: %s", ", ".join(extra), exc)
+        installed = False
+        if self._server_filter:
+            installed = self.install_filter(rest, needed_types)
+        return SyncResult(tuple(missing), tuple(extra), installed)
+
+    def install_filter(self, rest: AriRest, needed_types: AbstractSet[str]) -> bool:
+        """``PUT eventFilter`` with every known type outside ``needed_types`` disallowed.
+
+        :returns: True when the server accepted it; False when it refused (an Asterisk older
+            than 13.26/16.3): the client then filters everything itself.
+        """
+        keep = set(needed_types) | ALWAYS_WANTED
+        disallowed = [t for t in ARI_EVENT_TYPES if t not in keep]
+        try:
+            rest.set_event_filter(self.app, disallowed=disallowed)
+        except AriHttpError as exc:
+            if self.filter_supported:
+                logger.warning("server-side event filter refused (%s); filtering client-side",
+                               exc)
+            self.filter_supported = False
+            return False
+        self.filter_supported = True
+        return True
+
+    def apply_change(self, rest: AriRest, added: Sequence[str], removed: Sequence[str]) -> None:
+        """Subscribe/unsubscribe at once after :meth:`add` / :meth:`remove` while connected.
+
+        Computed against the server's current state, so that it is safe to call any time.
+        """
+        current = rest.application(self.app)
+        have = set(_held_endpoint_sources(current))
+        want = self.server_sources()
+        missing = [s for s in want if s not in have]
+        extra = [s for s in sorted(have) if s not in want]
+        if missing:
+            rest.subscribe(self.app, missing)
+        if extra:
+            rest.unsubscribe(self.app, extra)
+
+
+def _ids(app: Mapping[str, Any], key: str) -> List[str]:
+    value = app.get(key)
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def _held_endpoint_sources(app: Mapping[str, Any]) -> List[str]:
+    # Asterisk lists endpoint subscriptions as "PJSIP/1000"; a whole technology as "PJSIP"
+    # (some versions "PJSIP/"): normalise both to our spelling.
+    out = []
+    for ident in _ids(app, "endpoint_ids"):
+        ident = ident[:-1] if ident.endswith("/") else ident
+        if ident:
+            out.append(f"endpoint:{ident}")
+    return out
