@@ -1,0 +1,466 @@
+"""CtiClient: the façade that composes the pipeline.
+
+::
+
+    Asterisk ─ws─> Reactor ─put─> Ring ─get─> Processor ─submit─> Dispatcher lanes ─> listeners
+                                                  │ sync/resync (REST)                    │
+    Asterisk <────────────── AriRest (one pooled requests.Session) <── CallControl <──────┘
+
+The client owns the threads' life: :meth:`CtiClient.start` starts the dispatcher, the
+processor and the reactor and returns once connected and subscribed; :meth:`CtiClient.stop`
+stops them in the order the data flows (reactor, ring, processor, dispatcher), is idempotent,
+bounded by a timeout, and safe to call from a listener.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any, Dict, Iterable, List, Optional, Tuple
+
+import requests
+
+from .config import CtiConfig
+from .dispatcher import Dispatcher, ErrorHook, safe_call
+from .errors import (
+    AsteriskCtiError,
+    AuthenticationError,
+    ClientStoppedError,
+    ConnectError,
+    CtiTimeoutError,
+)
+from .events import Event
+from .listeners import (
+    CONNECTION_METHODS,
+    ChannelEventListener,
+    ConnectionEvent,
+    ConnectionListener,
+    method_for_event_type,
+)
+from .processor import (
+    CALL,
+    CHANNEL,
+    CONNECTION,
+    RAW,
+    Barrier,
+    CallModelProtocol,
+    MonitorChange,
+    Processor,
+)
+from .reactor import Reactor
+from .rest import AriRest
+from .ring import Ring
+from .subscriptions import Subscriptions, normalize_source
+from .transport import TransportFactory, websocket_transport
+from .waiters import Waiters
+
+logger = logging.getLogger(__name__)
+
+
+class ListenerHandle:
+    """Returned by :meth:`CtiClient.add_listener`; :meth:`remove` unregisters the listener."""
+
+    __slots__ = ("_client", "listener")
+
+    def __init__(self, client: CtiClient, listener: Any) -> None:
+        self._client = client
+        self.listener = listener
+
+    def remove(self) -> None:
+        """Stop delivering to this listener (idempotent; safe from inside a callback)."""
+        self._client.remove_listener(self.listener)
+
+
+class _RawListener:
+    __slots__ = ("listener", "types")
+
+    def __init__(self, listener: Any, types: frozenset[str]) -> None:
+        self.listener = listener
+        self.types = types
+
+
+class CtiClient:
+    """A CTI connection to one Asterisk: events in, call control out.
+
+    :param config: where and as whom to connect (:class:`CtiConfig`).
+    :param transport_factory: opens the event websocket; default the real one
+        (:func:`asterisk_cti.transport.websocket_transport`); tests pass
+        :class:`asterisk_cti.testing.FakeWebSocket` ``.factory``.
+    :param session: the :class:`requests.Session` for REST (tests mount
+        :class:`asterisk_cti.testing.FakeAri` on one); default a new pooled session.
+    :param model: the call model; by default a new :class:`asterisk_cti.model.CallModel`.
+        Pass ``False`` for channel events only.
+    :param error_hook: ``hook(listener, event, exception)`` called on the lane thread when a
+        listener raises.
+
+    Threading: every public method may be called from any thread, including a listener.
+    Listeners run on the dispatcher's lane threads (``asterisk-cti-lane_N``).
+
+    Example::
+
+        with CtiClient(CtiConfig(url="http://127.0.0.1:8088", username="cti",
+                                 password="...", app="desk-1000")) as cti:
+            cti.add_listener(MyListener())
+            cti.monitor("PJSIP/1000")
+    """
+
+    def __init__(
+        self,
+        config: CtiConfig,
+        *,
+        transport_factory: Optional[TransportFactory] = None,
+        session: Optional[requests.Session] = None,
+        model: Any = None,
+        error_hook: Optional[ErrorHook] = None,
+    ) -> None:
+        self.config = config
+        self._factory: TransportFactory = transport_factory or websocket_transport
+        self.rest = AriRest(config, session)
+        self.subscriptions = Subscriptions(
+            config.app, subscribe_bridges=config.subscribe_bridges,
+            server_filter=config.server_filter,
+        )
+        self.waiters = Waiters()
+        self.model: Optional[CallModelProtocol] = self._make_model(model)
+        self._error_hook = error_hook
+        self._lock = threading.RLock()
+        self._channel_listeners: Tuple[Any, ...] = ()
+        self._call_listeners: Tuple[Any, ...] = ()
+        self._connection_listeners: Tuple[Any, ...] = ()
+        self._raw_listeners: Tuple[_RawListener, ...] = ()
+        self._running = False
+        self._ring: Optional[Ring] = None
+        self._reactor: Optional[Reactor] = None
+        self._processor: Optional[Processor] = None
+        self._dispatcher: Optional[Dispatcher] = None
+        self._control: Any = None
+
+    @staticmethod
+    def _make_model(model: Any) -> Optional[CallModelProtocol]:
+        if model is False:
+            return None
+        if model is not None:
+            return model  # type: ignore[no-any-return]
+        from .model import CallModel
+
+        return CallModel()
+
+    def __repr__(self) -> str:
+        state = "running" if self._running else "stopped"
+        return f"<CtiClient app={self.config.app!r} url={self.config.url!r} {state}>"
+
+    # -- life cycle ---------------------------------------------------------------------------
+
+    def start(self, timeout: Optional[float] = None) -> CtiClient:
+        """Start the threads, connect, subscribe, and resynchronise.
+
+        Blocks the calling thread until connected and subscribed.
+
+        :param timeout: seconds to wait (default: ``connect_timeout`` + ``request_timeout``).
+        :returns: the client itself.
+        :raises AuthenticationError: when Asterisk refuses the credentials.
+        :raises CtiTimeoutError: when not connected in time (the client is stopped again);
+            the message says what the last attempt got.
+        """
+        with self._lock:
+            if self._running:
+                return self
+            cfg = self.config
+            ring = Ring(cfg.ring_capacity)
+            dispatcher = Dispatcher(self._deliver, workers=cfg.workers,
+                                    backlog_warning=cfg.lane_backlog_warning)
+            reactor = Reactor(cfg, self._factory, ring)
+            processor = Processor(
+                ring, dispatcher.submit_many, self.rest, self.subscriptions, reactor,
+                self.waiters, cfg.event_types, model=self.model,
+                model_types=self._model_types(), url=cfg.events_url,
+            )
+            processor.set_raw_types(set().union(*(r.types for r in self._raw_listeners)))
+            self._ring, self._dispatcher, self._reactor, self._processor = (
+                ring, dispatcher, reactor, processor)
+            self.waiters.reopen()
+            dispatcher.start()
+            processor.start()
+            reactor.start()
+            self._running = True
+        wait = timeout if timeout is not None else cfg.connect_timeout + cfg.request_timeout
+        deadline = time.monotonic() + wait
+        while not processor.ready.wait(0.05):
+            err = reactor.last_error
+            if isinstance(err, ConnectError) and err.status in (401, 403):
+                self.stop()
+                raise AuthenticationError("GET", "/events", err.status or 401,
+                                          "websocket handshake refused: check username/password")
+            if time.monotonic() >= deadline:
+                last = processor.sync_error or reactor.last_error
+                self.stop()
+                raise CtiTimeoutError(
+                    f"not connected to {cfg.ari_url} within {wait:g} s"
+                    + (f" (last error: {last})" if last else "")
+                )
+        return self
+
+    def stop(self, timeout: float = 5.0) -> bool:
+        """Stop every thread and close the websocket (idempotent, bounded, listener-safe).
+
+        Pending call-control waits fail with :class:`ClientStoppedError`. A stopped client
+        can be started again.
+
+        :param timeout: seconds for all threads together.
+        :returns: True when every thread ended in time (a listener blocked forever is the
+            only reason it may not; it is logged).
+        """
+        with self._lock:
+            if not self._running:
+                return True
+            self._running = False
+            ring, reactor, processor, dispatcher = (
+                self._ring, self._reactor, self._processor, self._dispatcher)
+        deadline = time.monotonic() + timeout
+        ok = True
+        self.waiters.close()
+        if reactor is not None:
+            ok &= reactor.stop(max(0.0, deadline - time.monotonic()))
+        if ring is not None:
+            ring.close()
+        if processor is not None:
+            ok &= processor.join(max(0.0, deadline - time.monotonic()))
+        if dispatcher is not None:
+            ok &= dispatcher.stop(max(0.0, deadline - time.monotonic()))
+        if not ok:
+            logger.error("stop: some threads did not end within %.1f s", timeout)
+        return ok
+
+    def close(self) -> None:
+        """:meth:`stop`, then release the REST session's connections."""
+        self.stop()
+        self.rest.close()
+
+    def __enter__(self) -> CtiClient:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def running(self) -> bool:
+        """Whether :meth:`start` was called and :meth:`stop` not yet."""
+        return self._running
+
+    @property
+    def connected(self) -> bool:
+        """Whether the websocket is up and subscribed right now."""
+        p = self._processor
+        return bool(self._running and p is not None and p.connected)
+
+    # -- monitoring ---------------------------------------------------------------------------
+
+    def monitor(self, *sources: str, timeout: Optional[float] = None) -> None:
+        """Monitor endpoints (``"PJSIP/1000"``) or whole technologies (``"PJSIP"``).
+
+        Before :meth:`start` it only records them; while running it subscribes at once and
+        resynchronises the new lines, blocking the caller until Asterisk agreed.
+
+        :raises ConfigurationError: for a malformed source.
+        :raises AriHttpError: when Asterisk refuses the subscription.
+        """
+        added = self.subscriptions.add(sources)
+        if added:
+            self._apply_monitor_change(added, [], timeout)
+
+    def unmonitor(self, *sources: str, timeout: Optional[float] = None) -> None:
+        """Stop monitoring endpoints or technologies (see :meth:`monitor`)."""
+        removed = self.subscriptions.remove(sources)
+        if removed:
+            self._apply_monitor_change([], removed, timeout)
+
+    @property
+    def monitored(self) -> Tuple[str, ...]:
+        """The monitored endpoints and technologies."""
+        return self.subscriptions.wanted
+
+    def _apply_monitor_change(self, added: List[str], removed: List[str],
+                              timeout: Optional[float]) -> None:
+        with self._lock:
+            ring, processor = self._ring, self._processor
+            running = self._running
+        if not running or ring is None or processor is None:
+            return
+        change = MonitorChange(added, removed)
+        ring.put(change)
+        wait = timeout if timeout is not None else self.config.request_timeout * 2
+        if threading.current_thread().name == "asterisk-cti-processor":
+            return  # cannot wait for ourselves; it is applied after the current batch
+        if not change.done.wait(wait):
+            raise CtiTimeoutError(f"monitor change not applied within {wait:g} s")
+        if change.error is not None:
+            raise change.error
+
+    # -- listeners ---------------------------------------------------------------------------
+
+    def add_listener(self, listener: Any) -> ListenerHandle:
+        """Register a listener object.
+
+        It receives what its base classes declare: :class:`ChannelEventListener` callbacks,
+        :class:`~asterisk_cti.model.CallListener` callbacks, :class:`ConnectionListener`
+        callbacks (one object may subclass several). Callbacks run on lane threads.
+
+        :returns: a handle whose :meth:`ListenerHandle.remove` unregisters it.
+        :raises TypeError: when the object subclasses none of the listener classes.
+        """
+        try:
+            from .model import CallListener
+        except ImportError:  # TEMPORARY until the call model package lands
+            CallListener = ()  # type: ignore
+
+        kinds = 0
+        with self._lock:
+            if isinstance(listener, ChannelEventListener):
+                self._channel_listeners = (*self._channel_listeners, listener)
+                kinds += 1
+            if isinstance(listener, CallListener):
+                self._call_listeners = (*self._call_listeners, listener)
+                kinds += 1
+            if isinstance(listener, ConnectionListener):
+                self._connection_listeners = (*self._connection_listeners, listener)
+                kinds += 1
+        if not kinds:
+            raise TypeError(
+                f"{type(listener).__name__} is not a ChannelEventListener, CallListener "
+                "or ConnectionListener"
+            )
+        return ListenerHandle(self, listener)
+
+    def remove_listener(self, listener: Any) -> None:
+        """Unregister a listener (idempotent; any thread, also from its own callback)."""
+        with self._lock:
+            self._channel_listeners = tuple(x for x in self._channel_listeners if x is not listener)
+            self._call_listeners = tuple(x for x in self._call_listeners if x is not listener)
+            self._connection_listeners = tuple(
+                x for x in self._connection_listeners if x is not listener)
+            self._raw_listeners = tuple(r for r in self._raw_listeners if r.listener is not listener)
+            self._update_raw_types()
+
+    def add_raw_listener(self, listener: Any, event_types: Iterable[str]) -> ListenerHandle:
+        """Deliver every ARI event of ``event_types`` the application receives, on any
+        channel (not filtered by monitored line), to ``listener.on_event(event)``.
+
+        The seam for Stasis applications built on the client (call control's switch uses
+        it). Runs on a lane per channel id, in order.
+        """
+        raw = _RawListener(listener, frozenset(event_types))
+        with self._lock:
+            self._raw_listeners = (*self._raw_listeners, raw)
+            self._update_raw_types()
+        return ListenerHandle(self, listener)
+
+    def _update_raw_types(self) -> None:
+        processor = self._processor
+        if processor is not None:
+            types: set[str] = set()
+            for r in self._raw_listeners:
+                types |= r.types
+            processor.set_raw_types(types)
+            if self.connected:
+                self._refresh_filter()
+
+    def _refresh_filter(self) -> None:
+        processor = self._processor
+        if processor is not None and self.config.server_filter:
+            try:
+                self.subscriptions.install_filter(self.rest, processor.needed_types)
+            except AsteriskCtiError as exc:
+                logger.warning("could not update the event filter: %s", exc)
+
+    def _model_types(self) -> Iterable[str]:
+        if self.model is None:
+            return ()
+        from .model import MODEL_EVENT_TYPES
+
+        return MODEL_EVENT_TYPES
+
+    # -- delivery (lane threads) ---------------------------------------------------------------
+
+    def _deliver(self, item: Tuple[int, Any]) -> None:
+        group, event = item
+        hook = self._error_hook
+        if group == CHANNEL:
+            method = method_for_event_type(event.type)
+            for listener in self._channel_listeners:
+                safe_call(listener, "on_event", event, hook)
+                if method != "on_event":
+                    safe_call(listener, method, event, hook)
+        elif group == CALL:
+            method = "on_" + str(event.kind)
+            for listener in self._call_listeners:
+                safe_call(listener, "on_call_event", event, hook)
+                safe_call(listener, method, event, hook)
+        elif group == CONNECTION:
+            if isinstance(event, ConnectionEvent):
+                method = "on_connected" if event.connected else "on_disconnected"
+            else:
+                method = CONNECTION_METHODS[type(event)]
+            for listener in self._connection_listeners:
+                safe_call(listener, method, event, hook)
+        elif group == RAW:
+            etype = event.type
+            for raw in self._raw_listeners:
+                if etype in raw.types:
+                    safe_call(raw.listener, "on_event", event, hook)
+
+    # -- call control, queries, stats ---------------------------------------------------------
+
+    @property
+    def control(self) -> Any:
+        """The blocking :class:`~asterisk_cti.control.CallControl` of this client."""
+        with self._lock:
+            if self._control is None:
+                from .control import CallControl
+
+                self._control = CallControl(self)
+            return self._control
+
+    @property
+    def lines(self) -> Tuple[Any, ...]:
+        """Snapshots of every monitored line with its calls (any thread)."""
+        model: Any = self.model
+        return tuple(model.lines) if model is not None else ()
+
+    def line(self, endpoint: str) -> Any:
+        """The snapshot of one line (``"PJSIP/1000"``), or None (any thread)."""
+        model: Any = self.model
+        return model.line(normalize_source(endpoint)) if model is not None else None
+
+    def stats(self) -> Dict[str, Any]:
+        """Counters of every stage: ring, processor, dispatcher, connection (any thread)."""
+        out: Dict[str, Any] = {"running": self._running, "connected": self.connected}
+        if self._ring is not None:
+            out["ring"] = self._ring.stats()._asdict()
+        if self._processor is not None:
+            out["processor"] = self._processor.stats.as_dict()
+        if self._dispatcher is not None:
+            out["dispatcher"] = {**self._dispatcher.stats.as_dict(),
+                                 "backlog": self._dispatcher.backlog()}
+        if self._reactor is not None:
+            out["connection"] = {"connects": self._reactor.connects,
+                                 "failed_attempts": self._reactor.failed_attempts}
+        return out
+
+    def wait_idle(self, timeout: float = 5.0) -> bool:
+        """Block until everything received so far was delivered to listeners (for tests and
+        tools): a barrier goes through the ring behind every frame already in it, then the
+        dispatcher's lanes are drained.
+
+        :returns: False on timeout.
+        :raises ClientStoppedError: when the client is not running.
+        """
+        deadline = time.monotonic() + timeout
+        ring, dispatcher = self._ring, self._dispatcher
+        if ring is None or dispatcher is None or not self._running:
+            raise ClientStoppedError("the client is not running")
+        barrier = Barrier()
+        ring.put(barrier)
+        if not barrier.done.wait(timeout):
+            return False
+        return dispatcher.wait_idle(max(0.0, deadline - time.monotonic()))

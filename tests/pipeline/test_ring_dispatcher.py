@@ -1,0 +1,171 @@
+"""The ring buffer and the ordered dispatcher lanes."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import defaultdict
+from typing import Any, Dict, List
+
+import pytest
+
+from asterisk_cti.dispatcher import Dispatcher, safe_call
+from asterisk_cti.errors import ClientStoppedError
+from asterisk_cti.reactor import Connected, backoff_delay
+from asterisk_cti.ring import Ring
+
+
+def test_ring_returns_everything_in_order_in_one_batch() -> None:
+    ring = Ring(100)
+    ring.put_many([b"1", b"2"])
+    ring.put(b"3")
+    batch = ring.get_batch(0)
+    assert list(batch.items) == [b"1", b"2", b"3"] and batch.lost == 0
+    assert list(ring.get_batch(0).items) == []
+
+
+def test_full_ring_overwrites_oldest_and_reports_the_loss_once() -> None:
+    ring = Ring(16)
+    ring.put_many([str(i).encode() for i in range(20)])
+    batch = ring.get_batch(0)
+    assert [int(x) for x in batch.items] == list(range(4, 20))
+    assert batch.lost == 4
+    assert ring.get_batch(0).lost == 0
+    stats = ring.stats()
+    assert (stats.overwritten, stats.high_water, stats.size, stats.capacity) == (4, 16, 0, 16)
+
+
+def test_overflow_keeps_connection_markers() -> None:
+    ring = Ring(16)
+    marker = Connected(0)
+    ring.put(marker)
+    ring.put_many([b"x"] * 30)
+    items = list(ring.get_batch(0).items)
+    assert items[0] is marker and len(items) == 16
+
+
+def test_put_never_blocks_and_close_wakes_a_waiting_consumer() -> None:
+    ring = Ring(16)
+    got: List[Any] = []
+    t = threading.Thread(target=lambda: got.append(ring.get_batch(None)), name="test-consumer")
+    t.start()
+    deadline = time.monotonic() + 2
+    while not ring._waiting and time.monotonic() < deadline:  # until the consumer blocks
+        time.sleep(0.001)
+    assert ring._waiting
+    ring.close()
+    t.join(2)
+    assert not t.is_alive() and list(got[0].items) == []
+    ring.put(b"late")  # ignored after close, never blocks
+    assert len(ring) == 0
+
+
+def test_backoff_grows_exponentially_with_jitter_and_cap() -> None:
+    rng = random.Random(1)
+    assert backoff_delay(1, 0.5, 30, 0, rng) == 0.5
+    assert backoff_delay(4, 0.5, 30, 0, rng) == 4.0
+    assert backoff_delay(50, 0.5, 30, 0, rng) == 30
+    delays = {round(backoff_delay(3, 1, 30, 0.2, rng), 3) for _ in range(20)}
+    assert len(delays) > 5 and all(3.2 <= d <= 4.8 for d in delays)
+
+
+def _dispatcher(deliver: Any, workers: int = 8, **kw: Any) -> Dispatcher:
+    d = Dispatcher(deliver, workers=workers, **kw)
+    d.start()
+    return d
+
+
+def test_per_key_order_holds_under_8_workers() -> None:
+    seen: Dict[str, List[int]] = defaultdict(list)
+    lock = threading.Lock()
+
+    def deliver(item: Any) -> None:
+        key, n = item
+        if n % 7 == 0:
+            time.sleep(0.0005)  # perturb scheduling
+        with lock:
+            seen[key].append(n)
+
+    d = _dispatcher(deliver)
+    try:
+        keys = [f"k{i}" for i in range(20)]
+        counter = defaultdict(int)
+        for _ in range(50):
+            batch = []
+            for k in random.sample(keys, 10):
+                for _ in range(5):
+                    batch.append((k, (k, counter[k])))
+                    counter[k] += 1
+            d.submit_many(batch)
+        assert d.wait_idle(10)
+    finally:
+        d.stop()
+    assert sum(len(v) for v in seen.values()) == 2500
+    for k, values in seen.items():
+        assert values == list(range(counter[k])), k
+
+
+def test_blocking_listener_delays_only_its_own_lane(caplog: pytest.LogCaptureFixture) -> None:
+    release = threading.Event()
+    delivered: List[str] = []
+    other_done = threading.Event()
+
+    def deliver(item: str) -> None:
+        if item.startswith("slow"):
+            release.wait(5)
+        delivered.append(item)
+        if item == "fast-9":
+            other_done.set()
+
+    d = _dispatcher(deliver, workers=2, backlog_warning=3)
+    try:
+        with caplog.at_level(logging.WARNING):
+            d.submit_many([("slow", f"slow-{i}") for i in range(5)])
+            d.submit_many([("fast", f"fast-{i}") for i in range(10)])
+            assert other_done.wait(5), "the fast lane waited for the blocked one"
+            assert not any(x.startswith("slow") for x in delivered)
+        assert "lane 'slow' has 4 events waiting" in caplog.text
+        release.set()
+        assert d.wait_idle(5)
+        assert [x for x in delivered if x.startswith("slow")] == [f"slow-{i}" for i in range(5)]
+    finally:
+        release.set()
+        d.stop()
+
+
+def test_safe_call_isolates_exceptions_and_reports_them(caplog: pytest.LogCaptureFixture) -> None:
+    class Bad:
+        def on_x(self, event: Any) -> None:
+            raise RuntimeError("boom")
+
+    hooked: List[Any] = []
+    with caplog.at_level(logging.ERROR):
+        safe_call(Bad(), "on_x", "ev", lambda lst, ev, exc: hooked.append((ev, str(exc))))
+        safe_call(Bad(), "on_missing", "ev")
+    assert hooked == [("ev", "boom")]
+    assert "Bad.on_x raised RuntimeError: boom" in caplog.text
+
+
+def test_stop_is_idempotent_bounded_and_refuses_new_work() -> None:
+    d = _dispatcher(lambda item: None)
+    d.submit_many([("a", 1)])
+    t0 = time.monotonic()
+    assert d.stop(2) and d.stop(2)
+    assert time.monotonic() - t0 < 2
+    with pytest.raises(ClientStoppedError):
+        d.submit_many([("a", 2)])
+
+
+def test_stop_from_a_lane_thread_does_not_join_itself() -> None:
+    holder: Dict[str, Dispatcher] = {}
+    stopped = threading.Event()
+
+    def deliver(item: Any) -> None:
+        holder["d"].stop(2)
+        stopped.set()
+
+    holder["d"] = _dispatcher(deliver)
+    holder["d"].submit_many([("k", 1)])
+    assert stopped.wait(5)
