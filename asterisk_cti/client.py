@@ -30,7 +30,6 @@ from .errors import (
     ConnectError,
     CtiTimeoutError,
 )
-from .events import Event
 from .listeners import (
     CONNECTION_METHODS,
     ChannelEventListener,
@@ -339,7 +338,8 @@ class CtiClient:
             self._call_listeners = tuple(x for x in self._call_listeners if x is not listener)
             self._connection_listeners = tuple(
                 x for x in self._connection_listeners if x is not listener)
-            self._raw_listeners = tuple(r for r in self._raw_listeners if r.listener is not listener)
+            self._raw_listeners = tuple(
+                r for r in self._raw_listeners if r.listener is not listener)
             self._update_raw_types()
 
     def add_raw_listener(self, listener: Any, event_types: Iterable[str]) -> ListenerHandle:

@@ -41,9 +41,9 @@ def safe_call(
     try:
         fn(event)
     except Exception as exc:
-        logger.error(
-            "listener %s.%s raised %s: %s",
-            type(listener).__qualname__, method, type(exc).__name__, exc, exc_info=True,
+        logger.exception(
+            "listener %s.%s raised %s: %s", type(listener).__qualname__, method,
+            type(exc).__name__, exc,
         )
         if error_hook is not None:
             try:
@@ -219,5 +219,6 @@ class Dispatcher:
             thread.join(max(0.0, deadline - time.monotonic()))
             if thread.is_alive():
                 ok = False
-                logger.error("dispatcher thread %s did not stop: a listener is blocked", thread.name)
+                logger.error("dispatcher thread %s did not stop: a listener is blocked",
+                             thread.name)
         return ok

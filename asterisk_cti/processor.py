@@ -99,8 +99,8 @@ class LineFilter:
         srcs = list(sources)
         self.endpoints: FrozenSet[str] = frozenset(s for s in srcs if "/" in s)
         self.techs: FrozenSet[str] = frozenset(s for s in srcs if "/" not in s)
-        #: bridge id -> ids of monitored channels in it
-        self.bridges: Dict[str, Set[str]] = {}
+        #: bridge id -> {monitored channel id: its line}
+        self.bridges: Dict[str, Dict[str, str]] = {}
 
     def line_of(self, channel: Any) -> Optional[str]:
         """The monitored line of a raw channel dict, or None."""
@@ -351,15 +351,18 @@ class Processor:
             return None
         bridge = data.get("bridge")
         if type(bridge) is dict:
+            members = flt.bridges.get(str(bridge.get("id")))
+            key = next(iter(members.values())) if members else None
             if etype in ("BridgeDestroyed", "BridgeMerged"):
                 self._track_bridges(etype, data)
-            bid = bridge.get("id")
-            return f"bridge:{bid}" if bid in flt.bridges else None
+            return key
         return "app"
 
     def _track_bridges(self, etype: str, data: Dict[str, Any]) -> Optional[Hashable]:
         """Keep the bridges monitored channels are in; return the lane key of a bridge event
-        that concerns them (the monitored channel's line, or the bridge)."""
+        that concerns them: the monitored channel's line, or for another channel (the far
+        party, a Local channel of a transfer) the line of a monitored channel in that bridge,
+        so that a line sees its bridge's events in order."""
         flt = self.filter
         bridge = data.get("bridge")
         bid = bridge.get("id") if type(bridge) is dict else None
@@ -371,26 +374,26 @@ class Processor:
         if etype == "BridgeMerged":
             src = data.get("bridge_from")
             if type(src) is dict and src.get("id") in flt.bridges:
-                flt.bridges.setdefault(bid, set()).update(flt.bridges.pop(src["id"]))
+                flt.bridges.setdefault(bid, {}).update(flt.bridges.pop(src["id"]))
             return None
         chan = data.get("channel")
-        cid = chan.get("id") if type(chan) is dict else None
+        cid = str(chan.get("id")) if type(chan) is dict else ""
         line = flt.line_of(chan)
+        members = flt.bridges.get(bid)
         if etype == "ChannelEnteredBridge":
             if line is not None:
-                flt.bridges.setdefault(bid, set()).add(str(cid))
+                flt.bridges.setdefault(bid, {})[cid] = line
                 return line
-            return f"bridge:{bid}" if bid in flt.bridges else None
+            return next(iter(members.values())) if members else None
         # ChannelLeftBridge
-        members = flt.bridges.get(bid)
         if members is None:
             return line
         if line is not None:
-            members.discard(str(cid))
+            members.pop(cid, None)
             if not members:
                 del flt.bridges[bid]
             return line
-        return f"bridge:{bid}"
+        return next(iter(members.values()))
 
     def _malformed(self, item: bytes, exc: BaseException) -> None:
         self.stats.malformed += 1
@@ -482,11 +485,15 @@ class Processor:
         self._resync_due = None
         self.stats.resyncs += 1
         flt = self.filter
-        mine = {c["id"] for c in channels if isinstance(c, dict) and flt.line_of(c)}
+        mine: Dict[str, str] = {}
+        for c in channels:
+            line = flt.line_of(c)
+            if line is not None:
+                mine[str(c.get("id"))] = line
         flt.bridges = {}
         for b in bridges:
             if isinstance(b, dict):
-                members = {str(c) for c in b.get("channels") or [] if c in mine}
+                members = {str(c): mine[c] for c in b.get("channels") or [] if c in mine}
                 if members:
                     flt.bridges[str(b.get("id"))] = members
         eps = [e for e in endpoints if isinstance(e, dict)

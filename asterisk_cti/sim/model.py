@@ -189,6 +189,7 @@ class App:
     allowed: List[JsonObj] = field(default_factory=list)
     disallowed: List[JsonObj] = field(default_factory=list)
     sink: Callable[[str], None] | None = None  # set while a websocket is connected
+    delivered: int = 0  # frames handed to the websocket so far
 
     def wants(self, event_type: str) -> bool:
         """Apply the event filter: disallowed wins; an empty allowed list allows all."""

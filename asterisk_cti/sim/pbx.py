@@ -210,6 +210,7 @@ class Pbx:
             frame = text.replace(_MARK_JSON, json.dumps(name), 1)
             for _ in range(count):
                 sink(frame)
+            app.delivered += count
         self.events_emitted += 1
 
     def _channel_targets(
@@ -542,9 +543,12 @@ class Pbx:
             return
         for ch in chans:
             others = [c for c in chans if c is not ch]
-            peer = others[0] if others else None
-            self.varset(ch, "BRIDGEPEER", "" if clear or peer is None else peer.name)
-            self.varset(ch, "BRIDGEPVTCALLID", "" if clear or peer is None else peer.protocol_id)
+            peer = None if clear or not others else others[0]
+            self.varset(ch, "BRIDGEPEER", "" if peer is None else peer.name)
+            callid = "" if peer is None else peer.protocol_id
+            # a Local peer has no SIP Call-ID: Asterisk only clears a stale one
+            if callid or ch.variables.get("BRIDGEPVTCALLID"):
+                self.varset(ch, "BRIDGEPVTCALLID", callid)
 
     # ------------------------------------------------------------------ talk detection
     def start_talk_detect(self, ch: Channel) -> None:
@@ -586,7 +590,7 @@ class Pbx:
         self, a: Channel, exten: str, first_app: Tuple[str, str] | None = None
     ) -> None:
         a.context = "from-internal"
-        if re.fullmatch(r"1\d{3}", exten):
+        if re.fullmatch(r"1\d{3,}", exten):
             self._dp_dial_exten(a, exten, first_app)
         elif exten == self.config.queue_extension:
             self._dp_queue(a, exten)
@@ -649,6 +653,11 @@ class Pbx:
         ]
         self.dial(a, members, exten, 300.0, queue=True)
 
+    def _dial_failed_epilogue(self, a: Channel, status: str, cause: int) -> None:
+        """Priorities 5 and 6 of the lab dialplan after a failed Dial()."""
+        self.dialplan(a, "NoOp", f"lab: DIALSTATUS={status} HANGUPCAUSE={cause}", priority=5)
+        self.dialplan(a, "Hangup", "", priority=6)
+
     def _end_dialplan(self, a: Channel, cause: int, hangup_cause: int | None = None) -> None:
         """The dialplan ran out: Asterisk hangs the channel up."""
         self.hangup_request(a, cause)
@@ -685,6 +694,7 @@ class Pbx:
             b.context, b.exten, b.priority = "from-internal", "", 1
             self.varset(b, "ARGC", "")
             self.varset(b, "GOSUB_RETVAL", "")
+            self.dialplan(b, "AppDial", "(Outgoing Line)")
             self.dial_event(a, b, "", ep.resource if not queue else ep.id)
             a.dial_forks.append(b)
             if len(a.dial_forks) == 1:
@@ -696,11 +706,12 @@ class Pbx:
                 self._destroy(b, 17)
                 continue
             self.set_state(b, "Ringing")
-            self.dialplan(b, "AppDial", "(Outgoing Line)")
             self._local_ringing(a, b)
             self.hooks.incoming(ep.resource, b)
         if not a.dial_forks:
             self.varset(a, "DIALSTATUS", "BUSY")
+            if not a.originated:
+                self._dial_failed_epilogue(a, "BUSY", 17)
             self._end_dialplan(a, 16, 17)
             return
         ring_ms = int((time.monotonic() - a.dial_started) * 1000) + 3
@@ -716,6 +727,7 @@ class Pbx:
             tr = l1.transfer
             if isinstance(tr, _Transfer):
                 self.connected_line(tr.transferer, b.caller_name, b.caller_number)
+                self.varset(tr.transferer, "BRIDGEPEER", l1.name)
             self.set_state(l1, "Ringing")
             self.caller_id(l1, b.caller_name, b.caller_number)
             self.dial_event(None, l1, "RINGING")
@@ -731,6 +743,7 @@ class Pbx:
         a.dial_forks = []
         if a.originated:
             return
+        self._dial_failed_epilogue(a, "NOANSWER", 0)
         self._end_dialplan(a, 16)
 
     def callee_answer(self, b: Channel) -> None:
@@ -759,9 +772,15 @@ class Pbx:
         if a.kind == "local" and l1 is not None:
             self.set_state(l1, "Up")
             self.dial_event(None, l1, "ANSWER")
+            tr = l1.transfer
+            if isinstance(tr, _Transfer):
+                self.varset(tr.transferer, "BRIDGEPEER", l1.name)
         self.enter_bridge(bridge, a)
         if a.kind == "local":
             self.varset(a, "ATTENDEDTRANSFER", "")
+            self.bridge_peer_vars(bridge)  # once per joining channel, as Asterisk does
+        if a.variables.get("BLINDTRANSFER"):
+            self.varset(a, "BLINDTRANSFER", "")
         self.bridge_peer_vars(bridge)
         self.start_talk_detect(b)
         if a.kind != "local":
@@ -779,6 +798,7 @@ class Pbx:
         if not a.dial_forks:
             self.varset(a, "DIALSTATUS", "BUSY")
             if not a.originated:
+                self._dial_failed_epilogue(a, "BUSY", cause)
                 self._end_dialplan(a, 16, cause)
 
     def caller_cancel(self, a: Channel, cause: int = 16, soft: bool = False) -> None:
@@ -1037,6 +1057,9 @@ class Pbx:
             if target is not None:
                 self.connected_line(t, target.caller_name, target.caller_number)
                 self.connected_line(target, t.caller_name, t.caller_number)
+            self.bridge_peer_vars(orig)
+            if l2 is not None and l2.bridge is not None:
+                self.bridge_peer_vars(l2.bridge)
             if l2 is not None:
                 self.caller_id(l2, t.caller_name, t.caller_number)
 

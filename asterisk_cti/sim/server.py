@@ -410,6 +410,13 @@ class AriSimulator:
         """Sleep a simulated duration (divided by the speed-up factor)."""
         time.sleep(self.pbx.scaled(simulated_seconds))
 
+    def delivered(self, app: str) -> int:
+        """How many event frames the simulator handed to ``app``'s websocket so far (0 when
+        the app does not exist); tests wait until their client has read that many."""
+        with self.pbx.lock:
+            a = self.pbx.apps.get(app)
+            return a.delivered if a is not None else 0
+
     @property
     def booted(self) -> bool:
         """``True`` when the simulator answers ARI normally (not mid-restart)."""

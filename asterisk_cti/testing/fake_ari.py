@@ -56,7 +56,8 @@ class _App:
     disallowed: List[str] = field(default_factory=list)
 
     def to_json(self) -> Dict[str, Any]:
-        kinds: Dict[str, List[str]] = {"channel": [], "bridge": [], "endpoint": [], "deviceState": []}
+        kinds: Dict[str, List[str]] = {
+            "channel": [], "bridge": [], "endpoint": [], "deviceState": []}
         for source in self.subscriptions:
             kind, _, ident = source.partition(":")
             kinds.setdefault(kind, []).append(ident)

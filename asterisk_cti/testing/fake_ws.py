@@ -42,6 +42,7 @@ class _FakeStream:
         self._frames: Deque[Union[bytes, BaseException]] = deque()
         self._cond = threading.Condition()
         self._closed = False
+        self._idle_reader = False
         self.pings = 0
 
     def _push(self, item: Union[bytes, BaseException]) -> None:
@@ -52,7 +53,11 @@ class _FakeStream:
     def recv_batch(self) -> Optional[List[bytes]]:
         with self._cond:
             if not self._frames and not self._closed:
+                # The reader is back for more: everything handed out before is in its ring.
+                self._idle_reader = True
+                self._cond.notify_all()
                 self._cond.wait(self._read_timeout)
+                self._idle_reader = False
             if self._closed:
                 raise TransportError("websocket aborted")
             if not self._frames:
@@ -72,6 +77,11 @@ class _FakeStream:
 
     def ping(self) -> None:
         self.pings += 1
+
+    def wait_drained(self, timeout: float) -> bool:
+        with self._cond:
+            return self._cond.wait_for(
+                lambda: self._closed or (not self._frames and self._idle_reader), timeout)
 
     def abort(self) -> None:
         with self._cond:
@@ -163,6 +173,13 @@ class FakeWebSocket:
         """Block until at least ``n`` connections were opened."""
         with self._lock:
             return self._lock.wait_for(lambda: self.connections >= n, timeout)
+
+    def wait_drained(self, timeout: float = 5.0) -> bool:
+        """Block until the client's reactor has taken every pushed frame and is waiting for
+        more (so they are all in the client's ring). Use :meth:`CtiClient.wait_idle` next."""
+        with self._lock:
+            current = self._current
+        return current.wait_drained(timeout) if current is not None else not self._pending
 
     @property
     def pings(self) -> int:

@@ -107,6 +107,13 @@ class FakeAsterisk:
         """Send frames on the websocket (see :meth:`FakeWebSocket.push`)."""
         self.ws.push(*frames)
 
+    def settle(self, client: CtiClient, timeout: float = 5.0) -> bool:
+        """Block until every frame pushed so far was delivered to the client's listeners.
+
+        :returns: False on timeout.
+        """
+        return self.ws.wait_drained(timeout) and client.wait_idle(timeout)
+
     def replay(self, frames: Iterable[Dict[str, Any]]) -> int:
         """Send every frame of a trace; returns how many."""
         frames = list(frames)
