@@ -26,6 +26,17 @@ typecheck: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/sphinx-build -q -W -b html docs docs/_build/html
 
+integration: $(STAMP)  ## the real-Asterisk lab tests (root; first run builds a cached Debian sid root)
+	command -v mmdebstrap >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q mmdebstrap; }
+	ASTERISK_CTI_LAB_REQUIRED=1 $(BIN)/python -m pytest tests/integration -q
+
+lab: $(STAMP)  ## start the lab (Asterisk 22 + phones 1000/1002/1006) and leave it running
+	command -v mmdebstrap >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q mmdebstrap; }
+	$(BIN)/python -m tests.integration.lab up
+
+lab-stop: $(STAMP)  ## stop what make lab started
+	$(BIN)/python -m tests.integration.lab down
+
 demo: $(STAMP)  ## the main job on the embedded simulator
 	$(BIN)/asterisk-cti demo
 
