@@ -1,0 +1,126 @@
+"""The listener interface of the call model: CSTA-named callbacks taking one CallEvent."""
+
+from __future__ import annotations
+
+from .types import CallEvent
+
+
+class CallListener:
+    """Base class for CTI listeners: override the methods you need; the others do nothing.
+
+    For every :class:`~asterisk_cti.model.CallEvent` the dispatcher calls
+    :meth:`on_call_event` first, then the method named ``on_<kind>``. All methods run on a
+    dispatcher lane thread; events of one line arrive in order; do not block for long.
+    """
+
+    def on_call_event(self, event: CallEvent) -> None:
+        """Every CTI event, before its specific method.
+
+        Runs on a dispatcher lane thread; events of one line arrive in order; do not block for
+        long.
+        """
+
+    def on_originated(self, event: CallEvent) -> None:
+        """The monitored line started an outgoing call (state initiated).
+
+        Runs on a dispatcher lane thread; events of one line arrive in order; do not block for
+        long.
+        """
+
+    def on_delivered(self, event: CallEvent) -> None:
+        """A call rings at the monitored line; ``calling`` is the original caller.
+
+        Runs on a dispatcher lane thread; events of one line arrive in order; do not block for
+        long.
+        """
+
+    def on_established(self, event: CallEvent) -> None:
+        """The connection was answered (state connected).
+
+        Runs on a dispatcher lane thread; events of one line arrive in order; do not block for
+        long.
+        """
+
+    def on_held(self, event: CallEvent) -> None:
+        """The line put the call on hold.
+
+        Runs on a dispatcher lane thread; events of one line arrive in order; do not block for
+        long.
+        """
+
+    def on_retrieved(self, event: CallEvent) -> None:
+        """The line took the call off hold.
+
+        Runs on a dispatcher lane thread; events of one line arrive in order; do not block for
+        long.
+        """
+
+    def on_transferred(self, event: CallEvent) -> None:
+        """The call was transferred; ``connected`` is the new party, ``transferring`` who did it.
+
+        Runs on a dispatcher lane thread; events of one line arrive in order; do not block for
+        long.
+        """
+
+    def on_conferenced(self, event: CallEvent) -> None:
+        """Three or more parties are now in the call; ``conference`` lists them.
+
+        Runs on a dispatcher lane thread; events of one line arrive in order; do not block for
+        long.
+        """
+
+    def on_diverted(self, event: CallEvent) -> None:
+        """A call ringing at the line was forwarded elsewhere.
+
+        Runs on a dispatcher lane thread; events of one line arrive in order; do not block for
+        long.
+        """
+
+    def on_failed(self, event: CallEvent) -> None:
+        """An outgoing call failed (busy, no answer, ...); see ``cause`` and ``dialstatus``.
+
+        Runs on a dispatcher lane thread; events of one line arrive in order; do not block for
+        long.
+        """
+
+    def on_connection_cleared(self, event: CallEvent) -> None:
+        """The connection is gone (``reason`` ``transferred`` for a transferer).
+
+        Runs on a dispatcher lane thread; events of one line arrive in order; do not block for
+        long.
+        """
+
+    def on_call_cleared(self, event: CallEvent) -> None:
+        """The line has no connection left in this call.
+
+        Runs on a dispatcher lane thread; events of one line arrive in order; do not block for
+        long.
+        """
+
+    def on_talking_started(self, event: CallEvent) -> None:
+        """Talk detection saw speech start on the line's channel.
+
+        Runs on a dispatcher lane thread; events of one line arrive in order; do not block for
+        long.
+        """
+
+    def on_talking_stopped(self, event: CallEvent) -> None:
+        """Talk detection saw speech stop on the line's channel.
+
+        Runs on a dispatcher lane thread; events of one line arrive in order; do not block for
+        long.
+        """
+
+    def on_party_changed(self, event: CallEvent) -> None:
+        """The connected party changed (``connected``).
+
+        Runs on a dispatcher lane thread; events of one line arrive in order; do not block for
+        long.
+        """
+
+    def on_line_state_changed(self, event: CallEvent) -> None:
+        """The line's registration changed (``line_state``, ``previous_line_state``).
+
+        Runs on a dispatcher lane thread; events of one line arrive in order; do not block for
+        long.
+        """

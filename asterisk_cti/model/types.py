@@ -1,0 +1,333 @@
+"""Value types of the call model: states, parties, immutable snapshots and CTI events.
+
+Everything here is immutable (enums, ``NamedTuple`` and frozen dataclasses), so any thread may
+read these objects at any time. The processor thread creates them inside
+:class:`~asterisk_cti.model.CallModel`; listeners and call control only read them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Dict, Mapping, NamedTuple, Optional, Tuple
+
+from ..events import CallerID
+
+
+class ConnectionState(str, Enum):
+    """ECMA-269 (CSTA) local connection state of one connection (a channel at a line)."""
+
+    NULL = "null"
+    INITIATED = "initiated"
+    ALERTING = "alerting"
+    CONNECTED = "connected"
+    HOLD = "hold"
+    QUEUED = "queued"
+    FAIL = "fail"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class PhoneState(str, Enum):
+    """A TAPI-style summary of a connection for phone bars and UIs."""
+
+    IDLE = "idle"
+    DIALING = "dialing"
+    RINGBACK = "ringback"
+    RINGING = "ringing"
+    CONNECTED = "connected"
+    HELD = "held"
+    FAILED = "failed"
+    DISCONNECTED = "disconnected"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Direction(str, Enum):
+    """Whether the monitored line placed the call (outgoing) or received it (incoming)."""
+
+    INCOMING = "incoming"
+    OUTGOING = "outgoing"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class EventKind(str, Enum):
+    """The kind of a :class:`CallEvent`; the dispatcher calls ``on_<kind>`` on listeners."""
+
+    ORIGINATED = "originated"
+    DELIVERED = "delivered"
+    ESTABLISHED = "established"
+    HELD = "held"
+    RETRIEVED = "retrieved"
+    TRANSFERRED = "transferred"
+    CONFERENCED = "conferenced"
+    DIVERTED = "diverted"
+    FAILED = "failed"
+    CONNECTION_CLEARED = "connection_cleared"
+    CALL_CLEARED = "call_cleared"
+    TALKING_STARTED = "talking_started"
+    TALKING_STOPPED = "talking_stopped"
+    PARTY_CHANGED = "party_changed"
+    LINE_STATE_CHANGED = "line_state_changed"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Reason(str, Enum):
+    """Why a connection changed, in CSTA "event cause" terms (the Q.850 code is ``cause``)."""
+
+    NORMAL = "normal"
+    TRANSFERRED = "transferred"
+    CONFERENCED = "conferenced"
+    DIVERTED = "diverted"
+    BUSY = "busy"
+    NO_ANSWER = "no_answer"
+    CONGESTION = "congestion"
+    UNAVAILABLE = "unavailable"
+    CANCELLED = "cancelled"
+    RESYNC = "resync"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+#: Registration states of a line (from EndpointStateChange / GET /endpoints).
+LINE_ONLINE = "online"
+LINE_OFFLINE = "offline"
+LINE_UNKNOWN = "unknown"
+
+
+class Party(NamedTuple):
+    """A party of a call: a number and a display name. Immutable; any thread."""
+
+    number: str
+    name: str
+
+    @classmethod
+    def from_caller(cls, caller: Optional[CallerID]) -> Party:
+        """Build from an ARI :class:`~asterisk_cti.events.CallerID`; ``None`` gives NOBODY."""
+        if caller is None or (not caller.number and not caller.name):
+            return NOBODY
+        return cls(caller.number, caller.name)
+
+    @classmethod
+    def from_raw(cls, raw: Any) -> Party:
+        """Build from an ARI ``CallerID`` JSON object, tolerating anything else."""
+        if type(raw) is not dict:
+            return NOBODY
+        number = raw.get("number") or ""
+        name = raw.get("name") or ""
+        if not number and not name:
+            return NOBODY
+        return cls(str(number), str(name))
+
+    def __bool__(self) -> bool:
+        return bool(self.number or self.name)
+
+    def __str__(self) -> str:
+        if self.name:
+            return f'"{self.name}" <{self.number}>'
+        return self.number
+
+
+#: The empty party (unknown or not yet set).
+NOBODY = Party("", "")
+
+
+class Connection(NamedTuple):
+    """Immutable snapshot of one connection: one channel at one monitored line.
+
+    Published by the processor thread; safe to read from any thread.
+    """
+
+    connection_id: str
+    line: str
+    call_id: str
+    channel_name: str
+    state: ConnectionState
+    phone_state: PhoneState
+    direction: Direction
+    calling: Party
+    called: Party
+    connected: Party
+    held: bool
+    talking: bool
+    cause: int
+    dialstatus: str
+    start_time: float
+    answer_time: Optional[float]
+    end_time: Optional[float]
+
+
+class Call(NamedTuple):
+    """Immutable snapshot of a call: its connections at monitored lines.
+
+    ``call_id`` is stable for the conversation (the linkedid when ``channelvars`` carries it,
+    otherwise the first channel's id). Safe to read from any thread.
+    """
+
+    call_id: str
+    connections: Tuple[Connection, ...]
+
+    @property
+    def lines(self) -> Tuple[str, ...]:
+        """The monitored lines taking part, without duplicates, in connection order."""
+        seen: Dict[str, None] = {}
+        for c in self.connections:
+            seen.setdefault(c.line, None)
+        return tuple(seen)
+
+    def connection_at(self, line: str) -> Optional[Connection]:
+        """The (first) connection of this call at ``line``, if any."""
+        for c in self.connections:
+            if c.line == line:
+                return c
+        return None
+
+
+_PHONE_RANK = {
+    PhoneState.CONNECTED: 7,
+    PhoneState.RINGING: 6,
+    PhoneState.RINGBACK: 5,
+    PhoneState.DIALING: 4,
+    PhoneState.HELD: 3,
+    PhoneState.FAILED: 2,
+    PhoneState.DISCONNECTED: 1,
+    PhoneState.IDLE: 0,
+}
+
+
+class Line(NamedTuple):
+    """Immutable snapshot of a monitored line (endpoint ``TECH/RESOURCE``).
+
+    ``registration`` is ``online``, ``offline`` or ``unknown``. Safe to read from any thread.
+    """
+
+    name: str
+    registration: str
+    connections: Tuple[Connection, ...]
+
+    @property
+    def phone_state(self) -> PhoneState:
+        """The most relevant phone state over the line's connections (idle when none)."""
+        best = PhoneState.IDLE
+        for c in self.connections:
+            if _PHONE_RANK[c.phone_state] > _PHONE_RANK[best]:
+                best = c.phone_state
+        return best
+
+    @property
+    def call_ids(self) -> Tuple[str, ...]:
+        """Ids of the calls present at the line, without duplicates."""
+        seen: Dict[str, None] = {}
+        for c in self.connections:
+            seen.setdefault(c.call_id, None)
+        return tuple(seen)
+
+    @property
+    def is_idle(self) -> bool:
+        """True when the line has no connection."""
+        return not self.connections
+
+
+class CallEvent(NamedTuple):
+    """One CTI event (CSTA style) about a connection at a monitored line. Immutable.
+
+    Created by the processor thread, delivered to :class:`~asterisk_cti.model.CallListener`
+    methods on a dispatcher lane; safe to keep and read from any thread.
+
+    ``cause`` is the Q.850 hangup cause (0 when none); ``reason`` the CSTA event cause
+    (``transferred`` for a transferer's cleared connection, ``busy``, ...). ``timestamp`` is the
+    ARI event time (epoch seconds), or the model's clock when the event had none. ``raw`` holds
+    the ARI event dicts behind it. ``transferring``/``transferred``/``transfer_target`` are set
+    on transfer events, ``conference`` on conferenced events, ``line_state`` and
+    ``previous_line_state`` on line_state_changed events.
+    """
+
+    kind: EventKind
+    line: str
+    call_id: str
+    connection_id: str
+    state: ConnectionState
+    previous_state: ConnectionState
+    phone_state: PhoneState
+    direction: Optional[Direction]
+    calling: Party
+    called: Party
+    connected: Party
+    cause: int
+    dialstatus: str
+    reason: Reason
+    timestamp: float
+    raw: Tuple[Mapping[str, Any], ...]
+    talking: bool
+    held: bool
+    transferring: Optional[Party] = None
+    transferred: Optional[Party] = None
+    transfer_target: Optional[Party] = None
+    conference: Tuple[Party, ...] = ()
+    line_state: str = ""
+    previous_line_state: str = ""
+
+    @property
+    def key(self) -> str:
+        """The dispatch-order key: the line. Events of one line are delivered in order."""
+        return self.line
+
+    def __repr__(self) -> str:
+        return (
+            f"CallEvent({self.kind.value} line={self.line!r} call={self.call_id!r} "
+            f"conn={self.connection_id!r} {self.previous_state.value}->{self.state.value} "
+            f"connected={self.connected!s} cause={self.cause} reason={self.reason.value})"
+        )
+
+
+@dataclass(frozen=True)
+class LineStateChange:
+    """A registration change seen during a resynchronisation."""
+
+    line: str
+    previous: str
+    current: str
+
+
+@dataclass(frozen=True)
+class ResyncReport:
+    """What a :meth:`CallModel.resync <asterisk_cti.model.CallModel.resync>` changed.
+
+    ``added`` are connections found in REST that the model did not know, ``removed`` the
+    connections the model had that REST no longer shows (their calls ended during the gap),
+    ``changed`` connections whose state or connected party differed. Connection snapshots are
+    taken after the resync (for ``removed``: just before removal). Immutable; any thread.
+    """
+
+    added: Tuple[Connection, ...] = ()
+    removed: Tuple[Connection, ...] = ()
+    changed: Tuple[Connection, ...] = ()
+    line_changes: Tuple[LineStateChange, ...] = ()
+
+    @property
+    def is_empty(self) -> bool:
+        """True when the model already matched REST."""
+        return not (self.added or self.removed or self.changed or self.line_changes)
+
+    @property
+    def lines(self) -> Tuple[str, ...]:
+        """Every line that had a change, sorted."""
+        names = {c.line for c in self.added + self.removed + self.changed}
+        names.update(lc.line for lc in self.line_changes)
+        return tuple(sorted(names))
+
+    def for_line(self, line: str) -> ResyncReport:
+        """The part of this report about ``line``."""
+        return ResyncReport(
+            added=tuple(c for c in self.added if c.line == line),
+            removed=tuple(c for c in self.removed if c.line == line),
+            changed=tuple(c for c in self.changed if c.line == line),
+            line_changes=tuple(lc for lc in self.line_changes if lc.line == line),
+        )
