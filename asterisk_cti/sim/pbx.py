@@ -1348,7 +1348,7 @@ class Pbx:
     def disconnect_app(self, name: str, sink: Callable[[str], None]) -> None:
         """A websocket went away: keep endpoint subscriptions and filter, drop the rest."""
         app = self.apps.get(name)
-        if app is None or app.sink is not sink:
+        if app is None or app.sink != sink:
             return
         app.sink = None
         app.subscribe_all = False

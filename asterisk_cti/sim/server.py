@@ -146,6 +146,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self._reply(400, {"message": "Invalid JSON body"})
                 return
         phase = sim._boot_phase
+        if phase == "refused":
+            self.close_connection = True
+            return
         if phase == "404":
             self._reply(404, {"message": "Not Found"})
             return
@@ -315,13 +318,9 @@ class AriSimulator:
         self.scheduler.stop(timeout)
         deadline = time.monotonic() + timeout
         with self._lock:
-            pending = list(self._threads.items())
-        for _t, sock in pending:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        for t, _ in pending:
+            pending = list(self._threads)
+        self._cut_connections()
+        for t in pending:
             if t is not threading.current_thread():
                 t.join(max(0.0, deadline - time.monotonic()))
         logger.info("ARI simulator stopped")
@@ -365,13 +364,24 @@ class AriSimulator:
         for conn in conns:
             conn.ws.abort()
 
+    def _cut_connections(self) -> None:
+        with self._lock:
+            socks = list(self._threads.values())
+        for sock in socks:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
     def restart(self, boot_time: float | None = None) -> None:
         """Simulate ``core restart now``: drop every websocket and all state, refuse
         connections, then answer 404, then 503 ``Asterisk not booted``, then serve again with a
         new ``startup_time``. Returns at once; the phases run on the timer thread."""
         total = self.boot_time if boot_time is None else boot_time
+        self._boot_phase = "refused"
         self.drop_websockets()
         self._unlisten()
+        self._cut_connections()
         self.scheduler.clear()
         self.pbx.reset()
         third = total / 3
@@ -708,9 +718,12 @@ class AriSimulator:
             timeout=timeout,
             channel_id=cid,
             variables={str(k): str(v) for k, v in variables.items()},
-            dial=dial,
+            dial=False,
         )
-        return pbx.cj(ch)
+        snapshot = pbx.cj(ch)  # Asterisk answers before the phone rings: state Down
+        if dial:
+            pbx.originate_dial(ch, timeout)
+        return snapshot
 
     def _bridge(self, bid: str) -> Bridge:
         b = self.pbx.bridges.get(bid)
