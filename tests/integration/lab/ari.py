@@ -180,14 +180,22 @@ class AriEventRecorder:
         with self._cond:
             self._closing = True
             ws, self._ws = self._ws, None
-        if ws is not None:
-            ws.abort()  # type: ignore[no-untyped-call]
-            ws.close(timeout=1)
         reader, self._reader = self._reader, None
+        if ws is None:
+            return
+        try:
+            # a close frame: Asterisk answers it, which ends the reader's recv()
+            ws.send_close()
+        except (OSError, websocket.WebSocketException) as exc:
+            logger.debug("ARI recorder %s: close frame: %s", self.app, exc)
         if reader is not None and reader is not threading.current_thread():
-            reader.join(timeout)
+            reader.join(min(timeout, 2.0))
+            if reader.is_alive():
+                ws.abort()  # type: ignore[no-untyped-call]
+                reader.join(timeout)
             if reader.is_alive():
                 logger.warning("ARI recorder %s: reader did not stop in %.1f s", self.app, timeout)
+        ws.shutdown()
 
     def _read_loop(self) -> None:
         ws = self._ws
