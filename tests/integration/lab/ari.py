@@ -195,7 +195,7 @@ class AriEventRecorder:
                 reader.join(timeout)
             if reader.is_alive():
                 logger.warning("ARI recorder %s: reader did not stop in %.1f s", self.app, timeout)
-        ws.shutdown()
+        ws.shutdown()  # type: ignore[no-untyped-call]
 
     def _read_loop(self) -> None:
         ws = self._ws
