@@ -308,10 +308,7 @@ class CtiClient:
         :returns: a handle whose :meth:`ListenerHandle.remove` unregisters it.
         :raises TypeError: when the object subclasses none of the listener classes.
         """
-        try:
-            from .model import CallListener
-        except ImportError:  # TEMPORARY until the call model package lands
-            CallListener = ()  # type: ignore
+        from .model import CallListener
 
         kinds = 0
         with self._lock:

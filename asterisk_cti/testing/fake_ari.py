@@ -195,6 +195,7 @@ class FakeAri(BaseAdapter):
     # -- requests adapter ------------------------------------------------------------------
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        """Answer one request (the :class:`requests.adapters.BaseAdapter` interface)."""
         url = request.url or ""
         parts = urlsplit(url)
         raw_path = parts.path
