@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 import threading
 from typing import List, Optional
 
@@ -44,13 +45,20 @@ def main(argv: Optional[List[str]] = None) -> int:
     )
     stop = threading.Event()
     with sim:
+        out = sys.stdout
+        out.write(f"ARI simulator: {sim.url}/ari  (websocket {sim.ws_url})\n")
+        out.write(f"user: {sim.username}  password: {sim.password}\n")
+        out.write(f"endpoints: {', '.join(sorted(sim.pbx.endpoints))} (Ctrl-C to stop)\n")
+        out.flush()
         try:
             while not stop.wait(0 if args.scenario else 3600):
                 for name in args.scenario:
+                    out.write(f"scenario {name}\n")
+                    out.flush()
                     scenarios.SCENARIOS[name](sim)
                     sim.sleep(2)
         except KeyboardInterrupt:
-            pass
+            out.write("stopping\n")
     return 0
 
 
