@@ -1,0 +1,808 @@
+"""The Stasis side of call control: what the SDK knows about its own application, and the
+event-driven engine that dials, bridges and cleans up the calls the SDK controls.
+
+Two parts, each with its own thread:
+
+* :class:`StasisState` is fed on the **processor thread**, through a permanent waiter whose
+  predicate never matches (:meth:`StasisState.observe`). The processor offers events to the
+  waiters in arrival order and in registration order, so this state is always at least as
+  recent as anything a pending call-control wait or a listener has seen: when
+  ``originate(..., wait_for="established")`` returns, the bridge membership is already known
+  here. It records which channels are in the application (StasisStart/StasisEnd), which
+  channels were seen outside it, the channel states, and the members of the bridges the SDK
+  owns. It never sends a request.
+* :class:`StasisEngine` is the raw listener (:meth:`CtiClient.add_raw_listener`) and runs on
+  the **dispatcher lane of the event's channel**. It makes the calls go on: the switch (a
+  call the dialplan sent in with ``Stasis(app,dial[,destination])`` is dialled, given
+  ringback, bridged on answer, and its failure propagated), the second leg of a click-to-dial,
+  the legs of transfers, consultations and conferences, and the teardown of bridges when their
+  call ends. It only sends short REST requests and never waits for an event, so it cannot
+  block the pipeline.
+
+Both share one lock (:attr:`StasisState.lock`); no request is sent and no wait is made while
+it is held.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from functools import partial
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Iterable,
+    List,
+    Mapping,
+    Optional,
+    Protocol,
+    Set,
+    Tuple,
+)
+
+from .config import CtiConfig
+from .errors import AriHttpError, AsteriskCtiError, NotFoundError
+from .events import Event, parse_event
+from .rest import AriRest
+from .waiters import Waiter, Waiters
+
+logger = logging.getLogger(__name__)
+
+#: The ARI event types call control needs; registered as raw types, so the processor keeps
+#: them (and the server-side filter lets them through).
+ENGINE_EVENT_TYPES: Tuple[str, ...] = (
+    "StasisStart",
+    "StasisEnd",
+    "ChannelCreated",
+    "ChannelDestroyed",
+    "ChannelStateChange",
+    "Dial",
+    "ChannelEnteredBridge",
+    "ChannelLeftBridge",
+    "BridgeDestroyed",
+)
+
+#: Dial statuses that end a dial attempt without an answer.
+FAILED_DIALSTATUS = frozenset(
+    {"BUSY", "NOANSWER", "CONGESTION", "CHANUNAVAIL", "CANCEL", "DONTCALL", "TORTURE",
+     "INVALIDARGS"}
+)
+
+#: ARI hangup reasons (``DELETE /channels/{id}?reason=``) Asterisk 22 accepts.
+HANGUP_REASONS = frozenset(
+    {"normal", "busy", "congestion", "no_answer", "timeout", "rejected", "unallocated",
+     "normal_unspecified", "number_incomplete", "codec_mismatch", "interworking", "failure",
+     "answered_elsewhere"}
+)
+
+_REASON_FOR_STATUS = {
+    "BUSY": "busy",
+    "NOANSWER": "no_answer",
+    "CONGESTION": "congestion",
+    "CHANUNAVAIL": "failure",
+    "CANCEL": "normal",
+}
+
+# Q.850 causes of ChannelDestroyed, for when no Dial event said why.
+_STATUS_FOR_CAUSE = {
+    17: "BUSY", 21: "BUSY", 18: "NOANSWER", 19: "NOANSWER", 34: "CONGESTION",
+    42: "CONGESTION", 1: "CHANUNAVAIL", 3: "CHANUNAVAIL", 20: "CHANUNAVAIL",
+    27: "CHANUNAVAIL", 38: "CHANUNAVAIL", 41: "CONGESTION",
+}
+
+_SEEN_LIMIT = 20000
+
+
+def dialstatus_for_cause(cause: int) -> str:
+    """The Dial status that a Q.850 hangup cause stands for (``CHANUNAVAIL`` when unknown,
+    ``NOANSWER`` for cause 16/0 of an unanswered leg, as Asterisk's Dial timeout gives)."""
+    if cause in (0, 16):
+        return "NOANSWER"
+    return _STATUS_FOR_CAUSE.get(cause, "CHANUNAVAIL")
+
+
+def hangup_reason_for(dialstatus: str) -> str:
+    """The ARI hangup reason that passes a failed dial's status on to the caller."""
+    return _REASON_FOR_STATUS.get(dialstatus, "normal")
+
+
+def new_id(prefix: str) -> str:
+    """A fresh id for a channel, bridge or playback the SDK creates (``cti-c-<uuid4>``)."""
+    return f"{prefix}-{uuid.uuid4()}"
+
+
+def default_endpoint_for(destination: str) -> str:
+    """Map a destination to a dial endpoint: ``1002`` -> ``PJSIP/1002``; a destination that
+    already names a technology (``SIP/x``, ``Local/1002@from-internal``) is kept as is."""
+    return destination if "/" in destination else f"PJSIP/{destination}"
+
+
+class ControlHost(Protocol):
+    """What call control needs from the client (:class:`~asterisk_cti.CtiClient` has it)."""
+
+    @property
+    def config(self) -> CtiConfig: ...
+
+    @property
+    def rest(self) -> AriRest: ...
+
+    @property
+    def waiters(self) -> Waiters: ...
+
+    @property
+    def model(self) -> Any: ...
+
+    def add_raw_listener(self, listener: Any, event_types: Iterable[str]) -> Any: ...
+
+
+@dataclass(frozen=True)
+class ControlOptions:
+    """How call control dials and how the switch behaves.
+
+    :param endpoint_for: maps a destination (``1002``) to the endpoint to dial
+        (``PJSIP/1002``). Called on lane and caller threads; must be fast and thread-safe.
+    :param switch: handle calls the dialplan sends into the application with
+        ``Stasis(<app>,<switch_arg>[,<destination>])``.
+    :param switch_arg: the first ``Stasis()`` argument that asks for the switch.
+    :param dial_timeout: seconds the switch lets the destination ring.
+    :param on_failure: what the switch does with the caller when the destination fails:
+        ``"hangup"`` (with the matching cause: busy, no answer, congestion) or ``"continue"``
+        (set ``DIALSTATUS`` on the caller and continue it at the next dialplan priority).
+    :param moh_class: the music-on-hold class for :meth:`CallControl.hold`; ``None`` uses
+        ``POST /channels/{id}/hold`` (Asterisk plays its default class), a name uses
+        ``POST /channels/{id}/moh?mohClass=<name>``.
+    :param ringback: the media played to a party that waits for a leg to answer (agent of a
+        click-to-dial, transferee of a blind transfer, consulting agent).
+    """
+
+    endpoint_for: Callable[[str], str] = default_endpoint_for
+    switch: bool = True
+    switch_arg: str = "dial"
+    dial_timeout: float = 30.0
+    on_failure: str = "hangup"
+    moh_class: Optional[str] = None
+    ringback: str = "tone:ring"
+
+    def __post_init__(self) -> None:
+        if self.on_failure not in ("hangup", "continue"):
+            raise ValueError("on_failure must be 'hangup' or 'continue'")
+        if self.dial_timeout <= 0:
+            raise ValueError("dial_timeout must be positive")
+
+
+@dataclass
+class OwnedBridge:
+    """A mixing bridge the SDK created (state under :attr:`StasisState.lock`)."""
+
+    id: str
+    call_id: str
+    members: Set[str] = field(default_factory=set)
+    protect: int = 0
+    closing: bool = False
+
+
+@dataclass
+class Leg:
+    """A channel the SDK dials into its application, and what happens when it answers or fails.
+
+    :ivar peer_id: the channel waiting for this leg (the switch's caller, the click-to-dial
+        agent, the transferee, the consulting agent).
+    :ivar join: the channels added to :attr:`bridge_id` when the leg answers.
+    :ivar on_failure: ``hangup`` / ``continue`` the peer, ``return`` (consultation: put the
+        agent back with the held call) or ``none``.
+    """
+
+    channel_id: str
+    endpoint: str
+    purpose: str
+    peer_id: str
+    bridge_id: str
+    call_id: str
+    create_bridge: bool = False
+    join: Tuple[str, ...] = ()
+    answer_peer: bool = False
+    ringback: Optional[Tuple[str, str]] = None
+    on_failure: str = "none"
+    state: str = "dialing"
+    dialstatus: str = ""
+    cancelled: bool = False
+
+
+@dataclass
+class OriginatePlan:
+    """A click-to-dial waiting for the agent to answer (then :attr:`leg` is dialled)."""
+
+    agent_id: str
+    leg: Leg
+    caller_id: Optional[str]
+    variables: Optional[Mapping[str, str]]
+    timeout: float
+
+
+@dataclass
+class Consult:
+    """An attended transfer in progress: the call is held in :attr:`call_bridge`, the agent
+    talks to the destination in :attr:`consult_bridge`."""
+
+    consult_id: str
+    call_id: str
+    agent_id: str
+    dest_id: str
+    call_bridge: str
+    consult_bridge: str
+    answered: bool = False
+    playback: Optional[str] = None
+
+
+class StasisState:
+    """What the SDK knows about its application; fed on the processor thread."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.in_stasis: Dict[str, str] = {}
+        self.outside: OrderedDict[str, None] = OrderedDict()
+        self.states: OrderedDict[str, str] = OrderedDict()
+        self.bridges: Dict[str, OwnedBridge] = {}
+        self.bridge_of: Dict[str, str] = {}
+        self.held: Dict[str, Tuple[str, ...]] = {}
+        self.legs: Dict[str, Leg] = {}
+        self.plans: Dict[str, OriginatePlan] = {}
+        self.consults: Dict[str, Consult] = {}
+
+    # -- processor thread -------------------------------------------------------------------
+
+    def observe(self, item: Any) -> bool:
+        """Waiter predicate: record ``item`` and never match (so the waiter stays forever)."""
+        try:
+            if isinstance(item, Event):
+                self._observe(item)
+            elif isinstance(item, dict) and "type" in item:
+                self._observe(parse_event(item))
+        except Exception:  # the state must never break the processor's waiters
+            logger.exception("call control could not record an event")
+        return False
+
+    def _observe(self, event: Event) -> None:
+        etype = event.type
+        if etype not in ENGINE_EVENT_TYPES:
+            return
+        raw = event.raw
+        chan = raw.get("channel")
+        cid = chan.get("id") if isinstance(chan, dict) else None
+        cstate = chan.get("state") if isinstance(chan, dict) else None
+        with self.lock:
+            if isinstance(cid, str) and isinstance(cstate, str):
+                self.states[cid] = cstate
+                self.states.move_to_end(cid)
+                if len(self.states) > _SEEN_LIMIT:
+                    self.states.popitem(last=False)
+            if etype == "StasisStart" and isinstance(cid, str):
+                self.in_stasis[cid] = str(cstate or "")
+                self.outside.pop(cid, None)
+            elif etype == "StasisEnd" and isinstance(cid, str):
+                self.in_stasis.pop(cid, None)
+                self._mark_outside(cid)
+            elif etype == "ChannelCreated" and isinstance(cid, str):
+                if cid not in self.in_stasis:
+                    self._mark_outside(cid)
+            elif etype == "ChannelDestroyed" and isinstance(cid, str):
+                self.in_stasis.pop(cid, None)
+                self.outside.pop(cid, None)
+                self.states.pop(cid, None)
+                self._leave(cid, None)
+            elif etype in ("ChannelEnteredBridge", "ChannelLeftBridge") and isinstance(cid, str):
+                bridge = raw.get("bridge")
+                bid = bridge.get("id") if isinstance(bridge, dict) else None
+                owned = self.bridges.get(bid) if isinstance(bid, str) else None
+                if owned is not None:
+                    if etype == "ChannelEnteredBridge":
+                        owned.members.add(cid)
+                        self.bridge_of[cid] = owned.id
+                    else:
+                        self._leave(cid, owned.id)
+            elif etype == "BridgeDestroyed":
+                bridge = raw.get("bridge")
+                bid = bridge.get("id") if isinstance(bridge, dict) else None
+                owned = self.bridges.pop(bid, None) if isinstance(bid, str) else None
+                if owned is not None:
+                    for member in owned.members:
+                        if self.bridge_of.get(member) == owned.id:
+                            del self.bridge_of[member]
+
+    def _mark_outside(self, cid: str) -> None:
+        self.outside[cid] = None
+        if len(self.outside) > _SEEN_LIMIT:
+            self.outside.popitem(last=False)
+
+    def _leave(self, cid: str, bid: Optional[str]) -> None:
+        bid = bid or self.bridge_of.get(cid)
+        if bid is None:
+            return
+        owned = self.bridges.get(bid)
+        if owned is not None:
+            owned.members.discard(cid)
+        if self.bridge_of.get(cid) == bid:
+            del self.bridge_of[cid]
+
+    # -- queries (any thread) ---------------------------------------------------------------
+
+    def known_outside(self, channel_id: str) -> bool:
+        """True when the SDK saw the channel outside its application (created elsewhere and
+        never entered, or left with StasisEnd), so a Stasis-only request would fail."""
+        with self.lock:
+            return channel_id not in self.in_stasis and channel_id in self.outside
+
+    def is_in_stasis(self, channel_id: str) -> bool:
+        """True when the channel is in the SDK's application (StasisStart seen, no end)."""
+        with self.lock:
+            return channel_id in self.in_stasis
+
+    def visible(self, channel_id: str) -> bool:
+        """True when the SDK receives events for the channel (it has seen some)."""
+        with self.lock:
+            return channel_id in self.states or channel_id in self.in_stasis
+
+    def state_of(self, channel_id: str) -> str:
+        """The last channel state seen (``Up``, ``Ringing``...), empty when unknown."""
+        with self.lock:
+            return self.states.get(channel_id, "")
+
+    def bridge_members(self, channel_id: str) -> Tuple[Optional[str], Tuple[str, ...]]:
+        """The SDK bridge the channel is in and its other members."""
+        with self.lock:
+            bid = self.bridge_of.get(channel_id)
+            owned = self.bridges.get(bid) if bid is not None else None
+            if owned is None:
+                return None, ()
+            return owned.id, tuple(sorted(m for m in owned.members if m != channel_id))
+
+    def add_bridge(self, bridge_id: str, call_id: str, protect: int = 0) -> None:
+        """Record a bridge the SDK is about to create (before the request is sent)."""
+        with self.lock:
+            self.bridges[bridge_id] = OwnedBridge(bridge_id, call_id, protect=protect)
+
+
+class StasisEngine:
+    """Drives the calls the SDK controls; the raw listener of call control (lane threads).
+
+    :param host: the client.
+    :param state: the shared :class:`StasisState`.
+    :param options: a callable returning the current :class:`ControlOptions`.
+    :param model_held: ``model_held(channel_id, held)`` marks a connection held in the model.
+    """
+
+    def __init__(
+        self,
+        host: ControlHost,
+        state: StasisState,
+        options: Callable[[], ControlOptions],
+        model_held: Callable[[str, bool], None],
+    ) -> None:
+        self._host = host
+        self._state = state
+        self._options = options
+        self._model_held = model_held
+        self._tracker: Optional[Waiter] = None
+        self._tracker_lock = threading.Lock()
+
+    @property
+    def app(self) -> str:
+        """The ARI application name."""
+        return self._host.config.app
+
+    @property
+    def rest(self) -> AriRest:
+        """The client's REST client."""
+        return self._host.rest
+
+    def ensure_tracker(self) -> None:
+        """(Re-)register the permanent waiter that feeds :class:`StasisState` (it is failed
+        when the client stops); a stopped client is left alone."""
+        with self._tracker_lock:
+            if self._tracker is not None and not self._tracker.done:
+                return
+            try:
+                self._tracker = self._host.waiters.expect(self._state.observe)
+            except AsteriskCtiError:
+                self._tracker = None
+
+    # -- small REST helpers (never under the lock) -------------------------------------------
+
+    def quiet(self, what: str, fn: Callable[[], Any]) -> bool:
+        """Run a best-effort request; a channel or bridge already gone is not an error.
+
+        :returns: True when the request succeeded.
+        """
+        try:
+            fn()
+            return True
+        except NotFoundError:
+            return False
+        except AsteriskCtiError as exc:
+            logger.warning("call control: %s failed: %s", what, exc)
+            return False
+
+    def hangup(self, channel_id: str, reason: str = "normal") -> bool:
+        """``DELETE /channels/{id}?reason=`` (best effort)."""
+        return self.quiet(f"hangup {channel_id}", lambda: self.rest.delete(
+            "channels", channel_id, params={"reason": reason}))
+
+    def add_to_bridge(self, bridge_id: str, channels: Iterable[str]) -> None:
+        """``POST /bridges/{id}/addChannel?channel=a,b``."""
+        self.rest.post("bridges", bridge_id, "addChannel",
+                       params={"channel": ",".join(channels)})
+
+    def remove_from_bridge(self, bridge_id: str, channel_id: str) -> bool:
+        """``POST /bridges/{id}/removeChannel?channel=`` (best effort)."""
+        return self.quiet(f"remove {channel_id} from {bridge_id}", lambda: self.rest.post(
+            "bridges", bridge_id, "removeChannel", params={"channel": channel_id}))
+
+    def create_bridge(self, bridge_id: str, call_id: str, protect: int = 0) -> None:
+        """Record, then ``POST /bridges?type=mixing&bridgeId=`` (forgotten if it fails)."""
+        self._state.add_bridge(bridge_id, call_id, protect)
+        try:
+            self.rest.post("bridges", params={
+                "type": "mixing", "bridgeId": bridge_id, "name": f"{self.app}:{call_id}"})
+        except AsteriskCtiError:
+            with self._state.lock:
+                self._state.bridges.pop(bridge_id, None)
+            raise
+
+    def destroy_bridge(self, bridge_id: str) -> None:
+        """Mark an SDK bridge closing and ``DELETE /bridges/{id}`` (best effort)."""
+        with self._state.lock:
+            owned = self._state.bridges.get(bridge_id)
+            if owned is not None:
+                owned.closing = True
+        self.quiet(f"destroy bridge {bridge_id}", lambda: self.rest.delete("bridges", bridge_id))
+
+    def play(self, target: str, target_id: str, media: str) -> str:
+        """``POST /{channels|bridges}/{id}/play/{playbackId}?media=``; returns the playback id."""
+        playback = new_id("cti-p")
+        self.rest.post(target, target_id, "play", playback, params={"media": media})
+        return playback
+
+    def stop_playback(self, playback_id: Optional[str]) -> None:
+        """``DELETE /playbacks/{id}`` (best effort; the playback may have ended)."""
+        if playback_id:
+            self.quiet(f"stop playback {playback_id}",
+                       lambda: self.rest.delete("playbacks", playback_id))
+
+    def protect(self, bridge_id: str, delta: int) -> None:
+        """Change how many pending operations keep an SDK bridge from being torn down."""
+        with self._state.lock:
+            owned = self._state.bridges.get(bridge_id)
+            if owned is not None:
+                owned.protect = max(0, owned.protect + delta)
+
+    def unhold(self, holder: str) -> None:
+        """Stop the music and the mute of the parties ``holder`` put on hold (best effort)."""
+        with self._state.lock:
+            peers = self._state.held.pop(holder, ())
+        moh = self._options().moh_class
+        for peer in peers:
+            what = "hold" if moh is None else "moh"
+            self.quiet(f"stop {what} of {peer}", partial(self.rest.delete, "channels", peer, what))
+            if peer != holder:
+                self.quiet(f"unmute {peer}", partial(
+                    self.rest.delete, "channels", peer, "mute", params={"direction": "in"}))
+        if peers:
+            self._model_held(holder, False)
+
+    # -- dialling legs ------------------------------------------------------------------------
+
+    def dial(self, leg: Leg, caller_id: Optional[str] = None,
+             variables: Optional[Mapping[str, str]] = None,
+             timeout: Optional[float] = None) -> None:
+        """Register ``leg`` and originate it into the application (``POST /channels``).
+
+        :raises AsteriskCtiError: when Asterisk refuses; the failure is then handled as a
+            failed dial (the peer is hung up, continued or returned as the leg says).
+        """
+        with self._state.lock:
+            self._state.legs[leg.channel_id] = leg
+            if not leg.create_bridge:
+                owned = self._state.bridges.get(leg.bridge_id)
+                if owned is not None:
+                    owned.protect += 1
+        params: Dict[str, Any] = {
+            "endpoint": leg.endpoint,
+            "app": self.app,
+            "appArgs": f"cti,{leg.purpose}",
+            "channelId": leg.channel_id,
+            "originator": leg.peer_id,
+            "timeout": max(1, round(timeout or self._options().dial_timeout)),
+        }
+        if caller_id:
+            params["callerId"] = caller_id
+        body = {"variables": dict(variables)} if variables else None
+        try:
+            self.rest.post("channels", params=params, json_body=body)
+        except AsteriskCtiError as exc:
+            status = "CHANUNAVAIL"
+            if isinstance(exc, AriHttpError) and exc.status in (400, 422):
+                status = "INVALIDARGS"
+            self.leg_failed(leg.channel_id, status, 0)
+            raise
+
+    def leg_failed(self, channel_id: str, dialstatus: str, cause: int) -> None:
+        """A leg ended without an answer: stop its ringback, release its bridge and do what
+        its ``on_failure`` says with the peer."""
+        with self._state.lock:
+            leg = self._state.legs.pop(channel_id, None)
+            if leg is None:
+                return
+            consult = self._state.consults.get(channel_id)
+        status = leg.dialstatus if leg.dialstatus in FAILED_DIALSTATUS else dialstatus
+        logger.info("call control: %s leg %s to %s failed: %s (cause %s)",
+                    leg.purpose, channel_id, leg.endpoint, status, cause)
+        self._stop_ringback(leg)
+        action = "none" if leg.cancelled else leg.on_failure
+        if action == "hangup":
+            self.hangup(leg.peer_id, hangup_reason_for(status))
+        elif action == "continue":
+            self.quiet("set DIALSTATUS", lambda: self.rest.post(
+                "channels", leg.peer_id, "variable",
+                params={"variable": "DIALSTATUS", "value": status}))
+            self.quiet("continue the caller", lambda: self.rest.post(
+                "channels", leg.peer_id, "continue"))
+        elif action == "return" and consult is not None:
+            self.consult_return(consult)
+        if not leg.create_bridge:
+            self.protect(leg.bridge_id, -1)
+            self.teardown_if_over(leg.bridge_id)
+
+    def _stop_ringback(self, leg: Leg) -> None:
+        if leg.ringback is None:
+            return
+        kind, ident = leg.ringback
+        if kind == "playback":
+            self.stop_playback(ident)
+        else:
+            self.quiet("stop ringing", lambda: self.rest.delete("channels", ident, "ring"))
+
+    def leg_answered(self, channel_id: str) -> None:
+        """A leg answered (its StasisStart): stop the ringback, answer the peer if it waits
+        unanswered, create the bridge if needed and put the channels in it."""
+        with self._state.lock:
+            leg = self._state.legs.pop(channel_id, None)
+            if leg is None:
+                return
+            peer_alive = leg.peer_id in self._state.in_stasis
+            consult = self._state.consults.get(channel_id)
+        if leg.cancelled or not peer_alive:
+            logger.info("call control: %s answered but its peer %s is gone", channel_id,
+                        leg.peer_id)
+            self.hangup(channel_id)
+            if not leg.create_bridge:
+                self.protect(leg.bridge_id, -1)
+            return
+        self._stop_ringback(leg)
+        try:
+            if leg.answer_peer and self._state.state_of(leg.peer_id) != "Up":
+                self.rest.post("channels", leg.peer_id, "answer")
+            if leg.create_bridge:
+                self.create_bridge(leg.bridge_id, leg.call_id)
+            self.add_to_bridge(leg.bridge_id, leg.join)
+        except AsteriskCtiError as exc:
+            logger.warning("call control: could not connect %s to %s: %s", channel_id,
+                           leg.peer_id, exc)
+            self.hangup(channel_id)
+            if leg.create_bridge:
+                self.destroy_bridge(leg.bridge_id)
+                self.hangup(leg.peer_id)
+            else:
+                self.protect(leg.bridge_id, -1)
+            return
+        if consult is not None:
+            with self._state.lock:
+                consult.answered = True
+        if not leg.create_bridge:
+            self.protect(leg.bridge_id, -1)
+
+    def cancel_legs_of(self, peer_id: str) -> None:
+        """The peer left before its legs answered: hang the legs up."""
+        with self._state.lock:
+            legs = [leg for leg in self._state.legs.values() if leg.peer_id == peer_id]
+            for leg in legs:
+                leg.cancelled = True
+        for leg in legs:
+            self.hangup(leg.channel_id)
+
+    # -- bridges ------------------------------------------------------------------------------
+
+    def teardown_if_over(self, bridge_id: str) -> None:
+        """End the call of an SDK bridge when fewer than two parties are left and nothing is in
+        progress in it: hang up the last party and destroy the bridge."""
+        with self._state.lock:
+            owned = self._state.bridges.get(bridge_id)
+            if owned is None or owned.closing or owned.protect > 0 or len(owned.members) > 1:
+                return
+            owned.closing = True
+            remaining = tuple(owned.members)
+        logger.debug("call control: call in bridge %s is over; remaining %s", bridge_id,
+                     remaining)
+        for channel_id in remaining:
+            self.hangup(channel_id)
+        self.quiet(f"destroy bridge {bridge_id}", lambda: self.rest.delete("bridges", bridge_id))
+
+    # -- consultations --------------------------------------------------------------------------
+
+    def consult_return(self, consult: Consult) -> None:
+        """End a consultation that failed or was cancelled: the agent goes back to the held
+        call's bridge, the consultation bridge is destroyed; the held parties stay held."""
+        with self._state.lock:
+            if self._state.consults.pop(consult.dest_id, None) is None:
+                return
+            agent_alive = consult.agent_id in self._state.in_stasis
+        self.stop_playback(consult.playback)
+        self.remove_from_bridge(consult.consult_bridge, consult.agent_id)
+        self.destroy_bridge(consult.consult_bridge)
+        if agent_alive:
+            self.quiet("return the agent", lambda: self.add_to_bridge(
+                consult.call_bridge, (consult.agent_id,)))
+        self.protect(consult.call_bridge, -1)
+        if not agent_alive:
+            self.teardown_if_over(consult.call_bridge)
+
+    def consult_complete(self, consult: Consult, hangup_agent: bool = True) -> None:
+        """Complete an attended transfer: the destination joins the held call, which is taken
+        off hold, the agent drops out and the consultation bridge is destroyed.
+
+        :raises AsteriskCtiError: when the destination cannot be moved.
+        """
+        with self._state.lock:
+            if self._state.consults.pop(consult.dest_id, None) is None:
+                return
+        self.remove_from_bridge(consult.consult_bridge, consult.dest_id)
+        try:
+            self.add_to_bridge(consult.call_bridge, (consult.dest_id,))
+        finally:
+            self.unhold(consult.agent_id)
+            if hangup_agent:
+                self.hangup(consult.agent_id)
+            self.destroy_bridge(consult.consult_bridge)
+            self.protect(consult.call_bridge, -1)
+
+    # -- the switch ---------------------------------------------------------------------------
+
+    def switch(self, event: Event) -> None:
+        """A call the dialplan sent in with ``Stasis(app,dial[,destination])``: ring the
+        destination, give ringback to the caller, bridge on answer."""
+        chan = event.channel
+        assert chan is not None
+        args = tuple(event.raw.get("args") or ())
+        destination = str(args[1]) if len(args) > 1 and args[1] else chan.dialplan.exten
+        options = self._options()
+        if not destination:
+            logger.warning("call control: switch call %s has no destination", chan.id)
+            self.hangup(chan.id, "unallocated")
+            return
+        try:
+            endpoint = options.endpoint_for(destination)
+        except Exception:
+            logger.exception("call control: endpoint_for(%r) raised", destination)
+            self.hangup(chan.id, "unallocated")
+            return
+        leg = Leg(
+            channel_id=new_id("cti-c"), endpoint=endpoint, purpose="switch", peer_id=chan.id,
+            bridge_id=new_id("cti-b"), call_id=chan.id, create_bridge=True,
+            answer_peer=True, on_failure=options.on_failure,
+        )
+        leg.join = (chan.id, leg.channel_id)
+        logger.info("call control: switch %s (%s) -> %s", chan.id, chan.name, endpoint)
+        if chan.state != "Up" and self.quiet(
+            "ring the caller", partial(self.rest.post, "channels", chan.id, "ring")
+        ):
+            leg.ringback = ("ring", chan.id)
+        caller = chan.caller
+        caller_id = f'"{caller.name}" <{caller.number}>' if caller.number else None
+        try:
+            self.dial(leg, caller_id=caller_id, timeout=options.dial_timeout)
+        except AsteriskCtiError as exc:
+            logger.warning("call control: switch could not dial %s: %s", endpoint, exc)
+
+    # -- the raw listener -------------------------------------------------------------------
+
+    def on_event(self, event: Event) -> None:
+        """Raw listener entry point (a dispatcher lane keyed by the channel id)."""
+        self.ensure_tracker()
+        etype = event.type
+        if etype == "StasisStart":
+            self._on_stasis_start(event)
+        elif etype in ("StasisEnd", "ChannelDestroyed"):
+            self._on_gone(event)
+        elif etype == "Dial":
+            self._on_dial(event)
+        elif etype == "ChannelLeftBridge":
+            bridge = event.bridge
+            if bridge is not None:
+                self.teardown_if_over(bridge.id)
+
+    def _on_stasis_start(self, event: Event) -> None:
+        chan = event.channel
+        if chan is None:
+            return
+        cid = chan.id
+        with self._state.lock:
+            plan = self._state.plans.pop(cid, None)
+            is_leg = cid in self._state.legs
+        if plan is not None:
+            self._agent_answered(plan)
+        elif is_leg:
+            self.leg_answered(cid)
+        else:
+            args = event.raw.get("args") or []
+            options = self._options()
+            if options.switch and args and str(args[0]) == options.switch_arg:
+                self.switch(event)
+
+    def _agent_answered(self, plan: OriginatePlan) -> None:
+        leg = plan.leg
+        try:
+            leg.ringback = ("playback", self.play(
+                "channels", plan.agent_id, self._options().ringback))
+        except AsteriskCtiError as exc:
+            logger.info("call control: no ringback for %s: %s", plan.agent_id, exc)
+        try:
+            self.dial(leg, caller_id=plan.caller_id, variables=plan.variables,
+                      timeout=plan.timeout)
+        except AsteriskCtiError as exc:
+            logger.warning("call control: click-to-dial could not dial %s: %s",
+                           leg.endpoint, exc)
+
+    def _on_gone(self, event: Event) -> None:
+        chan = event.channel
+        if chan is None:
+            return
+        cid = chan.id
+        cause = int(event.raw.get("cause") or 0)
+        with self._state.lock:
+            plan = self._state.plans.pop(cid, None) if event.type == "ChannelDestroyed" else None
+            leg = self._state.legs.get(cid)
+            consult_as_agent = [c for c in self._state.consults.values() if c.agent_id == cid]
+            consult_as_dest = self._state.consults.get(cid)
+            bid = self._state.bridge_of.get(cid)
+        if plan is not None:
+            logger.info("call control: click-to-dial agent %s did not answer (cause %s)", cid,
+                        cause)
+        if leg is not None and event.type == "ChannelDestroyed":
+            self.leg_failed(cid, dialstatus_for_cause(cause), cause)
+        self.cancel_legs_of(cid)
+        for consult in consult_as_agent:
+            if consult.answered:
+                self.quiet("complete the transfer",
+                           partial(self.consult_complete, consult, hangup_agent=False))
+            else:
+                self.hangup(consult.dest_id)
+                self.consult_return(consult)
+        if consult_as_dest is not None and consult_as_dest.answered:
+            self.consult_return(consult_as_dest)
+        if bid is not None:
+            self.teardown_if_over(bid)
+
+    def _on_dial(self, event: Event) -> None:
+        peer = event.raw.get("peer")
+        pid = peer.get("id") if isinstance(peer, dict) else None
+        status = str(event.raw.get("dialstatus") or "")
+        if not isinstance(pid, str) or not status:
+            return
+        with self._state.lock:
+            leg = self._state.legs.get(pid)
+            if leg is not None:
+                leg.dialstatus = status
+                if status == "RINGING":
+                    leg.state = "ringing"
+
+
+def channel_ids(items: Iterable[Optional[str]]) -> List[str]:
+    """The non-empty ids of ``items``, without duplicates, in order."""
+    out: List[str] = []
+    for item in items:
+        if item and item not in out:
+            out.append(item)
+    return out
