@@ -27,6 +27,10 @@ from .rest import AriRest
 
 logger = logging.getLogger(__name__)
 
+#: How ``GET /applications/{app}`` lists a ``bridge:`` (all bridges) subscription: Asterisk
+#: 22's res/stasis/app.c names it after its topic; an empty id is accepted too.
+_ALL_BRIDGES = frozenset({"__AST_BRIDGE_ALL_TOPIC", ""})
+
 #: Types the client always needs, whatever listeners ask for.
 ALWAYS_WANTED = frozenset({"ApplicationReplaced", "StasisStart", "StasisEnd"})
 
@@ -131,7 +135,7 @@ class Subscriptions:
         want = self.server_sources()
         missing = [s for s in want if s not in have]
         extra = [s for s in sorted(have) if s not in want]
-        if self._subscribe_bridges and "" not in _ids(current, "bridge_ids"):
+        if self._subscribe_bridges and not set(_ids(current, "bridge_ids")) & _ALL_BRIDGES:
             missing.append("bridge:")
         if missing:
             rest.subscribe(self.app, missing)

@@ -60,6 +60,8 @@ class _App:
             "channel": [], "bridge": [], "endpoint": [], "deviceState": []}
         for source in self.subscriptions:
             kind, _, ident = source.partition(":")
+            if kind == "bridge" and not ident:
+                ident = "__AST_BRIDGE_ALL_TOPIC"  # as Asterisk 22 lists "all bridges"
             kinds.setdefault(kind, []).append(ident)
         return {
             "name": self.name,

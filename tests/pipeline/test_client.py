@@ -70,7 +70,7 @@ def test_start_subscribes_endpoints_bridges_and_installs_a_disallowed_filter(
     with client.start():
         app = fake.ari.app("cti-test")
         assert sorted(app["endpoint_ids"]) == ["PJSIP/1000", "PJSIP/1002"]
-        assert app["bridge_ids"] == [""]
+        assert app["bridge_ids"] == ["__AST_BRIDGE_ALL_TOPIC"]
         disallowed = {d["type"] for d in app["events_disallowed"]}
         assert app["events_allowed"] == []
         assert {"ChannelVarset", "ChannelDialplan", "DeviceStateChanged"} <= disallowed
@@ -344,3 +344,17 @@ def test_bridge_events_of_monitored_channels_and_their_peers_are_delivered(
     assert [(e.type, e.channel.id) for e in rec.events] == [
         ("ChannelEnteredBridge", "a"), ("ChannelEnteredBridge", "loc"),
         ("ChannelLeftBridge", "a")]
+
+
+def test_quiet_connection_is_pinged_and_a_dead_one_is_replaced(fake: FakeAsterisk) -> None:
+    rec = Recorder()
+    client = fake.client(fake.config(ping_interval=0.1), model=False)
+    client.add_listener(rec)
+    client.monitor("PJSIP")
+    with client.start():
+        # The fake answers no ping: after twice the interval the reactor gives up on it.
+        assert rec.wait_for(lambda r: any(
+            getattr(e, "reason", "") == "no answer to the keep-alive ping"
+            for e in r.connection))
+        assert fake.ws.wait_connections(2)
+    assert fake.ws.attempts[0].headers["Authorization"].startswith("Basic ")
