@@ -438,8 +438,10 @@ class CallModel:
                     self._set_own(known, own)
         self._correlate_bridges(bridges, rest)
         for ch in fresh:
-            if ch.weak and ch.direction is _INCOMING and len(ch.call.chans) == 1:
-                self._guess_call(ch)
+            if ch.direction is _INCOMING and not any(
+                o is not ch and o.line is not None for o in ch.call.chans.values()
+            ):
+                self._guess_call(ch, merge=True)
         order = sorted(rest.items(), key=lambda kv: (str(kv[1].get("creationtime") or ""), kv[0]))
         for cid, d in order:
             cur = self._chans.get(cid)
@@ -838,7 +840,7 @@ class CallModel:
             ch.hold_party = ch.connected
         self._fire(ch, Stimulus.HOLD)
 
-    def _guess_call(self, ch: _Chan) -> None:
+    def _guess_call(self, ch: _Chan, merge: bool = False) -> None:
         """Correlate an incoming channel by its connected line: the channel whose own caller
         number equals it (preferring one still dialling) is very likely the one calling."""
         bucket = self._by_number.get(ch.connected.number)
@@ -859,7 +861,10 @@ class CallModel:
             elif other.seq > best.seq:
                 best = other
         if best is not None and best.call is not ch.call:
-            self._join(ch, best.call)
+            if merge:
+                self._merge(best.call, ch.call)
+            else:
+                self._join(ch, best.call)
 
     # ------------------------------------------------------------------ ARI handlers
 
@@ -1450,8 +1455,12 @@ class CallModel:
             self._set_own(ch, own)
         party = Party.from_raw(d.get("connected"))
         if party and party != ch.connected:
+            first = not ch.connected
             ch.connected = party
-            self._fire_if_fits(ch, Stimulus.CONNECTED_LINE)
+            if first:
+                self._dirty(ch)
+            else:
+                self._fire_if_fits(ch, Stimulus.CONNECTED_LINE)
         self._sync_state(ch, d, new=False)
 
     def _correlate_bridges(
