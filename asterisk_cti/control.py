@@ -302,6 +302,9 @@ class CallControl:
         if isinstance(target, Consultation):
             return target.channel_id
         if isinstance(target, str):
+            if target in (".", ".."):
+                # requests un-escapes %2E, so such an id would climb the URL path.
+                raise ValueError(f"{target!r} is not a channel id")
             return _check_text("channel id", target)
         for attr in ("channel_id", "connection_id"):
             value = getattr(target, attr, None)

@@ -211,6 +211,12 @@ class Pbx:
     def requests(self, method: Optional[str] = None, prefix: str = "") -> List[RecordedRequest]:
         return self.fake.calls(method, prefix)
 
+    def hangups(self, cid: str) -> List[RecordedRequest]:
+        return [r for r in self.fake.calls("DELETE") if r.segments == ["channels", cid]]
+
+    def originates(self) -> List[RecordedRequest]:
+        return [r for r in self.fake.calls("POST") if r.path == "/channels"]
+
     def paths(self, method: Optional[str] = None, prefix: str = "") -> List[str]:
         return [f"{r.method} {r.path}" for r in self.fake.calls(method, prefix)]
 

@@ -13,11 +13,11 @@ from .conftest import APP, Pbx, answered_call
 def test_originate_established_bridges_agent_and_destination(pbx: Pbx,
                                                              control: CallControl) -> None:
     agent, peer, bridge = answered_call(pbx, control)
-    first = pbx.requests("POST", "/channels")[0]
+    first = pbx.originates()[0]
     assert first.params["endpoint"] == "PJSIP/1000"
     assert first.params["app"] == APP
     assert first.params["channelId"] == agent
-    dest = next(r for r in pbx.requests("POST", "/channels") if r.params.get("channelId") == peer)
+    dest = next(r for r in pbx.originates() if r.params.get("channelId") == peer)
     assert dest.params["endpoint"] == "PJSIP/1002"
     assert dest.params["originator"] == agent
     assert dest.params["app"] == APP
@@ -67,7 +67,7 @@ def test_agent_not_answering_raises_noanswer(pbx: Pbx, control: CallControl) -> 
     with pytest.raises(CallFailedError) as info:
         control.originate("PJSIP/1000", "1002", timeout=5)
     assert info.value.dialstatus == "NOANSWER"
-    assert len(pbx.requests("POST", "/channels")) == 1
+    assert len(pbx.originates()) == 1
 
 
 def test_originate_timeout_raises_and_hangs_up_what_it_started(pbx: Pbx,
@@ -75,7 +75,7 @@ def test_originate_timeout_raises_and_hangs_up_what_it_started(pbx: Pbx,
     pbx.behaviour["PJSIP/1000"] = "ring"
     with pytest.raises(CtiTimeoutError):
         control.originate("PJSIP/1000", "1002", timeout=0.2)
-    agent = pbx.requests("POST", "/channels")[0].params["channelId"]
+    agent = pbx.originates()[0].params["channelId"]
     assert f"DELETE /channels/{agent}" in pbx.paths("DELETE")
 
 
@@ -95,7 +95,7 @@ def test_dialplan_originate_is_observed_and_waits_for_dial_answer(
                              wait_for="established", timeout=5)
     assert not call.controlled and call.bridge_id is None
     assert call.peer_channel_id
-    req = pbx.requests("POST", "/channels")[0]
+    req = pbx.originates()[0]
     assert (req.params["extension"], req.params["context"], req.params["priority"]) == (
         "1002", "from-internal", "1")
     assert "app" not in req.params
@@ -105,7 +105,7 @@ def test_endpoint_mapping_is_configurable(pbx: Pbx, control: CallControl) -> Non
     control.configure(endpoint_for=lambda d: f"PJSIP/{d}@trunk" if len(d) > 4 else f"PJSIP/{d}")
     control.originate("PJSIP/1000", "0049301234", wait_for="delivered", timeout=5)
     assert any(r.params.get("endpoint") == "PJSIP/0049301234@trunk"
-               for r in pbx.requests("POST", "/channels"))
+               for r in pbx.originates())
 
 
 @pytest.mark.parametrize("kwargs", [
