@@ -436,6 +436,15 @@ class CallModel:
                 own = Party.from_raw(d.get("caller"))
                 if own and own != known.own:
                     self._set_own(known, own)
+                ep = endpoint_of_channel_name(name)
+                if known.line is None and not known.cleared and self._is_monitored(ep):
+                    # A related channel whose endpoint became monitored: promote it.
+                    known.line = ep
+                    known.connected = Party.from_raw(d.get("connected"))
+                    self._line_rec(ep).conns[cid] = known
+                    self._index(known)
+                    self._sync_new(known, d)
+                    self._dirty(known)
         self._correlate_bridges(bridges, rest)
         for ch in fresh:
             if ch.direction is _INCOMING and not any(

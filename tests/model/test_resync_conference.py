@@ -193,3 +193,18 @@ def test_memory_per_active_call_is_small() -> None:
     tracemalloc.stop()
     grown = sum(s.size_diff for s in after.compare_to(before, "filename"))
     assert grown / 500 < 4096, f"{grown / 500:.0f} bytes per call"
+
+
+def test_newly_monitored_line_gets_its_calls_on_resync() -> None:
+    model = CallModel(clock=lambda: 1.0)
+    model.set_monitored(["PJSIP/1000"])
+    a = chan("40.1", "1000", "Ring", exten="1002")
+    b = chan("40.2", "1002", "Down", connected=("1000", "Kai"))
+    _apply(model, ev("ChannelCreated", channel=a), ev("ChannelCreated", channel=b),
+           ev("Dial", caller=a, peer=b, dialstatus=""))
+    assert model.line("PJSIP/1002") is None
+    model.set_monitored(["PJSIP/1000", "PJSIP/1002"])
+    out, report = model.resync(channels=[a, dict(b, state="Ringing")], bridges=[], endpoints=[])
+    assert _kinds(out) == [("PJSIP/1002", "delivered")]
+    assert [c.connection_id for c in report.added] == ["40.2"]
+    assert model.connection("40.2").call_id == "40.1"  # type: ignore[union-attr]
