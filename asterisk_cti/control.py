@@ -270,8 +270,11 @@ class CallControl:
             return self._options
 
     def _model_held(self, channel_id: str, held: bool) -> None:
-        model = getattr(self._client, "model", None)
-        set_held = getattr(model, "set_held", None)
+        # The model is the processor thread's: prefer the client's hook, which runs set_held
+        # there and delivers the held/retrieved events; a bare model is called directly.
+        set_held = getattr(self._client, "set_held", None)
+        if set_held is None:
+            set_held = getattr(getattr(self._client, "model", None), "set_held", None)
         if set_held is None:
             return
         try:

@@ -101,7 +101,8 @@ class Pbx:
     ``behaviour[endpoint]``: ``answer`` (default), ``busy``, ``noanswer``, ``ring`` (rings
     until :meth:`answer`/:meth:`fail`), ``silent`` (no event at all)."""
 
-    def __init__(self) -> None:
+    def __init__(self, sink: Any = None) -> None:
+        self.sink = sink
         self.fake = FakeAri()
         self.session = self.fake.session()
         self.host = Host(self.session)
@@ -121,7 +122,10 @@ class Pbx:
     def emit(self, etype: str, **fields: Any) -> None:
         event = {"type": etype, "application": APP,
                  "timestamp": f"2026-11-26T03:56:{next(self.clock) % 60:02d}.000+0000", **fields}
-        self.pump.push(event)
+        if self.sink is not None:
+            self.sink(event)
+        else:
+            self.pump.push(event)
 
     def chan(self, cid: str) -> Dict[str, Any]:
         return dict(self.channels[cid])
