@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 from pathlib import Path
+from types import FrameType
 from typing import Any, Dict, Generator, Iterator, List, Optional
 
 import pytest
@@ -65,6 +67,10 @@ def _unavailable(reason: str) -> None:
     pytest.skip(f"integration lab unavailable: {reason}")
 
 
+def _interrupt(signum: int, frame: Optional[FrameType]) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 @pytest.fixture(scope="session")
 def lab() -> Iterator[Lab]:
     """The started lab; stopped at the end of the session."""
@@ -76,13 +82,19 @@ def lab() -> Iterator[Lab]:
             _unavailable(f"{tool} is not installed (apt-get install mmdebstrap)")
     instance = Lab(LabConfig.from_env("pytest", port_offset=LAB_PORT_OFFSET))
     instance.stop()  # processes an interrupted earlier session may have left
-    instance.start()
-    _active_lab = instance
+    # SIGTERM would end Python without running finalizers; as an interrupt, pytest tears down
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _interrupt)
     try:
+        instance.start()
+        _active_lab = instance
         yield instance
     finally:
         _active_lab = None
         instance.stop()
+        if previous == signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, previous)
 
 
 @pytest.fixture(scope="session")

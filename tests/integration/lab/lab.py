@@ -623,6 +623,22 @@ class Lab:
         marker = f"{self.chroot_dir}/".encode()
         return proc_root == str(self.root.resolve()) and marker in cmdline
 
+    @staticmethod
+    def _is_alive(pid: int) -> bool:
+        """Whether any thread of ``pid`` still runs (so it may still hold its sockets).
+
+        A zombie thread-group leader is not enough: Asterisk's main thread ends before its
+        other threads while shutting down.
+        """
+        try:
+            for task in os.listdir(f"/proc/{pid}/task"):
+                stat = Path(f"/proc/{pid}/task/{task}/stat").read_text()
+                if stat.rsplit(")", 1)[-1].split()[0] != "Z":
+                    return True
+        except OSError:
+            return False
+        return False
+
     def running_processes(self) -> Dict[str, int]:
         """The processes of this instance that are alive, by name (from the state file).
 
@@ -754,14 +770,21 @@ class Lab:
         alive = [(name, pid) for name, pid in targets if self._is_ours(pid)]
         for name, pid in alive:
             logger.info("lab %s: SIGTERM %s (pid %d)", self.config.instance, name, pid)
-            os.kill(pid, signal.SIGTERM)
+            self._signal(pid, signal.SIGTERM)
         deadline = time.monotonic() + self.config.stop_timeout
         for name, pid in alive:
             if not self._wait_exit(name, pid, deadline):
                 logger.warning("lab %s: SIGKILL %s (pid %d)", self.config.instance, name, pid)
-                os.kill(pid, signal.SIGKILL)
+                self._signal(pid, signal.SIGKILL)
                 if not self._wait_exit(name, pid, time.monotonic() + 5.0):
                     raise LabError(f"{name} (pid {pid}) survived SIGKILL")
+
+    @staticmethod
+    def _signal(pid: int, signum: int) -> None:
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass  # it ended between the check and the signal
 
     def _wait_exit(self, name: str, pid: int, deadline: float) -> bool:
         process = self._processes.get(name)
@@ -771,7 +794,7 @@ class Lab:
                 return True
             except subprocess.TimeoutExpired:
                 return False
-        while self._is_ours(pid):
+        while self._is_alive(pid):
             if time.monotonic() >= deadline:
                 return False
             time.sleep(0.05)
