@@ -94,7 +94,8 @@ class LabConfig:
     """Where the lab lives and which loopback ports it uses.
 
     Port plan (defaults): ARI/HTTP ``http_port`` (TCP 8088); Asterisk SIP ``sip_port`` (UDP
-    5070); phone *i* SIP ``phone_sip_port + i`` (UDP 5071-5073); phone *i* ``ctrl_tcp``
+    5070); phone *i* SIP ``phone_sip_port + 2 i`` (UDP 5072, 5074, 5076; baresip also listens
+    for SIP over TCP there and over TLS one port higher); phone *i* ``ctrl_tcp``
     ``ctrl_port + i`` (TCP 4441-4443); Asterisk RTP ``rtp_port`` to ``rtp_port + 99`` and
     phone *i* RTP 20 ports from ``rtp_port + 100 + 20 i`` (UDP 20000-20159).
 
@@ -186,6 +187,8 @@ class LabConfig:
         for index, spec in enumerate(LAB_PHONES):
             sip, ctrl, _, _ = self.phone_ports(index)
             ports.append((f"phone {spec.ext} SIP", "udp", sip))
+            ports.append((f"phone {spec.ext} SIP", "tcp", sip))
+            ports.append((f"phone {spec.ext} SIP/TLS", "tcp", sip + 1))
             ports.append((f"phone {spec.ext} ctrl_tcp", "tcp", ctrl))
         return ports
 
