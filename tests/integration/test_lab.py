@@ -260,6 +260,25 @@ def test_attended_transfer_by_dtmf_features(lab: Lab, phones: Dict[str, Phone]) 
     ping.wait_for("CALL_CLOSED")
 
 
+def test_three_way_by_dtmf_features(ari_config: AriConfig, phones: Dict[str, Phone]) -> None:
+    kai, ping, lee = phones["1000"], phones["1002"], phones["1006"]
+    with AriEventRecorder(ari_config, app="lab-threeway", subscribe_all=True) as events:
+        _establish(kai, ping)
+        kai.send_dtmf("*21006")
+        lee.wait_for("CALL_INCOMING", 15)
+        lee.answer()
+        lee.wait_for("CALL_ESTABLISHED")
+        kai.send_dtmf("*3")  # during the consultation: three-way
+        transfer = events.wait_for("BridgeAttendedTransfer")
+        assert transfer["destination_type"] == "threeway"
+        assert transfer["result"] == "Success"
+        assert (kai.state, ping.state, lee.state) == ("established",) * 3
+        kai.hangup()
+        kai.wait_for("CALL_CLOSED")
+        lee.hangup()
+        ping.wait_for("CALL_CLOSED")
+
+
 def test_click_to_dial_with_auto_answer(lab: Lab, phones: Dict[str, Phone]) -> None:
     kai, ping = phones["1000"], phones["1002"]
     kai.set_auto_answer(True)
