@@ -6,6 +6,7 @@ import logging
 
 from .client import CtiClient, ListenerHandle
 from .config import DEFAULT_EVENT_TYPES, CtiConfig
+from .control import CallControl, CallFailedError, CallStateError, ControlledCall
 from .errors import (
     AriHttpError,
     AsteriskCtiError,
@@ -30,6 +31,17 @@ from .listeners import (
     EventsLostEvent,
     ResyncEvent,
 )
+from .model import (
+    Call,
+    CallEvent,
+    CallListener,
+    Connection,
+    ConnectionState,
+    Direction,
+    Line,
+    Party,
+    PhoneState,
+)
 
 __version__ = "0.1.0"
 
@@ -38,6 +50,19 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 __all__ = [
     "DEFAULT_EVENT_TYPES",
     "Bridge",
+    "Call",
+    "CallControl",
+    "CallEvent",
+    "CallFailedError",
+    "CallListener",
+    "CallStateError",
+    "Connection",
+    "ConnectionState",
+    "ControlledCall",
+    "Direction",
+    "Line",
+    "Party",
+    "PhoneState",
     "CallerID",
     "Channel",
     "ChannelEventListener",

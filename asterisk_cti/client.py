@@ -46,6 +46,7 @@ from .processor import (
     CallModelProtocol,
     MonitorChange,
     Processor,
+    SetHeld,
 )
 from .reactor import Reactor
 from .rest import AriRest
@@ -162,6 +163,7 @@ class CtiClient:
         :raises CtiTimeoutError: when not connected in time (the client is stopped again);
             the message says what the last attempt got.
         """
+        self.control  # noqa: B018 - created now so that its Stasis switch sees every call
         with self._lock:
             if self._running:
                 return self
@@ -407,6 +409,22 @@ class CtiClient:
                     safe_call(raw.listener, "on_event", event, hook)
 
     # -- call control, queries, stats ---------------------------------------------------------
+
+    def set_held(self, channel_id: str, held: bool, timeout: float = 5.0) -> None:
+        """Tell the call model that a channel was held or retrieved through ARI (which emits
+        no ChannelHold), so that listeners get ``on_held`` / ``on_retrieved``.
+
+        Used by call control; any thread. The model is updated on the processor thread, in
+        order with the events; this returns once it was.
+        """
+        with self._lock:
+            ring, running = self._ring, self._running
+        if self.model is None or ring is None or not running:
+            return
+        marker = SetHeld(channel_id, held)
+        ring.put(marker)
+        if threading.current_thread().name != "asterisk-cti-processor":
+            marker.done.wait(timeout)
 
     @property
     def control(self) -> Any:

@@ -62,6 +62,7 @@ class CallModelProtocol(Protocol):
     @property
     def needs_repair(self) -> Set[str]: ...
     def repair(self, channel_id: str, channel: Optional[Mapping[str, Any]]) -> Sequence[Any]: ...
+    def set_held(self, channel_id: str, held: bool) -> Sequence[Any]: ...
 
 
 class MonitorChange(Marker):
@@ -75,6 +76,18 @@ class MonitorChange(Marker):
         self.removed = removed
         self.done = threading.Event()
         self.error: Optional[BaseException] = None
+
+
+class SetHeld(Marker):
+    """Sent through the ring by call control: ARI holds emit no ChannelHold, so the model is
+    told on its own thread, in order with the events."""
+
+    __slots__ = ("channel_id", "held", "done")
+
+    def __init__(self, channel_id: str, held: bool) -> None:
+        self.channel_id = channel_id
+        self.held = held
+        self.done = threading.Event()
 
 
 class Barrier(Marker):
@@ -416,6 +429,8 @@ class Processor:
             self._on_monitor_change(marker)
         elif isinstance(marker, Barrier):
             marker.done.set()
+        elif isinstance(marker, SetHeld):
+            self._set_held(marker)
 
     def _on_connected(self, marker: Connected) -> None:
         restarted = False
@@ -525,6 +540,18 @@ class Processor:
                 out.append((cev.line, (CALL, cev)))
         if out:
             self._submit(out)
+
+    def _set_held(self, marker: SetHeld) -> None:
+        try:
+            if self._model is not None:
+                out: List[Tuple[Hashable, Any]] = []
+                for cev in self._model.set_held(marker.channel_id, marker.held):
+                    out.append((cev.line, (CALL, cev)))
+                    self._waiters.offer(cev)
+                if out:
+                    self._submit(out)
+        finally:
+            marker.done.set()
 
     def _replaced(self) -> None:
         logger.error("another connection took over the ARI application; no more events "

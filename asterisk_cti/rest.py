@@ -22,7 +22,7 @@ from urllib.parse import quote
 import requests
 
 from .config import CtiConfig
-from .errors import TransportError, http_error
+from .errors import InvalidRequestError, TransportError, http_error
 from .transport import basic_auth_header
 
 logger = logging.getLogger(__name__)
@@ -34,16 +34,18 @@ Segment = Union[str, int]
 def ari_path(*segments: Segment) -> str:
     """Join path segments, URL-encoding each one completely.
 
-    ``ari_path("channels", "../x?y#z", "hold")`` gives ``/channels/..%2Fx%3Fy%23z/hold``;
-    a segment of exactly ``.`` or ``..`` is encoded too, so it cannot climb the path.
+    ``ari_path("channels", "../x?y#z", "hold")`` gives ``/channels/..%2Fx%3Fy%23z/hold``.
+
+    :raises InvalidRequestError: for an empty segment or one that is exactly ``.`` or ``..``
+        (HTTP libraries normalise those away, even encoded, so they could climb the path).
     """
     parts = []
     for seg in segments:
         text = str(seg)
-        enc = quote(text, safe="")
-        if enc in (".", ".."):
-            enc = enc.replace(".", "%2E")
-        parts.append(enc)
+        if text in ("", ".", ".."):
+            raise InvalidRequestError("-", "/".join(map(str, segments)), 400,
+                                      f"refusing the path segment {text!r}")
+        parts.append(quote(text, safe=""))
     return "/" + "/".join(parts)
 
 
