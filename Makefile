@@ -40,6 +40,9 @@ lab-stop: $(STAMP)  ## stop what make lab started
 demo: $(STAMP)  ## the main job on the embedded simulator
 	$(BIN)/asterisk-cti demo
 
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
+
 check: lint typecheck test docs
 
 clean:
