@@ -439,9 +439,10 @@ class Phone:
                     recent = ", ".join(
                         f"{e.type}({e.param})" if e.param else e.type for e in self._events[-8:]
                     )
+                    why = "ctrl_tcp connection closed" if self._closed else f"{timeout:.1f} s"
                     raise LabTimeoutError(
-                        f"phone {self.ext}: no {what} within {timeout:.1f} s "
-                        f"(state {self._state_locked()}; recent events: {recent or 'none'})"
+                        f"phone {self.ext}: no {what} ({why}; state {self._state_locked()}; "
+                        f"recent events: {recent or 'none'})"
                     )
                 self._cond.wait(remaining)
 
