@@ -1,0 +1,63 @@
+"""Helpers shared by the SDK's integration tests: driving phones into a call, checking orders,
+and keeping the observed CTI sequences for the docs.
+
+Threads: called from the test thread only.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Iterable, List, Sequence
+
+from .cti_recorder import CtiRecorder
+from .lab import Phone
+
+#: Kinds that depend on audio timing (talk detection), left out of exact sequence checks.
+TALK = ("talking_started", "talking_stopped")
+
+
+def establish(caller: Phone, callee: Phone, number: str = "") -> None:
+    """``caller`` dials ``callee`` (or ``number``), ``callee`` answers, both established."""
+    caller.dial(number or callee.ext)
+    callee.wait_for("CALL_INCOMING")
+    callee.answer()
+    callee.wait_for("CALL_ESTABLISHED")
+    caller.wait_for("CALL_ESTABLISHED")
+
+
+def assert_in_order(seen: Sequence[str], expected: Iterable[str], what: str = "") -> None:
+    """``expected`` is a subsequence of ``seen`` (other items may come in between)."""
+    position = 0
+    for item in expected:
+        try:
+            position = list(seen).index(item, position) + 1
+        except ValueError:
+            raise AssertionError(
+                f"{what}: {item!r} missing or out of order (expected {list(expected)} in that "
+                f"order) in {list(seen)}") from None
+
+
+def channel_steps(recorder: CtiRecorder, line: str, since: int = 0) -> List[str]:
+    """The channel events of ``line`` as ``Type`` or ``ChannelStateChange:<state>``."""
+    steps = []
+    for item in recorder.select("channel", line, since):
+        if item.name == "ChannelStateChange" and item.event.channel is not None:
+            steps.append(f"ChannelStateChange:{item.event.channel.state}")
+        else:
+            steps.append(item.name)
+    return steps
+
+
+def keep_sequences(scenario: str, recorder: CtiRecorder, lines: Iterable[str],
+                   since: int = 0) -> None:
+    """Append the CTI sequences of a scenario to ``$ASTERISK_CTI_SEQUENCES`` (when set), the
+    raw material of the docs' *observed sequences*."""
+    target = os.environ.get("ASTERISK_CTI_SEQUENCES")
+    if not target:
+        return
+    with open(target, "a", encoding="utf-8") as out:
+        out.write(f"``{scenario}``\n\n::\n\n")
+        for line, sequence in recorder.sequences(lines, since).items():
+            if sequence:
+                out.write(f"   {line}  {sequence}\n")
+        out.write("\n")
