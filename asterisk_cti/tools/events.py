@@ -1,0 +1,139 @@
+"""A stable dictionary form of :class:`~asterisk_cti.CallEvent` and a one-line text form.
+
+Both are pure functions of an immutable event: any thread may call them (the tools call them on
+dispatcher lane threads and on their own worker threads).
+
+The dictionary (``event_to_dict``) is what ``asterisk-cti monitor --json`` prints, what
+``screenpop --post`` sends, and what screen-pop templates read (``event_fields``). Its keys
+are fixed; values are JSON types only::
+
+    {"kind": "delivered", "line": "PJSIP/1002", "call_id": "1795665211.0",
+     "connection_id": "1795665211.1", "state": "alerting", "previous_state": "null",
+     "phone_state": "ringing", "direction": "incoming",
+     "calling": {"number": "1000", "name": "Kai"}, "called": {"number": "1002", "name": ""},
+     "connected": {"number": "1000", "name": "Kai"}, "cause": 0, "dialstatus": "",
+     "reason": "normal", "line_state": "", "timestamp": 1795665211.25,
+     "talking": false, "held": false}
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Dict, Tuple
+
+from asterisk_cti import CallEvent, Party
+
+__all__ = ["EVENT_KEYS", "TEMPLATE_FIELDS", "event_fields", "event_to_dict", "format_event"]
+
+#: The keys of :func:`event_to_dict`, in order.
+EVENT_KEYS: Tuple[str, ...] = (
+    "kind", "line", "call_id", "connection_id", "state", "previous_state", "phone_state",
+    "direction", "calling", "called", "connected", "cause", "dialstatus", "reason",
+    "line_state", "timestamp", "talking", "held",
+)
+
+_PARTIES = ("calling", "called", "connected")
+
+#: The fields a screen-pop template may use (``{calling.number}``), see :func:`event_fields`.
+TEMPLATE_FIELDS: Tuple[str, ...] = tuple(
+    f"{key}.{part}" if key in _PARTIES else key
+    for key in EVENT_KEYS
+    for part in (("number", "name") if key in _PARTIES else ("",))
+)
+
+
+def _party(party: Party) -> Dict[str, str]:
+    return {"number": party.number, "name": party.name}
+
+
+def event_to_dict(event: CallEvent) -> Dict[str, Any]:
+    """The stable JSON-ready form of a CTI event (keys :data:`EVENT_KEYS`).
+
+    Enumerations become their string values; ``direction`` is ``null`` when unknown (line
+    state events); parties are ``{"number": ..., "name": ...}`` with empty strings when
+    unknown. Pure; any thread.
+    """
+    return {
+        "kind": event.kind.value,
+        "line": event.line,
+        "call_id": event.call_id,
+        "connection_id": event.connection_id,
+        "state": event.state.value,
+        "previous_state": event.previous_state.value,
+        "phone_state": event.phone_state.value,
+        "direction": event.direction.value if event.direction is not None else None,
+        "calling": _party(event.calling),
+        "called": _party(event.called),
+        "connected": _party(event.connected),
+        "cause": int(event.cause),
+        "dialstatus": event.dialstatus,
+        "reason": event.reason.value,
+        "line_state": event.line_state,
+        "timestamp": float(event.timestamp),
+        "talking": bool(event.talking),
+        "held": bool(event.held),
+    }
+
+
+def event_fields(event: CallEvent) -> Dict[str, str]:
+    """The template fields of an event (:data:`TEMPLATE_FIELDS`) as strings.
+
+    Parties are flattened (``calling.number``), booleans are ``true``/``false``, ``direction``
+    is empty when unknown. Pure; any thread.
+    """
+    fields: Dict[str, str] = {}
+    for key, value in event_to_dict(event).items():
+        if isinstance(value, dict):
+            for part, text in value.items():
+                fields[f"{key}.{part}"] = str(text)
+        elif isinstance(value, bool):
+            fields[key] = "true" if value else "false"
+        elif value is None:
+            fields[key] = ""
+        else:
+            fields[key] = str(value)
+    return fields
+
+
+def _clock(timestamp: float) -> str:
+    local = time.localtime(timestamp)
+    return time.strftime("%H:%M:%S", local) + f".{int(timestamp * 1000) % 1000:03d}"
+
+
+def _who(party: Party) -> str:
+    if not party:
+        return ""
+    return f"{party.number} {party.name!r}" if party.name else party.number
+
+
+def format_event(event: CallEvent) -> str:
+    """One human-readable line for a CTI event (``monitor`` off a terminal).
+
+    ``12:00:01.250  PJSIP/1002    delivered           ringing     from 1000 'Kai'``. The
+    party is the caller while the line rings, otherwise the connected party. Pure; any thread.
+    """
+    if event.kind.value == "line_state_changed":
+        detail = f"{event.previous_line_state or '?'} -> {event.line_state}"
+        return f"{_clock(event.timestamp)}  {event.line:<13} {event.kind.value:<19} {detail}"
+    ringing = event.kind.value == "delivered" or event.phone_state.value == "ringing"
+    if ringing:
+        party = event.calling
+    elif event.direction is not None and event.direction.value == "outgoing":
+        party = event.connected or event.called
+    else:
+        party = event.connected or event.calling
+    words = [f"{'from' if ringing else 'with'} {_who(party)}" if party else ""]
+    if event.held:
+        words.append("held")
+    if event.talking:
+        words.append("talking")
+    if event.cause:
+        words.append(f"cause {event.cause}")
+    if event.dialstatus and event.dialstatus != "ANSWER":
+        words.append(event.dialstatus)
+    if event.reason.value != "normal":
+        words.append(f"({event.reason.value})")
+    detail = " ".join(w for w in words if w)
+    line = (f"{_clock(event.timestamp)}  {event.line:<13} {event.kind.value:<19} "
+            f"{event.phone_state.value:<12} {detail}")
+    return line.rstrip()

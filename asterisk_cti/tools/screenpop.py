@@ -1,0 +1,340 @@
+"""Screen-pop: do something once per incoming call when it rings at a line.
+
+:class:`ScreenPop` is a :class:`~asterisk_cti.CallListener`. On ``delivered`` at one of its
+lines (the call rings there; ``calling`` is the original caller, also when the call came
+through a queue, a ring group or an IVR) it runs its actions, once per call and line: a call
+that rings again at the same line (a queue ringing its members again) does not pop twice.
+
+Actions (each built and validated at start-up, so a bad template fails before anything runs):
+
+* :class:`UrlAction` opens a URL in the browser (``webbrowser``), or prints it when asked to
+  or when there is no display. Values substituted into the URL are URL-encoded.
+* :class:`CommandAction` runs a program with ``subprocess``: the template is split into an
+  argument list with ``shlex.split`` first, then each argument is formatted. No shell, so a
+  caller name such as ``; rm -rf ~`` stays one harmless argument.
+* :class:`PostAction` posts the event (:func:`~asterisk_cti.tools.events.event_to_dict`) as
+  JSON to a webhook with ``requests``.
+* :class:`MessageAction` writes a formatted line (the demo's ``SCREEN-POP ...`` lines).
+
+Templates use ``{field}`` with the fields of
+:data:`~asterisk_cti.tools.events.TEMPLATE_FIELDS`: ``{calling.number}``,
+``{calling.name}``, ``{called.number}``, ``{line}``, ``{call_id}``, ... ``{{`` and ``}}``
+are literal braces.
+
+Threads: ``on_delivered`` and ``on_call_cleared`` run on a dispatcher lane thread and never
+block: they only queue the pop. The actions run on the screen-pop's own bounded pool
+(``asterisk-cti-screenpop_N``, ``workers`` threads, at most ``max_pending`` queued pops;
+beyond that a pop is dropped with a warning). :meth:`ScreenPop.close` (caller's thread) waits
+for the queued pops and stops the pool.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import shlex
+import string
+import subprocess
+import sys
+import threading
+import urllib.parse
+import webbrowser
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import requests
+
+from asterisk_cti import CallEvent, CallListener, ConfigurationError, Direction
+
+from .events import TEMPLATE_FIELDS, event_fields, event_to_dict
+
+__all__ = [
+    "Action",
+    "CommandAction",
+    "MessageAction",
+    "PostAction",
+    "ScreenPop",
+    "Template",
+    "UrlAction",
+    "has_display",
+]
+
+logger = logging.getLogger(__name__)
+
+Sink = Callable[[str], None]
+
+
+class Template:
+    """A ``{field}`` template over the fields of a CTI event, validated on creation.
+
+    :param text: the template.
+    :param option: the option it came from, for error messages (``--url``).
+    :param quote: applied to each substituted value (``urllib.parse.quote`` for URLs).
+    :raises ConfigurationError: an unknown field, a positional ``{}``, a conversion
+        (``!r``), a format spec (``:>10``) or unbalanced braces; the message lists the
+        allowed fields.
+    """
+
+    def __init__(self, text: str, option: str = "template",
+                 quote: Optional[Callable[[str], str]] = None) -> None:
+        self.text = text
+        self._quote = quote
+        self._parts: List[Tuple[str, Optional[str]]] = []
+        allowed = ", ".join("{" + f + "}" for f in TEMPLATE_FIELDS)
+        try:
+            parsed = list(string.Formatter().parse(text))
+        except ValueError as exc:
+            raise ConfigurationError(option, f"bad template {text!r}: {exc}") from None
+        for literal, field, spec, conversion in parsed:
+            if literal:
+                self._parts.append((literal, None))
+            if field is None:
+                continue
+            if field not in TEMPLATE_FIELDS:
+                shown = "{" + field + "}" if field else "{}"
+                raise ConfigurationError(
+                    option, f"unknown field {shown} in {text!r}; allowed: {allowed}")
+            if spec or conversion:
+                raise ConfigurationError(
+                    option, f"{{{field}}} in {text!r} takes no format spec or conversion")
+            self._parts.append(("", field))
+
+    @property
+    def fields(self) -> Tuple[str, ...]:
+        """The fields the template uses."""
+        return tuple(f for _, f in self._parts if f is not None)
+
+    def render(self, values: Dict[str, str]) -> str:
+        """The text with every field replaced (and quoted when a ``quote`` was given).
+
+        Values are inserted verbatim (no second formatting pass). Pure; any thread."""
+        out: List[str] = []
+        for literal, field in self._parts:
+            if field is None:
+                out.append(literal)
+            else:
+                value = values.get(field, "")
+                out.append(self._quote(value) if self._quote is not None else value)
+        return "".join(out)
+
+    def __repr__(self) -> str:
+        return f"Template({self.text!r})"
+
+
+def has_display() -> bool:
+    """Whether a browser window can be opened: always on macOS and Windows, on other systems
+    when ``DISPLAY`` or ``WAYLAND_DISPLAY`` is set."""
+    if sys.platform in ("darwin", "win32"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+class Action:
+    """One thing a screen-pop does. :meth:`run` runs on a screen-pop pool thread."""
+
+    name = "action"
+
+    def run(self, event: CallEvent, fields: Dict[str, str]) -> None:
+        """Do it for ``event`` (``fields`` are its template fields). Pool thread."""
+        raise NotImplementedError
+
+
+class MessageAction(Action):
+    """Write ``template`` formatted as one line to ``sink`` (a stream writer, or
+    :meth:`Monitor.note <asterisk_cti.tools.monitor.Monitor.note>`)."""
+
+    name = "message"
+
+    def __init__(self, template: str, sink: Sink, option: str = "--message") -> None:
+        self.template = Template(template, option)
+        self._sink = sink
+
+    def run(self, event: CallEvent, fields: Dict[str, str]) -> None:
+        """Write the line. Pool thread."""
+        self._sink(self.template.render(fields))
+
+
+def _quote_url_value(value: str) -> str:
+    return urllib.parse.quote(value, safe="")
+
+
+class UrlAction(Action):
+    """Open ``template`` (values URL-encoded) in the browser with :func:`webbrowser.open`, or
+    write ``SCREEN-POP <line>: <url>`` to ``sink`` when ``print_only`` is true, when there is
+    no display, or when no browser could be started."""
+
+    name = "url"
+
+    def __init__(self, template: str, sink: Sink, print_only: bool = False,
+                 opener: Callable[[str], bool] = webbrowser.open) -> None:
+        self.template = Template(template, "--url", quote=_quote_url_value)
+        self._sink = sink
+        self._print = print_only or not has_display()
+        self._opener = opener
+
+    def run(self, event: CallEvent, fields: Dict[str, str]) -> None:
+        """Open or print the URL. Pool thread (a browser start may block)."""
+        url = self.template.render(fields)
+        if not self._print:
+            try:
+                if self._opener(url):
+                    logger.info("screen-pop %s: opened %s", event.line, url)
+                    return
+            except webbrowser.Error:
+                logger.warning("no browser could open %s", url, exc_info=True)
+        self._sink(f"SCREEN-POP {event.line}: {url}")
+
+
+class CommandAction(Action):
+    """Run a program: ``shlex.split(template)`` gives the argument list, then each argument
+    is formatted on its own (no shell). Output goes to this process's stdout/stderr; the
+    program gets ``timeout`` seconds, a non-zero exit status is logged as a warning."""
+
+    name = "command"
+
+    def __init__(self, template: str, timeout: float = 30.0) -> None:
+        try:
+            args = shlex.split(template)
+        except ValueError as exc:
+            raise ConfigurationError("--command", f"cannot split {template!r}: {exc}") from None
+        if not args:
+            raise ConfigurationError("--command", "is empty")
+        self.args = [Template(a, "--command") for a in args]
+        if self.args[0].fields:
+            raise ConfigurationError("--command", "the program name must not contain fields")
+        self.timeout = timeout
+
+    def argv(self, fields: Dict[str, str]) -> List[str]:
+        """The argument list for an event's fields. Pure; any thread."""
+        return [a.render(fields) for a in self.args]
+
+    def run(self, event: CallEvent, fields: Dict[str, str]) -> None:
+        """Run the program and wait for it (bounded by ``timeout``). Pool thread."""
+        argv = self.argv(fields)
+        try:
+            done = subprocess.run(argv, stdin=subprocess.DEVNULL, timeout=self.timeout,
+                                  check=False)
+        except (OSError, subprocess.SubprocessError) as exc:
+            logger.warning("screen-pop command %s failed: %s", argv[0], exc)
+            return
+        if done.returncode != 0:
+            logger.warning("screen-pop command %s exited with %s", argv[0], done.returncode)
+
+
+class PostAction(Action):
+    """POST the event dict as JSON to ``url`` (``requests``, ``timeout`` seconds). A failed
+    request or a non-2xx answer is logged as a warning."""
+
+    name = "post"
+
+    def __init__(self, url: str, timeout: float = 10.0,
+                 session: Optional[requests.Session] = None) -> None:
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigurationError("--post", f"{url!r} is not an http:// or https:// URL")
+        self.url = url
+        self.timeout = timeout
+        self._session = session or requests.Session()
+        self._lock = threading.Lock()
+
+    def run(self, event: CallEvent, fields: Dict[str, str]) -> None:
+        """Send the POST and wait for the answer. Pool thread."""
+        body = event_to_dict(event)
+        try:
+            with self._lock:  # a Session is not guaranteed thread-safe
+                resp = self._session.post(self.url, json=body, timeout=self.timeout)
+        except requests.RequestException as exc:
+            logger.warning("screen-pop POST to %s failed: %s", self.url, exc)
+            return
+        if not 200 <= resp.status_code < 300:
+            logger.warning("screen-pop POST to %s answered %s", self.url, resp.status_code)
+
+    def close(self) -> None:
+        """Close the HTTP session. Caller's thread."""
+        self._session.close()
+
+
+class ScreenPop(CallListener):
+    """Runs ``actions`` once per incoming call ringing at one of ``lines``.
+
+    :param actions: what to do (built and validated beforehand).
+    :param lines: endpoints (``PJSIP/1002``) or technologies (``PJSIP``); empty: every line
+        the client reports.
+    :param workers: threads of the action pool.
+    :param max_pending: pops queued or running at most; more are dropped with a warning.
+    :param remember: how many (line, call) pairs are remembered to pop only once (the
+        pair is forgotten when the call is cleared at the line).
+
+    See the module documentation for the threads. ``pops`` counts the pops started.
+    """
+
+    def __init__(self, actions: Sequence[Action], lines: Sequence[str] = (), *,
+                 workers: int = 2, max_pending: int = 64, remember: int = 10000) -> None:
+        if not actions:
+            raise ConfigurationError("screenpop", "needs at least one action")
+        self.actions = tuple(actions)
+        self.lines = tuple(lines)
+        self._slots = threading.BoundedSemaphore(max_pending)
+        self._seen: collections.OrderedDict[Tuple[str, str], None] = collections.OrderedDict()
+        self._remember = remember
+        self._lock = threading.Lock()
+        self._pool: Optional[ThreadPoolExecutor] = ThreadPoolExecutor(
+            max_workers=workers, thread_name_prefix="asterisk-cti-screenpop")
+        self.pops = 0
+        self.dropped = 0
+
+    def _wanted(self, line: str) -> bool:
+        if not self.lines:
+            return True
+        return any(line == f or line.startswith(f + "/") for f in self.lines)
+
+    def on_delivered(self, event: CallEvent) -> None:
+        """A call rings at a line: queue the pop unless this call already popped there.
+        Lane thread; does not block."""
+        if not self._wanted(event.line) or event.direction is Direction.OUTGOING:
+            return
+        key = (event.line, event.call_id)
+        with self._lock:
+            if key in self._seen or self._pool is None:
+                return
+            self._seen[key] = None
+            while len(self._seen) > self._remember:
+                self._seen.popitem(last=False)
+            if not self._slots.acquire(blocking=False):
+                self.dropped += 1
+                logger.warning("screen-pop for %s dropped: %s pops pending", event.line,
+                               "too many")
+                return
+            self.pops += 1
+            future: Future[None] = self._pool.submit(self._pop, event)
+        future.add_done_callback(self._release)
+
+    def on_call_cleared(self, event: CallEvent) -> None:
+        """The call left the line: a later call with the same id may pop again. Lane
+        thread."""
+        with self._lock:
+            self._seen.pop((event.line, event.call_id), None)
+
+    def _release(self, _future: Future[None]) -> None:
+        self._slots.release()
+
+    def _pop(self, event: CallEvent) -> None:
+        fields = event_fields(event)
+        for action in self.actions:
+            try:
+                action.run(event, fields)
+            except Exception:
+                logger.exception("screen-pop action %s failed for %s", action.name, event.line)
+
+    def close(self, wait: bool = True) -> None:
+        """Stop taking pops, let the queued ones finish (``wait``) and stop the pool threads.
+        Idempotent; caller's thread (not a pool thread)."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=wait)
+        for action in self.actions:
+            close: Any = getattr(action, "close", None)
+            if callable(close):
+                close()
