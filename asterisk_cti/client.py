@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 import requests
 
@@ -30,6 +30,7 @@ from .errors import (
     ConnectError,
     CtiTimeoutError,
 )
+from .events import channel_ids_of
 from .listeners import (
     CONNECTION_METHODS,
     ChannelEventListener,
@@ -73,11 +74,13 @@ class ListenerHandle:
 
 
 class _RawListener:
-    __slots__ = ("listener", "types")
+    __slots__ = ("listener", "types", "wants")
 
-    def __init__(self, listener: Any, types: frozenset[str]) -> None:
+    def __init__(self, listener: Any, types: frozenset[str],
+                 wants: Optional[Callable[[str], bool]]) -> None:
         self.listener = listener
         self.types = types
+        self.wants = wants
 
 
 class CtiClient:
@@ -177,9 +180,9 @@ class CtiClient:
                 self.waiters, cfg.event_types, model=self.model,
                 model_types=self._model_types(), url=cfg.events_url,
             )
-            processor.set_raw_types(set().union(*(r.types for r in self._raw_listeners)))
             self._ring, self._dispatcher, self._reactor, self._processor = (
                 ring, dispatcher, reactor, processor)
+            self._update_raw_types()
             self.waiters.reopen()
             dispatcher.start()
             processor.start()
@@ -341,14 +344,20 @@ class CtiClient:
                 r for r in self._raw_listeners if r.listener is not listener)
             self._update_raw_types()
 
-    def add_raw_listener(self, listener: Any, event_types: Iterable[str]) -> ListenerHandle:
-        """Deliver every ARI event of ``event_types`` the application receives, on any
-        channel (not filtered by monitored line), to ``listener.on_event(event)``.
+    def add_raw_listener(self, listener: Any, event_types: Iterable[str],
+                         wants: Optional[Callable[[str], bool]] = None) -> ListenerHandle:
+        """Deliver ARI events of ``event_types`` the application receives, on any channel
+        (not filtered by monitored line), to ``listener.on_event(event)``.
 
         The seam for Stasis applications built on the client (call control's switch uses
         it). Runs on a lane per channel id, in order.
+
+        :param wants: ``wants(channel_id) -> bool``, called on the processor thread (keep it
+            to a few dict look-ups): only events of channels it wants are delivered, plus
+            every ``StasisStart``. ``None`` delivers every event of ``event_types`` — on a
+            busy PBX that is a lane hand-off per event, so prefer a filter.
         """
-        raw = _RawListener(listener, frozenset(event_types))
+        raw = _RawListener(listener, frozenset(event_types), wants)
         with self._lock:
             self._raw_listeners = (*self._raw_listeners, raw)
             self._update_raw_types()
@@ -360,7 +369,12 @@ class CtiClient:
             types: set[str] = set()
             for r in self._raw_listeners:
                 types |= r.types
-            processor.set_raw_types(types)
+            filters = [r.wants for r in self._raw_listeners]
+            wants: Optional[Callable[[str], bool]] = None
+            if filters and all(f is not None for f in filters):
+                fs = [f for f in filters if f is not None]
+                wants = fs[0] if len(fs) == 1 else (lambda cid: any(f(cid) for f in fs))
+            processor.set_raw_types(types, wants)
             if self.connected:
                 self._refresh_filter()
 
@@ -404,8 +418,11 @@ class CtiClient:
                 safe_call(listener, method, event, hook)
         elif group == RAW:
             etype = event.type
+            ids = channel_ids_of(event)
             for raw in self._raw_listeners:
-                if etype in raw.types:
+                if etype in raw.types and (
+                        raw.wants is None or etype == "StasisStart"
+                        or any(raw.wants(cid) for cid in ids)):
                     safe_call(raw.listener, "on_event", event, hook)
 
     # -- call control, queries, stats ---------------------------------------------------------
@@ -458,8 +475,9 @@ class CtiClient:
             out["dispatcher"] = {**self._dispatcher.stats.as_dict(),
                                  "backlog": self._dispatcher.backlog()}
         if self._reactor is not None:
-            out["connection"] = {"connects": self._reactor.connects,
-                                 "failed_attempts": self._reactor.failed_attempts}
+            out["reactor"] = {"connects": self._reactor.connects,
+                              "failed_attempts": self._reactor.failed_attempts,
+                              "dropped_early": self._reactor.dropped}
         return out
 
     def wait_idle(self, timeout: float = 5.0) -> bool:

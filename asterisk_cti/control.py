@@ -243,7 +243,8 @@ class CallControl:
         self._state = StasisState()
         self._engine = StasisEngine(client, self._state, self._get_options, self._model_held)
         self._engine.ensure_tracker()
-        self._handle = client.add_raw_listener(self._engine, ENGINE_EVENT_TYPES)
+        self._handle = client.add_raw_listener(self._engine, ENGINE_EVENT_TYPES,
+                                               self._state.concerns)
 
     # -- configuration ------------------------------------------------------------------------
 

@@ -49,7 +49,6 @@ logger = logging.getLogger(__name__)
 CHANNEL, CALL, CONNECTION, RAW = 0, 1, 2, 3
 #: The lane of connection events.
 CONNECTION_KEY = "__connection__"
-_TYPE_TAG = b'"type":"'
 
 
 class CallModelProtocol(Protocol):
@@ -137,12 +136,11 @@ class LineFilter:
 class ProcessorStats:
     """Counters of the processor thread (approximate when read from another thread)."""
 
-    __slots__ = ("frames", "dropped_early", "malformed", "delivered", "resyncs", "losses",
-                 "lost_frames", "repairs")
+    __slots__ = ("frames", "malformed", "delivered", "resyncs", "losses", "lost_frames",
+                 "repairs")
 
     def __init__(self) -> None:
         self.frames = 0
-        self.dropped_early = 0
         self.malformed = 0
         self.delivered = 0
         self.resyncs = 0
@@ -195,7 +193,7 @@ class Processor:
         self._deliver_types: FrozenSet[str] = frozenset(types - {"*"})
         self._model_types: FrozenSet[str] = frozenset(model_types) if model else frozenset()
         self._raw_types: FrozenSet[str] = frozenset()
-        self._wanted: FrozenSet[bytes] = frozenset()
+        self._raw_wants: Optional[Callable[[str], bool]] = None
         self._recompute_wanted()
         self.filter = LineFilter(subscriptions.wanted)
         if model is not None:
@@ -217,7 +215,8 @@ class Processor:
         from .subscriptions import ALWAYS_WANTED
 
         names = self._deliver_types | self._model_types | self._raw_types | ALWAYS_WANTED
-        self._wanted = frozenset(n.encode() for n in names)
+        self._reactor.set_wanted(
+            None if self._deliver_all else frozenset(n.encode() for n in names))
 
     @property
     def needed_types(self) -> FrozenSet[str]:
@@ -228,10 +227,34 @@ class Processor:
             return frozenset(ARI_EVENT_TYPES)
         return self._deliver_types | self._model_types | self._raw_types
 
-    def set_raw_types(self, types: Iterable[str]) -> None:
-        """Event types wanted by raw (unfiltered) listeners; any thread."""
+    def set_raw_types(self, types: Iterable[str],
+                      wants: Optional[Callable[[str], bool]] = None) -> None:
+        """Event types wanted by raw listeners, and which channels they want (any thread).
+
+        :param types: ARI event types.
+        :param wants: ``wants(channel_id)`` says whether some raw listener follows that
+            channel; ``None`` delivers every event of ``types``. ``StasisStart`` is always
+            delivered (it is how a raw listener learns of a new channel).
+        """
+        self._raw_wants = wants
         self._raw_types = frozenset(types)
         self._recompute_wanted()
+
+    def _raw_key(self, etype: str, data: Dict[str, Any]) -> Optional[str]:
+        chan = data.get("channel")
+        cid = chan.get("id") if type(chan) is dict else None
+        wants = self._raw_wants
+        if wants is None or etype == "StasisStart":
+            return str(cid) if cid is not None else "raw"
+        if cid is not None and wants(cid):
+            return str(cid)
+        if etype == "Dial":
+            for key in ("peer", "caller"):
+                other = data.get(key)
+                oid = other.get("id") if type(other) is dict else None
+                if oid is not None and wants(oid):
+                    return str(oid)
+        return None
 
     # -- thread ---------------------------------------------------------------------------------
 
@@ -279,7 +302,6 @@ class Processor:
     def _process(self, items: Iterable[Any]) -> None:
         out: List[Tuple[Hashable, Any]] = []
         append = out.append
-        wanted = self._wanted
         deliver_all = self._deliver_all
         deliver_types = self._deliver_types
         model = self._model
@@ -288,8 +310,7 @@ class Processor:
         waiters = self._waiters
         stats = self.stats
         loads = json.loads
-        tag = _TYPE_TAG
-        n_frames = dropped = 0
+        n_frames = 0
         for item in items:
             if item.__class__ is not bytes:
                 if isinstance(item, Marker):
@@ -301,13 +322,6 @@ class Processor:
                     continue
                 item = item.encode("utf-8") if isinstance(item, str) else item
             n_frames += 1
-            if not deliver_all:
-                i = item.find(tag)
-                if i >= 0:
-                    j = item.find(b'"', i + 8)
-                    if item[i + 8:j] not in wanted and item.find(tag, j) < 0:
-                        dropped += 1
-                        continue
             try:
                 data = loads(item)
                 event = parse_event(data)
@@ -329,15 +343,14 @@ class Processor:
             ):
                 self._track_bridges(etype, data)
             if raw_types and etype in raw_types:
-                chan = data.get("channel")
-                rkey = chan.get("id") if type(chan) is dict else "raw"
-                append((("raw", rkey), (RAW, event)))
+                rkey = self._raw_key(etype, data)
+                if rkey is not None:
+                    append((("raw", rkey), (RAW, event)))
             if waiters:
                 waiters.offer(event)
             if etype == "ApplicationReplaced":
                 self._replaced()
         stats.frames += n_frames
-        stats.dropped_early += dropped
         if out:
             stats.delivered += len(out)
             self._submit(out)

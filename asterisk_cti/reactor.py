@@ -15,7 +15,7 @@ import logging
 import random
 import threading
 import time
-from typing import Optional
+from typing import FrozenSet, Optional
 
 from .config import CtiConfig
 from .errors import ConnectError, TransportError
@@ -82,6 +82,8 @@ class Reactor:
         self._stream: Optional[EventStream] = None
         self._thread: Optional[threading.Thread] = None
         self._headers = {"Authorization": basic_auth_header(config.username, config.password)}
+        self._wanted: Optional[FrozenSet[bytes]] = None
+        self._dropped_before = 0
         self.last_error: Optional[ConnectError] = None
         self.connects = 0
         self.failed_attempts = 0
@@ -112,6 +114,22 @@ class Reactor:
             return True
         thread.join(timeout)
         return not thread.is_alive()
+
+    def set_wanted(self, wanted: Optional[FrozenSet[bytes]]) -> None:
+        """The ARI event types to keep (``None``: all). Frames of other types are dropped by
+        the transport as they are read, before they are copied, buffered or parsed; this is
+        what keeps the ring small when Asterisk floods us with ChannelVarset. Any thread."""
+        self._wanted = wanted
+        with self._lock:
+            stream = self._stream
+        if stream is not None:
+            stream.set_wanted(wanted)
+
+    @property
+    def dropped(self) -> int:
+        """Frames dropped by type as they were read, over all connections."""
+        stream = self._stream
+        return self._dropped_before + (stream.dropped if stream is not None else 0)
 
     def reconnect(self, reason: str) -> None:
         """Drop the current connection; the loop reconnects with backoff (any thread)."""
@@ -150,6 +168,7 @@ class Reactor:
                 self._stop.wait(backoff_delay(attempt, cfg.reconnect_min, cfg.reconnect_max,
                                               cfg.reconnect_jitter, self._rng))
                 continue
+            stream.set_wanted(self._wanted)
             with self._lock:
                 self._stream = stream
             if self._stop.is_set():
@@ -164,6 +183,7 @@ class Reactor:
             self.connected = False
             with self._lock:
                 self._stream = None
+                self._dropped_before += stream.dropped
             try:
                 stream.close()
             except Exception as exc:

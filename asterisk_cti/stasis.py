@@ -136,7 +136,8 @@ class ControlHost(Protocol):
     @property
     def model(self) -> Any: ...
 
-    def add_raw_listener(self, listener: Any, event_types: Iterable[str]) -> Any: ...
+    def add_raw_listener(self, listener: Any, event_types: Iterable[str],
+                         wants: Optional[Callable[[str], bool]] = None) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -254,6 +255,16 @@ class StasisState:
         self.consults: Dict[str, Consult] = {}
 
     # -- processor thread -------------------------------------------------------------------
+
+    def concerns(self, channel_id: str) -> bool:
+        """Whether call control follows this channel (in its app, dialled or bridged by it).
+
+        The processor calls this for every event of :data:`ENGINE_EVENT_TYPES` to decide
+        whether the engine gets it, so it is lock-free: dict membership tests are atomic.
+        """
+        return (channel_id in self.in_stasis or channel_id in self.plans
+                or channel_id in self.legs or channel_id in self.bridge_of
+                or channel_id in self.consults)
 
     def observe(self, item: Any) -> bool:
         """Waiter predicate: record ``item`` and never match (so the waiter stays forever)."""

@@ -20,7 +20,7 @@ import socket
 import ssl
 import struct
 import threading
-from typing import Any, Callable, List, Mapping, Optional, Protocol
+from typing import Any, Callable, FrozenSet, List, Mapping, Optional, Protocol
 
 from .errors import ConnectError, TransportError
 
@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 
 _READ_SIZE = 256 * 1024
 _MAX_FRAME = 64 * 1024 * 1024
+_TYPE_TAG = b'"type":"'
 
 
 class EventStream(Protocol):
@@ -49,6 +50,18 @@ class EventStream(Protocol):
 
     def abort(self) -> None:
         """Wake a blocked :meth:`recv_batch` at once; safe from any thread."""
+
+    def set_wanted(self, wanted: Optional[FrozenSet[bytes]]) -> None:
+        """Drop text frames whose ARI ``type`` is not in ``wanted`` before they are copied
+        out of the read buffer (``None``: keep everything); safe from any thread.
+
+        A frame is dropped only when its ``"type":"`` tag occurs exactly once, so a nested
+        object that happened to carry the tag can never hide a wanted event.
+        """
+
+    @property
+    def dropped(self) -> int:
+        """Frames dropped by :meth:`set_wanted`'s filter so far."""
 
     def close(self) -> None:
         """Close the connection (idempotent)."""
@@ -79,6 +92,19 @@ def basic_auth_header(username: str, password: str) -> str:
     return "Basic " + token
 
 
+def unwanted(frame: bytes, wanted: FrozenSet[bytes]) -> bool:
+    """Whether a raw ARI frame's ``type`` is outside ``wanted``, read without parsing.
+
+    True only when the ``"type":"`` tag occurs exactly once (Asterisk writes compact JSON, and
+    no nested ARI object has a ``type`` key), so an unusual frame is always kept and parsed.
+    """
+    i = frame.find(_TYPE_TAG)
+    if i < 0:
+        return False
+    j = frame.find(b'"', i + 8)
+    return frame[i + 8:j] not in wanted and frame.find(_TYPE_TAG, j) < 0
+
+
 class FrameReader:
     """Parses server-to-client websocket frames (RFC 6455) out of a byte stream.
 
@@ -86,13 +112,16 @@ class FrameReader:
     single-threaded: :meth:`feed` is called by the reactor with whatever the socket returned.
     """
 
-    __slots__ = ("_buf", "_fragments", "_send_pong", "closed")
+    __slots__ = ("_buf", "_fragments", "_send_pong", "closed", "wanted", "dropped")
 
     def __init__(self, send_pong: Callable[[bytes], None]) -> None:
         self._buf = b""
         self._fragments: Optional[List[bytes]] = None
         self._send_pong = send_pong
         self.closed = False
+        #: ARI event types to keep (``None``: all); see :meth:`EventStream.set_wanted`.
+        self.wanted: Optional[FrozenSet[bytes]] = None
+        self.dropped = 0
 
     def feed(self, data: bytes) -> List[bytes]:
         """Add bytes read from the socket and return the complete text/binary messages.
@@ -103,6 +132,8 @@ class FrameReader:
         out: List[bytes] = []
         pos = 0
         size = len(buf)
+        wanted = self.wanted
+        tag = _TYPE_TAG
         while size - pos >= 2:
             b0 = buf[pos]
             b1 = buf[pos + 1]
@@ -125,28 +156,36 @@ class FrameReader:
             end = pos + head + length
             if end > size:
                 break
-            payload = buf[pos + head:end]
+            start = pos + head
             pos = end
             opcode = b0 & 0x0F
             if opcode == 1 or opcode == 2:
                 if b0 & 0x80:
-                    out.append(payload)
+                    if wanted is not None:
+                        # Read the type in place: an unwanted frame is never copied.
+                        i = buf.find(tag, start, end)
+                        if i >= 0:
+                            j = buf.find(b'"', i + 8, end)
+                            if buf[i + 8:j] not in wanted and buf.find(tag, j, end) < 0:
+                                self.dropped += 1
+                                continue
+                    out.append(buf[start:end])
                 else:
-                    self._fragments = [payload]
+                    self._fragments = [buf[start:end]]
             elif opcode == 0:
                 if self._fragments is None:
                     raise TransportError("continuation frame without a start")
-                self._fragments.append(payload)
+                self._fragments.append(buf[start:end])
                 if b0 & 0x80:
                     out.append(b"".join(self._fragments))
                     self._fragments = None
             elif opcode == 9:
-                self._send_pong(payload)
+                self._send_pong(buf[start:end])
             elif opcode == 10:
                 pass
             elif opcode == 8:
                 self.closed = True
-                code = struct.unpack_from("!H", payload)[0] if len(payload) >= 2 else 1005
+                code = struct.unpack_from("!H", buf, start)[0] if end - start >= 2 else 1005
                 raise TransportError(f"server closed the websocket (code {code})")
             else:
                 raise TransportError(f"unknown websocket opcode {opcode}")
@@ -181,6 +220,13 @@ class _WebSocketClientStream:
         if not data:
             raise TransportError("websocket connection closed by the server")
         return self._reader.feed(data)
+
+    def set_wanted(self, wanted: Optional[FrozenSet[bytes]]) -> None:
+        self._reader.wanted = wanted
+
+    @property
+    def dropped(self) -> int:
+        return self._reader.dropped
 
     def ping(self) -> None:
         try:

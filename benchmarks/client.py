@@ -120,8 +120,10 @@ def run_sdk(mode: str, port: int, n: int) -> Dict[str, Any]:
     client.start(timeout=10)
     deadline = time.monotonic() + 300
     while True:
-        p = client.stats()["processor"]
-        if p["frames"] + p["lost_frames"] >= n or time.monotonic() > deadline:
+        st = client.stats()
+        p = st["processor"]
+        if (p["frames"] + p["lost_frames"] + st["reactor"]["dropped_early"] >= n
+                or time.monotonic() > deadline):
             break
         time.sleep(0.002)
     client.wait_idle(30)
@@ -134,7 +136,8 @@ def run_sdk(mode: str, port: int, n: int) -> Dict[str, Any]:
             "call_events": listener.calls, "frames": p["frames"], "lat": listener.lat,
             "rss_kb": _peak_rss_kb(), "order_errors": listener.order_errors,
             "lost_frames": p["lost_frames"], "overwritten": stats["ring"]["overwritten"],
-            "lost_announced": listener.lost_announced, "dropped_early": p["dropped_early"]}
+            "lost_announced": listener.lost_announced,
+            "dropped_early": stats["reactor"]["dropped_early"]}
 
 
 def main() -> None:

@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 import threading
 from collections import deque
-from typing import Any, Deque, List, Mapping, Optional, Union
+from typing import Any, Deque, FrozenSet, List, Mapping, Optional, Union
 
 from ..errors import ConnectError, TransportError
-from ..transport import EventStream
+from ..transport import EventStream, unwanted
 
 Frame = Union[Mapping[str, Any], str, bytes]
 
@@ -43,7 +43,9 @@ class _FakeStream:
         self._cond = threading.Condition()
         self._closed = False
         self._idle_reader = False
+        self._wanted: Optional[FrozenSet[bytes]] = None
         self.pings = 0
+        self.dropped = 0
 
     def _push(self, item: Union[bytes, BaseException]) -> None:
         with self._cond:
@@ -72,8 +74,15 @@ class _FakeStream:
                     self._closed = True
                     raise item
                 self._frames.popleft()
+                wanted = self._wanted
+                if wanted is not None and unwanted(item, wanted):
+                    self.dropped += 1
+                    continue
                 out.append(item)
             return out
+
+    def set_wanted(self, wanted: Optional[FrozenSet[bytes]]) -> None:
+        self._wanted = wanted
 
     def ping(self) -> None:
         self.pings += 1

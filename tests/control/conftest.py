@@ -14,7 +14,7 @@ import pytest
 
 from asterisk_cti.config import CtiConfig
 from asterisk_cti.control import CallControl, ControlOptions
-from asterisk_cti.events import parse_event
+from asterisk_cti.events import channel_ids_of, parse_event
 from asterisk_cti.rest import AriRest
 from asterisk_cti.testing.fake_ari import FakeAri, RecordedRequest
 from asterisk_cti.waiters import Waiters
@@ -50,10 +50,17 @@ class Pump:
             try:
                 event = parse_event(raw)
                 self.seen.append(raw)
+                # As the processor does: pick the raw listeners first, then feed the waiters.
+                ids = channel_ids_of(event)
+                targets = [
+                    listener for listener, types, wants in list(self.host.raw_listeners)
+                    if event.type in types and (
+                        wants is None or event.type == "StasisStart"
+                        or any(wants(cid) for cid in ids))
+                ]
                 self.host.waiters.offer(event)
-                for listener, types in list(self.host.raw_listeners):
-                    if event.type in types:
-                        listener.on_event(event)
+                for listener in targets:
+                    listener.on_event(event)
             except BaseException as exc:  # surfaced by the fixture
                 self.errors.append(exc)
             finally:
@@ -88,10 +95,10 @@ class Host:
         self.rest = AriRest(self.config, session, retries=0)
         self.waiters = Waiters()
         self.model: Any = FakeModel()
-        self.raw_listeners: List[Tuple[Any, Set[str]]] = []
+        self.raw_listeners: List[Tuple[Any, Set[str], Any]] = []
 
-    def add_raw_listener(self, listener: Any, event_types: Any) -> Any:
-        self.raw_listeners.append((listener, set(event_types)))
+    def add_raw_listener(self, listener: Any, event_types: Any, wants: Any = None) -> Any:
+        self.raw_listeners.append((listener, set(event_types), wants))
         return None
 
 

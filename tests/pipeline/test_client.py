@@ -108,7 +108,7 @@ def test_delivers_only_configured_types_of_monitored_lines_in_order(fake: FakeAs
             "ChannelCreated", "ChannelStateChange", "ChannelDestroyed"]
         assert rec.specific == ["created:a", "destroyed:a"]
         stats = client.stats()
-        assert stats["processor"]["dropped_early"] == 1
+        assert stats["reactor"]["dropped_early"] == 1
 
 
 def test_malformed_frames_are_counted_and_skipped(fake: FakeAsterisk,
@@ -358,3 +358,28 @@ def test_quiet_connection_is_pinged_and_a_dead_one_is_replaced(fake: FakeAsteris
             for e in r.connection))
         assert fake.ws.wait_connections(2)
     assert fake.ws.attempts[0].headers["Authorization"].startswith("Basic ")
+
+
+def test_raw_listener_gets_stasis_start_and_only_the_channels_it_follows(
+        fake: FakeAsterisk) -> None:
+    got: List[tuple[str, str]] = []
+    followed = {"s1"}
+
+    class Raw:
+        def on_event(self, event: Event) -> None:
+            got.append((event.type, event.channel.id if event.channel else ""))
+
+    client = fake.client(model=False)
+    client.add_raw_listener(Raw(), ["StasisStart", "ChannelStateChange", "Dial"],
+                            followed.__contains__)
+    client.monitor("PJSIP/1000")
+    with client.start():
+        fake.push(ev("StasisStart", "new", "PJSIP/2000-1", args=["dial"]),
+                  ev("ChannelStateChange", "other", "PJSIP/3000-1"),
+                  ev("ChannelStateChange", "s1", "PJSIP/3000-2"),
+                  {"type": "Dial", "dialstatus": "RINGING",
+                   "caller": chan("s1", "PJSIP/3000-2"), "peer": chan("p", "PJSIP/4000-1")},
+                  ev("ChannelCreated", "s1", "PJSIP/3000-2"))
+        assert fake.settle(client)
+    assert sorted(got) == sorted([("StasisStart", "new"), ("ChannelStateChange", "s1"),
+                                  ("Dial", "p")])

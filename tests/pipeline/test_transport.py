@@ -162,6 +162,17 @@ def test_connection_refused_is_a_connect_error() -> None:
                             read_timeout=1, verify_tls=True)
 
 
+def test_frame_reader_drops_unwanted_types_without_parsing() -> None:
+    reader = FrameReader(lambda p: None)
+    reader.wanted = frozenset({b"ChannelCreated"})
+    frames = [b'{"variable":"X","type":"ChannelVarset","channel":{}}',
+              b'{"type":"ChannelCreated","channel":{}}',
+              b'{"type":"Odd","nested":{"type":"ChannelCreated"}}',
+              b'{"no":"type at all"}']
+    out = reader.feed(b"".join(frame(f) for f in frames))
+    assert out == frames[1:] and reader.dropped == 1
+
+
 def test_frame_reader_handles_split_input_and_close() -> None:
     pongs: List[bytes] = []
     reader = FrameReader(pongs.append)
