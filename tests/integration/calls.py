@@ -61,3 +61,14 @@ def keep_sequences(scenario: str, recorder: CtiRecorder, lines: Iterable[str],
             if sequence:
                 out.write(f"   {line}  {sequence}\n")
         out.write("\n")
+
+
+def assert_no_duplicates(recorder: CtiRecorder, line: str, since: int = 0) -> None:
+    """No channel event reached the listeners of ``line`` twice (same type, time, channel
+    and state)."""
+    seen = []
+    for item in recorder.select("channel", line, since):
+        channel = item.event.raw.get("channel") or {}
+        seen.append((item.name, item.event.timestamp, channel.get("id"), channel.get("state")))
+    twice = sorted({key for key in seen if seen.count(key) > 1})
+    assert not twice, f"{line}: channel events delivered twice: {twice}"

@@ -1,0 +1,279 @@
+"""Call control on a real Asterisk 22: click-to-dial, hold, DTMF, transfers, conference, the
+switch (``7XXX`` into the SDK's application), and what an observed call refuses.
+
+The clients here use the lab's Stasis application (``lab.config.app``), the one the ``7XXX``
+dialplan sends calls to. Phones answer by themselves (baresip auto-answer).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Dict
+
+import pytest
+
+from asterisk_cti import ConnectionState, ControlledCall, NotInStasisError
+
+from .calls import TALK, assert_no_duplicates, establish, keep_sequences
+from .conftest import LAB_LINES, CtiFactory, LabCti
+from .lab import Lab, Phone
+
+K, P, L = "PJSIP/1000", "PJSIP/1002", "PJSIP/1006"
+
+
+@pytest.fixture
+def control(cti_factory: CtiFactory, lab: Lab, phones: Dict[str, Phone]) -> LabCti:
+    """A started client of the lab's own application, every phone on auto-answer."""
+    for phone in phones.values():
+        phone.set_auto_answer(True)
+    return cti_factory(app=lab.config.app)
+
+
+def _wait_log(lab: Lab, pattern: str, timeout: float = 5.0) -> str:
+    """Wait until Asterisk's log tail has a line matching ``pattern``; return it."""
+    regex = re.compile(pattern)
+    deadline = time.monotonic() + timeout
+    while True:
+        for line in lab.log_tail(300).splitlines():
+            if regex.search(line):
+                return line
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"no log line matching {pattern!r} within {timeout} s:\n"
+                                 + lab.log_tail(40))
+        time.sleep(0.05)
+
+
+def _channel_name(lab: Lab, channel_id: str) -> str:
+    return str(lab.ari("GET", f"/channels/{channel_id}").json()["name"])
+
+
+def _click_to_dial(cti: LabCti, phones: Dict[str, Phone]) -> ControlledCall:
+    call = cti.control.originate("PJSIP/1000", "1002", wait_for="established", timeout=10)
+    assert call.controlled and call.bridge_id and call.peer_channel_id
+    phones["1000"].wait_for("CALL_ESTABLISHED")
+    phones["1002"].wait_for("CALL_ESTABLISHED")
+    return call
+
+
+def _bridge_lines(lab: Lab, bridge_id: str) -> set:
+    bridge = lab.ari("GET", f"/bridges/{bridge_id}").json()
+    return {_channel_name(lab, c).rsplit("-", 1)[0] for c in bridge["channels"]}
+
+
+def test_click_to_dial_hold_retrieve_dtmf_hangup(
+        control: LabCti, lab: Lab, phones: Dict[str, Phone]) -> None:
+    cti = control
+    start = cti.events.mark()
+    call = _click_to_dial(cti, phones)
+    assert _bridge_lines(lab, call.bridge_id) == {K, P}
+    cti.events.wait_call("established", K, since=start)
+    cti.events.wait_call("established", P, since=start)
+    peer_name = _channel_name(lab, call.peer_channel_id)
+
+    cti.control.hold(call)
+    held = cti.events.wait_call("held", K, since=start)
+    assert held.connection_id == call.channel_id and held.state is ConnectionState.HOLD
+    assert cti.wait_idle(5.0)
+    assert cti.line(K).connections[0].held
+    # ARI accepted the hold: Asterisk plays the default class to the held party
+    _wait_log(lab, rf"Started music on hold, class 'default', on channel '{re.escape(peer_name)}'")
+
+    cti.control.retrieve(call)
+    retrieved = cti.events.wait_call("retrieved", K, since=start)
+    assert not retrieved.held and retrieved.state is ConnectionState.CONNECTED
+    _wait_log(lab, rf"Stopped music on hold on {re.escape(peer_name)}")
+
+    cti.control.send_dtmf(call, "19")  # to the other party: 1002's phone hears the digits
+    first = phones["1002"].wait_for("CALL_DTMF_START")
+    second = phones["1002"].wait_for("CALL_DTMF_START")
+    assert (first.param, second.param) == ("1", "9")
+
+    cti.control.hangup(call)
+    phones["1000"].wait_for("CALL_CLOSED")
+    phones["1002"].wait_for("CALL_CLOSED")
+    for line in (K, P):
+        cti.events.wait_call("call_cleared", line, since=start)
+    assert cti.wait_idle(5.0)
+    assert cti.line(K).is_idle and cti.line(P).is_idle
+    assert "held" in cti.events.kinds(K, start) and "retrieved" in cti.events.kinds(K, start)
+    keep_sequences("click-to-dial 1000 -> 1002, hold, retrieve, DTMF, hangup (ARI)",
+                   cti.events, LAB_LINES, start)
+    # SDK finding: the destination's screen-pop names the destination itself as the caller
+    # (originate gives the agent's channel callerId "1002" <1002>, and the destination leg,
+    # originated with the agent as originator, inherits it)
+    delivered = cti.events.wait_call("delivered", P, since=start)
+    assert delivered.calling.number != "1002", f"1002 is told 1002 calls it: {delivered}"
+
+
+def test_controlled_calls_deliver_each_channel_event_once(
+        control: LabCti, phones: Dict[str, Phone]) -> None:
+    """A channel in the SDK's application is also subscribed by Stasis itself; listeners must
+    still get each of its channel events once (they do for observed calls)."""
+    cti = control
+    start = cti.events.mark()
+    call = _click_to_dial(cti, phones)
+    cti.events.wait_call("established", P, since=start)
+    cti.control.hangup(call)
+    for line in (K, P):
+        cti.events.wait_call("call_cleared", line, since=start)
+    assert cti.wait_idle(5.0)
+    for line in (K, P):
+        assert_no_duplicates(cti.events, line, start)
+
+
+def test_blind_transfer_by_ari(control: LabCti, lab: Lab, phones: Dict[str, Phone]) -> None:
+    cti = control
+    start = cti.events.mark()
+    call = _click_to_dial(cti, phones)
+    moved = cti.control.transfer(call, "1006", wait_for="established")
+    phones["1000"].wait_for("CALL_CLOSED")
+    phones["1006"].wait_for("CALL_ESTABLISHED")
+    assert _bridge_lines(lab, call.bridge_id) == {P, L}
+    cti.events.wait_call("connection_cleared", K, since=start)
+    cti.events.wait_call("established", L, since=start)
+    assert cti.wait_idle(5.0)
+    assert cti.line(K).is_idle
+    (ping,), (lee,) = cti.line(P).connections, cti.line(L).connections
+    assert ping.call_id == lee.call_id
+    assert lee.state is ConnectionState.CONNECTED and ping.state is ConnectionState.CONNECTED
+    cti.control.hangup(moved.peer_channel_id)
+    phones["1002"].wait_for("CALL_CLOSED")
+    for line in (K, P, L):
+        cti.events.wait_call("call_cleared", line, since=start)
+    keep_sequences("blind transfer by ARI (click-to-dial 1000 -> 1002, transfer to 1006)",
+                   cti.events, LAB_LINES, start)
+
+
+def test_consult_and_complete_transfer(control: LabCti, lab: Lab,
+                                       phones: Dict[str, Phone]) -> None:
+    cti = control
+    start = cti.events.mark()
+    call = _click_to_dial(cti, phones)
+    consult = cti.control.consult(call, "1006", wait_for="established")
+    cti.events.wait_call("held", K, since=start)
+    cti.events.wait_call("established", L, since=start)
+    assert _bridge_lines(lab, consult.bridge_id) == {K, L}
+    assert _bridge_lines(lab, call.bridge_id) == {P}
+    cti.control.complete_transfer(call, consult)
+    phones["1000"].wait_for("CALL_CLOSED")
+    assert _bridge_lines(lab, call.bridge_id) == {P, L}
+    cti.events.wait_call("call_cleared", K, since=start)
+    assert cti.wait_idle(5.0)
+    (ping,), (lee,) = cti.line(P).connections, cti.line(L).connections
+    assert ping.call_id == lee.call_id and not ping.held
+    cti.control.hangup(lee.connection_id)
+    phones["1002"].wait_for("CALL_CLOSED")
+    for line in (P, L):
+        cti.events.wait_call("call_cleared", line, since=start)
+    keep_sequences("consult 1006 + complete_transfer (ARI)", cti.events, LAB_LINES, start)
+
+
+def test_consult_and_cancel_transfer(control: LabCti, lab: Lab,
+                                     phones: Dict[str, Phone]) -> None:
+    cti = control
+    start = cti.events.mark()
+    call = _click_to_dial(cti, phones)
+    consult = cti.control.consult(call, "1006", wait_for="established")
+    cti.events.wait_call("held", K, since=start)
+    back = cti.control.cancel_transfer(call, consult)
+    phones["1006"].wait_for("CALL_CLOSED")
+    cti.events.wait_call("retrieved", K, since=start)
+    cti.events.wait_call("call_cleared", L, since=start)
+    assert _bridge_lines(lab, call.bridge_id) == {K, P}
+    assert back.bridge_id == call.bridge_id
+    assert cti.wait_idle(5.0)
+    (kai,) = cti.line(K).connections
+    assert kai.state is ConnectionState.CONNECTED and not kai.held
+    assert cti.line(L).is_idle
+    cti.control.hangup(call)
+    phones["1002"].wait_for("CALL_CLOSED")
+    for line in (K, P):
+        cti.events.wait_call("call_cleared", line, since=start)
+    keep_sequences("consult 1006 + cancel_transfer (ARI)", cti.events, LAB_LINES, start)
+
+
+def test_conference(control: LabCti, lab: Lab, phones: Dict[str, Phone]) -> None:
+    cti = control
+    start = cti.events.mark()
+    call = _click_to_dial(cti, phones)
+    consult = cti.control.consult(call, "1006", wait_for="established")
+    conf = cti.control.conference(call, consult)
+    assert _bridge_lines(lab, call.bridge_id) == {K, P, L}
+    assert set(conf.channel_ids) >= {call.channel_id, call.peer_channel_id, consult.peer_channel_id}
+    for line in (K, P, L):
+        event = cti.events.wait_call("conferenced", line, since=start,
+                                     where=lambda e: len(e.conference) >= 3)
+        assert event.state is ConnectionState.CONNECTED
+        assert {p.number for p in event.conference} >= {"1002", "1006"}
+    assert cti.wait_idle(5.0)
+    assert not cti.line(K).connections[0].held
+    assert len({c.call_id for line in (K, P, L) for c in cti.line(line).connections}) == 1
+    # 1000 leaves: 1002 and 1006 go on talking
+    cti.control.hangup(call.channel_id)
+    phones["1000"].wait_for("CALL_CLOSED")
+    cti.events.wait_call("call_cleared", K, since=start)
+    assert phones["1002"].state == "established" and phones["1006"].state == "established"
+    cti.control.hangup(consult.peer_channel_id)
+    phones["1002"].wait_for("CALL_CLOSED")
+    for line in (P, L):
+        cti.events.wait_call("call_cleared", line, since=start)
+    keep_sequences("consult 1006 + conference (ARI)", cti.events, LAB_LINES, start)
+
+
+def test_the_switch(control: LabCti, lab: Lab, phones: Dict[str, Phone]) -> None:
+    """1000 dials 7002: the call enters the SDK's application, the switch dials 1002, bridges
+    both on answer; hold and hangup work on it."""
+    cti = control
+    start = cti.events.mark()
+    phones["1000"].dial("7002")
+    phones["1002"].wait_for("CALL_ESTABLISHED")
+    phones["1000"].wait_for("CALL_ESTABLISHED")
+    cti.events.wait_call("established", P, since=start)
+    kai_up = cti.events.wait_call("established", K, since=start)
+    assert cti.control.in_stasis(kai_up.connection_id)
+    bridges = [b for b in lab.ari("GET", "/bridges").json() if len(b["channels"]) == 2]
+    assert len(bridges) == 1
+    assert _bridge_lines(lab, bridges[0]["id"]) == {K, P}
+    assert cti.wait_idle(5.0)
+    (kai,) = cti.line(K).connections
+    cti.control.hold(kai)
+    cti.events.wait_call("held", K, since=start)
+    cti.control.retrieve(kai)
+    cti.events.wait_call("retrieved", K, since=start)
+    cti.control.hangup(kai)
+    phones["1000"].wait_for("CALL_CLOSED")
+    phones["1002"].wait_for("CALL_CLOSED")  # the switch ends the two-party call
+    for line in (K, P):
+        cti.events.wait_call("call_cleared", line, since=start)
+    assert not [b for b in lab.ari("GET", "/bridges").json() if b["id"] == bridges[0]["id"]]
+    keep_sequences("the switch: 1000 dials 7002, hold, retrieve, hangup (ARI)",
+                   cti.events, LAB_LINES, start)
+    # SDK finding: the caller's connection names the caller itself as the connected party
+    # (the switch originates 1002 with the caller as originator; nobody updates the caller's
+    # connected line to 1002)
+    assert kai.connected.number == "1002", f"1000 is shown connected to {kai.connected}"
+
+
+def test_observed_call_refuses_control(control: LabCti, phones: Dict[str, Phone]) -> None:
+    """A plain dialplan call (1000 dials 1002) is only observed: hold raises
+    NotInStasisError before any request; hangup works."""
+    cti = control
+    for phone in phones.values():
+        phone.set_auto_answer(False)
+    start = cti.events.mark()
+    establish(phones["1000"], phones["1002"])
+    cti.events.wait_call("established", K, since=start)
+    assert cti.wait_idle(5.0)
+    (kai,) = cti.line(K).connections
+    with pytest.raises(NotInStasisError):
+        cti.control.hold(kai)
+    with pytest.raises(NotInStasisError):
+        cti.control.send_dtmf(kai, "1")
+    with pytest.raises(NotInStasisError):
+        cti.control.answer(kai)
+    assert "held" not in cti.events.kinds(K, start, skip=TALK)
+    cti.control.hangup(kai)
+    phones["1002"].wait_for("CALL_CLOSED")
+    for line in (K, P):
+        cti.events.wait_call("call_cleared", line, since=start)
