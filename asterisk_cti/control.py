@@ -297,8 +297,12 @@ class CallControl:
         return float(timeout)
 
     def _expect(self, predicate: Any) -> Waiter:
+        """Wait for an ARI event matching ``predicate``. The waiters are also offered the
+        call model's CTI events; call control's predicates read ARI fields, so those are
+        filtered out here, once, rather than in every predicate."""
         self._engine.ensure_tracker()
-        return self._client.waiters.expect(predicate)
+        return self._client.waiters.expect(
+            lambda item: isinstance(item, Event) and bool(predicate(item)))
 
     def _channel_of(self, target: Target) -> str:
         if isinstance(target, ControlledCall):
