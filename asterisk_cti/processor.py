@@ -1,12 +1,12 @@
 """The processor thread: parse, filter, model, dispatch.
 
-It takes whole batches from the ring. For each frame it first reads the event type straight
-from the bytes and drops types nobody consumes before paying for ``json.loads`` (a third to
-two thirds of Asterisk's traffic is ChannelVarset and ChannelDialplan); then it parses the
-frame into a typed event, feeds the call model (when one is plugged in), offers the event to
-call control's waiters, picks the listeners' lane key (the monitored line) and hands the
-batch to the dispatcher in one call. Connection markers from the reactor make it sync the
-subscriptions and resynchronise state from REST; a gap reported by the ring does the same.
+It takes whole batches from the ring. Frames of types nobody consumes never get here: the
+transport drops them as it reads them (:meth:`Reactor.set_wanted`, kept up to date from
+here). Each frame is decoded (:func:`~asterisk_cti.events.decode_frame`) into a typed event,
+fed to the call model (when one is plugged in), offered to call control's waiters, given its
+listeners' lane key (the monitored line), and the batch goes to the dispatcher in one call.
+Connection markers from the reactor make it sync the subscriptions and resynchronise state
+from REST; a gap reported by the ring does the same.
 
 Only the processor thread runs this module's loop; :class:`LineFilter` is replaced (never
 mutated) when the monitored set changes, so reads need no lock.
@@ -14,7 +14,6 @@ mutated) when the monitored set changes, so reads need no lock.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -35,7 +34,7 @@ from typing import (
 )
 
 from .errors import AsteriskCtiError, ClientStoppedError, NotFoundError
-from .events import Event, endpoint_of_channel_name, parse_event
+from .events import Event, decode_frame, endpoint_of_channel_name, parse_event
 from .listeners import ConnectionEvent, EventsLostEvent, ResyncEvent
 from .reactor import Connected, Disconnected, Marker, Reactor
 from .rest import AriRest
@@ -309,18 +308,16 @@ class Processor:
         raw_types = self._raw_types
         waiters = self._waiters
         stats = self.stats
-        loads = json.loads
+        loads = decode_frame
         n_frames = 0
         for item in items:
-            if item.__class__ is not bytes:
-                if isinstance(item, Marker):
-                    if out:
-                        self._submit(out)
-                        out = []
-                        append = out.append
-                    self._on_marker(item)
-                    continue
-                item = item.encode("utf-8") if isinstance(item, str) else item
+            if item.__class__ is not bytes and isinstance(item, Marker):
+                if out:
+                    self._submit(out)
+                    out = []
+                    append = out.append
+                self._on_marker(item)
+                continue
             n_frames += 1
             try:
                 data = loads(item)

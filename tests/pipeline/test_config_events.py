@@ -158,3 +158,13 @@ def test_dial_channel_is_the_peer_and_ids_cover_both_sides() -> None:
     assert isinstance(ev, Dial) and ev.channel.id == "b" and ev.dialstatus == "BUSY"
     assert channel_ids_of(ev) == ["a", "b"]
     assert isinstance(parse_event({"type": "ChannelCreated", "channel": {}}), ChannelCreated)
+
+
+def test_decode_frame_matches_json_loads_and_rejects_what_it_rejects() -> None:
+    from asterisk_cti.events import decode_frame
+
+    for good in (b'{"type":"X","n":[1,2]}', ' {"a": "\\u00e9"} ', '{"a":1}\n', "[]"):
+        assert decode_frame(good) == json.loads(good)
+    for bad in (b"", b"{", b'{"a":1}x', b"\xff\xfe", b"[1] [2]", b"nul"):
+        with pytest.raises(ValueError):
+            decode_frame(bad)
