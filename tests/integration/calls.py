@@ -12,8 +12,9 @@ from typing import Iterable, List, Sequence
 from .cti_recorder import CtiRecorder
 from .lab import Phone
 
-#: Kinds that depend on audio timing (talk detection), left out of exact sequence checks.
-TALK = ("talking_started", "talking_stopped")
+#: Kinds that come at any time (talk detection follows the audio; a phone's registration
+#: refresh gives line_state_changed), left out of exact sequence checks.
+NOISE = ("talking_started", "talking_stopped", "line_state_changed")
 
 
 def establish(caller: Phone, callee: Phone, number: str = "") -> None:

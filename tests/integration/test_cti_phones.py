@@ -11,7 +11,7 @@ from typing import Any, Dict
 
 from asterisk_cti import CallEvent, ConnectionState, PhoneState
 
-from .calls import TALK, assert_in_order, channel_steps, establish, keep_sequences
+from .calls import NOISE, assert_in_order, channel_steps, establish, keep_sequences
 from .conftest import LAB_LINES, CtiFactory, LabCti
 from .lab import Lab, Phone
 
@@ -48,11 +48,11 @@ def test_basic_call(cti: LabCti, phones: Dict[str, Phone]) -> None:
     _settled(cti, K, P, since=start)
 
     ev = cti.events
-    assert ev.kinds(K, start, skip=TALK) == [
+    assert ev.kinds(K, start, skip=NOISE) == [
         "originated", "established", "connection_cleared", "call_cleared"]
-    assert ev.kinds(P, start, skip=TALK) == [
+    assert ev.kinds(P, start, skip=NOISE) == [
         "delivered", "established", "connection_cleared", "call_cleared"]
-    assert ev.kinds(L, start) == []
+    assert ev.kinds(L, start, skip=NOISE) == []
     delivered = ev.wait_call("delivered", P, since=start)
     assert _party(delivered, "calling") == "1000/Kai"
     for line in (K, P):
@@ -111,10 +111,10 @@ def test_hold_and_retrieve_from_the_phone(cti: LabCti, phones: Dict[str, Phone])
     kai.hangup()
     ping.wait_for("CALL_CLOSED")
     _settled(cti, K, P, since=start)
-    assert cti.events.kinds(K, start, skip=TALK) == [
+    assert cti.events.kinds(K, start, skip=NOISE) == [
         "originated", "established", "held", "retrieved", "connection_cleared", "call_cleared"]
     # the held party's line is not told (documented limit)
-    assert "held" not in cti.events.kinds(P, start)
+    assert "held" not in cti.events.kinds(P, start, skip=NOISE)
     assert_in_order(channel_steps(cti.events, K, start),
                     ["ChannelStateChange:Up", "ChannelHold", "ChannelUnhold", "ChannelDestroyed"])
     keep_sequences("hold (phone)", cti.events, LAB_LINES, start)
@@ -152,12 +152,12 @@ def test_attended_transfer_by_dtmf(cti: LabCti, phones: Dict[str, Phone]) -> Non
     ping.wait_for("CALL_CLOSED")
     _settled(cti, K, P, L, since=start)
     ev = cti.events
-    assert_in_order(ev.kinds(K, start), ["originated", "established", "held",
+    assert_in_order(ev.kinds(K, start, skip=NOISE), ["originated", "established", "held",
                                          "connection_cleared", "call_cleared"], K)
-    assert_in_order(ev.kinds(P, start), ["delivered", "established", "transferred",
+    assert_in_order(ev.kinds(P, start, skip=NOISE), ["delivered", "established", "transferred",
                                          "connection_cleared", "call_cleared"], P)
-    assert_in_order(ev.kinds(L, start), ["delivered", "established", "connection_cleared",
-                                         "call_cleared"], L)
+    assert_in_order(ev.kinds(L, start, skip=NOISE),
+                    ["delivered", "established", "connection_cleared", "call_cleared"], L)
     keep_sequences("attended transfer (*2 1006, 1000 hangs up)", ev, LAB_LINES, start)
     # SDK finding (intermittent, about one run in three): when 1000 hangs up, Asterisk may
     # publish BridgeMerged (bridge {1002}, bridge_from {1000, Local/1006;1}) before
@@ -245,10 +245,10 @@ def test_busy(cti: LabCti, phones: Dict[str, Phone]) -> None:
     kai.wait_for("CALL_CLOSED")
     cti.events.wait_call("call_cleared", K, since=start)
     assert cti.wait_idle(5.0)
-    assert cti.events.kinds(K, start, skip=TALK) == [
+    assert cti.events.kinds(K, start, skip=NOISE) == [
         "originated", "failed", "connection_cleared", "call_cleared"]
     # the busy phone's line only has its own call
-    assert cti.events.kinds(P, start, skip=TALK) == []
+    assert cti.events.kinds(P, start, skip=NOISE) == []
     assert len(cti.line(P).connections) == 1
     keep_sequences("busy (1000 calls 1002 while 1002 talks to 1006)", cti.events, [K], start)
     lee.hangup()
@@ -266,9 +266,10 @@ def test_rejected(cti: LabCti, phones: Dict[str, Phone]) -> None:
     assert failed.cause == 17 and failed.dialstatus == "BUSY"
     kai.wait_for("CALL_CLOSED")
     _settled(cti, K, P, since=start)
-    assert cti.events.kinds(K, start) == [
+    assert cti.events.kinds(K, start, skip=NOISE) == [
         "originated", "failed", "connection_cleared", "call_cleared"]
-    assert cti.events.kinds(P, start) == ["delivered", "connection_cleared", "call_cleared"]
+    assert cti.events.kinds(P, start, skip=NOISE) == [
+        "delivered", "connection_cleared", "call_cleared"]
     keep_sequences("rejected", cti.events, LAB_LINES, start)
 
 
@@ -282,9 +283,10 @@ def test_no_answer(cti: LabCti, phones: Dict[str, Phone]) -> None:
     assert failed.dialstatus == "NOANSWER" and failed.cause == 19
     assert failed.reason.value == "no_answer"
     _settled(cti, K, P, since=start)
-    assert cti.events.kinds(K, start) == [
+    assert cti.events.kinds(K, start, skip=NOISE) == [
         "originated", "failed", "connection_cleared", "call_cleared"]
-    assert cti.events.kinds(P, start) == ["delivered", "connection_cleared", "call_cleared"]
+    assert cti.events.kinds(P, start, skip=NOISE) == [
+        "delivered", "connection_cleared", "call_cleared"]
     keep_sequences("no answer", cti.events, LAB_LINES, start)
 
 
@@ -311,7 +313,7 @@ def test_queue_screen_pop(lab: Lab, cti: LabCti, phones: Dict[str, Phone]) -> No
     kai.hangup()
     lee.wait_for("CALL_CLOSED")
     _settled(cti, K, L, since=start)
-    assert "established" not in cti.events.kinds(P, start)
+    assert "established" not in cti.events.kinds(P, start, skip=NOISE)
     keep_sequences("queue 2000 (1006 answers)", cti.events, LAB_LINES, start)
 
 
@@ -340,12 +342,12 @@ def test_technology_subscription(cti_factory: CtiFactory, lab: Lab,
                    for r in ev.select("channel", line, start)]
         assert channel, f"no channel events at {line}"
         assert len(channel) == len(set(channel)), f"duplicates at {line}: {channel}"
-        kinds = ev.kinds(line, start, skip=TALK)
+        kinds = ev.kinds(line, start, skip=NOISE)
         assert kinds.count("call_cleared") == 1, kinds
         assert kinds.count("connection_cleared") == 1, kinds
-    assert ev.kinds(K, start, skip=TALK) == [
+    assert ev.kinds(K, start, skip=NOISE) == [
         "originated", "established", "connection_cleared", "call_cleared"]
-    assert ev.kinds(P, start) == ["delivered", "connection_cleared", "call_cleared"]
+    assert ev.kinds(P, start, skip=NOISE) == ["delivered", "connection_cleared", "call_cleared"]
     keep_sequences("queue 2000, monitor('PJSIP')", ev, LAB_LINES, start)
 
 
@@ -388,4 +390,4 @@ def test_server_side_filter(cti_factory: CtiFactory, lab: Lab,
     assert dropped <= 2, after
     assert raw > 10 * max(1, dropped), (unfiltered.stats(), after)
     # the same CTI events either way
-    assert cti.events.kinds(K, skip=TALK) == unfiltered.events.kinds(K, skip=TALK)
+    assert cti.events.kinds(K, skip=NOISE) == unfiltered.events.kinds(K, skip=NOISE)
