@@ -68,7 +68,7 @@ class _OneShot:
 def test_untrusted_certificate_is_refused_by_default(cert: Path) -> None:
     server = TlsServer([], cert)
     try:
-        with pytest.raises(ConnectError, match="SSL|certificate"):
+        with pytest.raises(ConnectError, match=r"SSL|certificate"):
             websocket_transport(f"wss://127.0.0.1:{server.port}/ari/events", {},
                                 connect_timeout=5, read_timeout=1, verify_tls=True)
     finally:
