@@ -86,8 +86,14 @@ _CLEARING_KINDS = frozenset(
 )
 
 _NO_RAW: Tuple[Mapping[str, Any], ...] = ()
+_NOBODY_IDS: FrozenSet[str] = frozenset()
 _TOMBSTONES = 4096
 _LOCAL_CACHE = 20000
+#: After a BridgeMerged, how long (ARI time) the bridge counts as settling when no
+#: BridgeAttendedTransfer arrives; Asterisk publishes the transfer in the same burst.
+_SETTLE_SECONDS = 2.0
+#: At most this many bridges settling at once (the oldest is dropped).
+_MERGING_MAX = 1024
 
 
 def _epoch_of(ts: str, cache: Dict[str, float]) -> Optional[float]:
@@ -162,7 +168,7 @@ class _Chan:
         "id", "name", "line", "call", "state", "direction", "own", "calling", "called",
         "connected", "talking", "ringback", "cause", "dialstatus", "reason", "start", "answer",
         "end", "peer", "dials", "bridge", "hold_party", "xfer_pending", "cleared", "announced",
-        "weak", "conf_size", "seq",
+        "weak", "conf", "seq",
     )
 
     def __init__(self, cid: str, name: str, line: Optional[str], seq: int) -> None:
@@ -192,11 +198,24 @@ class _Chan:
         self.cleared = False
         self.announced = False
         self.weak = True
-        self.conf_size = 0
+        self.conf: FrozenSet[str] = _NOBODY_IDS
         self.seq = seq
 
 
 _NO_CALL = _Call("", -1)
+
+
+class _Merge:
+    """A bridge that absorbed another (BridgeMerged) and has not settled yet: ``since`` is the
+    ARI time of the merge, ``deferred`` the connected-line changes held back meanwhile
+    (channel id -> (channel, party before)), told as ``party_changed`` unless a transfer
+    told them."""
+
+    __slots__ = ("since", "deferred")
+
+    def __init__(self, since: float) -> None:
+        self.since = since
+        self.deferred: Dict[str, Tuple[_Chan, Party]] = {}
 
 
 class _LineRec:
@@ -230,6 +249,7 @@ class CallModel:
         self._by_number: Dict[str, Dict[str, _Chan]] = {}
         self._local_by_name: Dict[str, str] = {}
         self._local_name: Dict[str, str] = {}
+        self._merging: Dict[str, _Merge] = {}
         self._tomb: OrderedDict[str, None] = OrderedDict()
         self._repair: Set[str] = set()
         self._seq = 0
@@ -324,6 +344,8 @@ class CallModel:
         ts = raw.get("timestamp")
         self._ts_text = ts if type(ts) is str else ""
         self._ts = None
+        if self._merging:
+            self._expire_merges()
         handler(raw)
         if self._dirty_chans or self._dirty_lines or self._dirty_calls:
             self._publish()
@@ -389,6 +411,8 @@ class CallModel:
         :returns: the CTI events, and a :class:`ResyncReport` of what changed.
         """
         self._begin(None)
+        while self._merging:
+            self._settle(next(iter(self._merging)))
         rest: Dict[str, Mapping[str, Any]] = {}
         for d in channels:
             if type(d) is dict and type(d.get("id")) is str:
@@ -829,11 +853,18 @@ class CallModel:
         call = ch.call
         call.chans.pop(ch.id, None)
         self._dirty_calls.add(call.id)
-        if not call.chans and call is not _NO_CALL:
-            self._drop_call(call)
         self._forget_local(ch.id)
         self._repair.discard(ch.id)
         self._bury(ch.id)
+        if ch.line is not None and call.chans and all(
+            other.line is None for other in call.chans.values()
+        ):
+            # The call's last channel on a monitored line is gone: the related channels left
+            # (Local halves, whose ChannelDestroyed endpoint subscriptions never deliver) go.
+            for other in list(call.chans.values()):
+                self._forget(other)
+        if not call.chans and call is not _NO_CALL:
+            self._drop_call(call)
 
     def _gone(self, ch: _Chan) -> None:
         """The channel vanished without a ChannelDestroyed (REST no longer has it)."""
@@ -959,9 +990,17 @@ class CallModel:
         if not party or party == ch.connected:
             return
         first = not ch.connected
+        before = ch.connected
         ch.connected = party
         if ch.line is None:
             return
+        if not first and ch.bridge is not None and self._merging:
+            merge = self._merging.get(ch.bridge)
+            if merge is not None:
+                # Its bridge is being merged: a transfer may be about to tell this change.
+                merge.deferred.setdefault(ch.id, (ch, before))
+                self._dirty(ch)
+                return
         if ch.state is _NULL and ch.direction is _INCOMING:
             ch.calling = party
             if ch.weak and len(ch.call.chans) == 1:
@@ -1186,45 +1225,128 @@ class CallModel:
     # -- bridges
 
     def _bridge_members(
-        self, ids: Iterable[str], bid: str, mixing: bool, rest: Optional[Mapping[str, Any]] = None
+        self, ids: Iterable[str], bid: str, mixing: bool, check: bool = True
     ) -> None:
-        """Relate the channels of one bridge: adopt related ones, merge their calls, detect
-        a conference (three or more parties in a mixing bridge)."""
+        """Relate the channels of one bridge: adopt related ones, merge their calls, record the
+        bridge, and (``check``) detect a conference: three or more real parties."""
         members = list(dict.fromkeys(ids))
+        call = self._correlate(members)
+        if call is None:
+            return
+        for i in members:
+            ch = self._chans.get(i)
+            if ch is not None:
+                ch.bridge = bid
+        if check:
+            self._conference(members, mixing)
+
+    def _correlate(self, members: Sequence[str]) -> Optional[_Call]:
+        """Merge the calls of the tracked channels among ``members`` and adopt the untracked
+        Local channels whose names are known; the resulting call, or ``None``."""
         tracked = [self._chans[i] for i in members if i in self._chans]
         if not tracked:
-            return
+            return None
         call = min((ch.call for ch in tracked), key=lambda c: c.seq)
         for i in members:
-            if i in self._chans:
-                continue
-            known = rest.get(i) if rest is not None else None
-            if known is not None:
-                self._adopt(i, known, call)
-            elif i in self._local_name:
+            if i not in self._chans and i in self._local_name:
                 self._adopt(i, {"id": i, "name": self._local_name[i]}, call)
         for ch in tracked:
             if ch.call is not call:
                 call = self._merge(ch.call, call)
-            ch.bridge = bid
-        n = len(members)
-        if not mixing or n < 3:
-            for ch in tracked:
-                ch.conf_size = n
+        return call
+
+    def _real_parties(self, members: Iterable[str]) -> List[_Chan]:
+        """The real parties behind the channels of one bridge: the channels themselves, except
+        that a Local half stands for what its sibling is bridged with (followed through up to
+        three Local pairs), and a connection already cleared from its line (a transferer on
+        its way out) is nobody. Cost: the channels of the bridge and of the calls behind its
+        Local channels."""
+        chans = self._chans
+        found: List[_Chan] = []
+        local: List[_Chan] = []
+        for cid in members:
+            ch = chans.get(cid)
+            if ch is None:
+                continue
+            if ch.name.startswith("Local/"):
+                local.append(ch)
+            elif ch.line is None or not ch.cleared:
+                found.append(ch)
+        if not local:
+            return found
+        seen = {ch.id for ch in found}
+        seen.update(ch.id for ch in local)
+        todo = [(ch, 0) for ch in local]
+        while todo:
+            ch, depth = todo.pop()
+            sib_name = _sibling(ch.name)
+            sib_id = self._local_by_name.get(sib_name) if sib_name else None
+            sib = chans.get(sib_id) if sib_id is not None else None
+            if sib is None or sib.bridge is None:
+                continue
+            seen.add(sib.id)
+            for other in sib.call.chans.values():
+                if other.bridge != sib.bridge or other.id in seen:
+                    continue
+                seen.add(other.id)
+                if not other.name.startswith("Local/"):
+                    if other.line is None or not other.cleared:
+                        found.append(other)
+                elif depth < 2:
+                    todo.append((other, depth + 1))
+        return found
+
+    def _conference(self, members: Iterable[str], mixing: bool) -> None:
+        """Announce a conference when three or more real parties share a mixing bridge, and
+        again to a party that was not told of one of them yet (the conference grew); every
+        real party's line is told, also one reached through a Local pair. ``conf`` keeps the
+        real parties (channel ids) a party was last told; a stale or partial view of the
+        bridge (an event from the middle of a merge) tells nobody anything."""
+        if not mixing:
             return
-        parties = tuple(
-            self._chans[i].own for i in members if i in self._chans and self._chans[i].own
-        )
-        for ch in tracked:
-            if n > ch.conf_size and ch.line is not None and not ch.cleared:
-                ch.conf_size = n
+        real = self._real_parties(members)
+        if len(real) < 3:
+            return
+        real.sort(key=lambda c: c.seq)  # in the order the channels were first seen
+        ids = frozenset(ch.id for ch in real)
+        parties = tuple(ch.own for ch in real if ch.own)
+        for ch in real:
+            if not ids <= ch.conf and ch.line is not None and not ch.cleared:
+                ch.conf = ids
                 self._fire(ch, Stimulus.CONFERENCED, conference=parties)
-            else:
-                ch.conf_size = n
 
     @staticmethod
     def _is_mixing(b: Mapping[str, Any]) -> bool:
         return str(b.get("bridge_type") or "mixing") == "mixing"
+
+    def _expire_merges(self) -> None:
+        """Settle the merges older than :data:`_SETTLE_SECONDS` (ARI time): those no
+        BridgeAttendedTransfer explained (a Local channel optimised away). Oldest first, so
+        this stops at the first young one."""
+        now = self._now()
+        merging = self._merging
+        while merging:
+            bid = next(iter(merging))
+            if now - merging[bid].since <= _SETTLE_SECONDS:
+                return
+            self._settle(bid)
+
+    def _settle(self, bid: str) -> None:
+        """The merge of bridge ``bid`` is over: tell the connected-line changes held back,
+        except to connections a transfer just told."""
+        merge = self._merging.pop(bid, None)
+        if merge is None or not merge.deferred:
+            return
+        told = {e.connection_id for e in self._out if e.kind is EventKind.TRANSFERRED}
+        for ch, before in merge.deferred.values():
+            if (
+                ch.id not in told
+                and ch.line is not None
+                and not ch.cleared
+                and self._chans.get(ch.id) is ch
+                and ch.connected != before
+            ):
+                self._fire_if_fits(ch, Stimulus.CONNECTED_LINE)
 
     def _on_entered_bridge(self, raw: Mapping[str, Any]) -> None:
         b = _as_dict(raw.get("bridge"))
@@ -1242,7 +1364,8 @@ class CallModel:
                 return
         if type(cid) is str and cid not in ids:
             ids.append(cid)
-        self._bridge_members(ids, str(b.get("id") or ""), self._is_mixing(b))
+        bid = str(b.get("id") or "")
+        self._bridge_members(ids, bid, self._is_mixing(b), check=bid not in self._merging)
 
     def _on_left_bridge(self, raw: Mapping[str, Any]) -> None:
         b = _as_dict(raw.get("bridge"))
@@ -1252,19 +1375,15 @@ class CallModel:
         ch = self._chans.get(str(c.get("id")))
         bid = str(b.get("id") or "")
         if ch is not None and ch.bridge == bid:
+            # Out of the conference: joining one again is news to this party.
             ch.bridge = None
-            ch.conf_size = 0
-        n = 0
-        rest = []
-        for i in b.get("channels") or ():
-            n += 1
-            other = self._chans.get(i)
-            if other is not None:
-                rest.append(other)
-        for other in rest:
-            other.conf_size = n
+            ch.conf = _NOBODY_IDS
 
     def _on_bridge_merged(self, raw: Mapping[str, Any]) -> None:
+        """One bridge absorbs another: only correlation. The channels that really move follow
+        as ChannelLeftBridge / ChannelEnteredBridge, a transferer leaves, and
+        BridgeAttendedTransfer says what it was; until then (or :data:`_SETTLE_SECONDS`) the
+        bridge is settling and no conference is counted in it."""
         b = _as_dict(raw.get("bridge"))
         f = _as_dict(raw.get("bridge_from"))
         if b is None:
@@ -1272,18 +1391,28 @@ class CallModel:
         ids = [i for i in b.get("channels") or () if type(i) is str]
         if f is not None:
             ids.extend(i for i in f.get("channels") or () if type(i) is str)
-        self._bridge_members(ids, str(b.get("id") or ""), self._is_mixing(b))
+        if self._correlate(list(dict.fromkeys(ids))) is None:
+            return
+        bid = str(b.get("id") or "")
+        merging = self._merging
+        if bid in merging:
+            self._settle(bid)
+        elif len(merging) >= _MERGING_MAX:
+            self._settle(next(iter(merging)))
+        merging[bid] = _Merge(self._now())
 
     def _on_bridge_destroyed(self, raw: Mapping[str, Any]) -> None:
         b = _as_dict(raw.get("bridge"))
         if b is None:
             return
         bid = b.get("id")
+        if self._merging and bid in self._merging:
+            self._settle(str(bid))
         for i in b.get("channels") or ():
             ch = self._chans.get(i)
             if ch is not None and ch.bridge == bid:
                 ch.bridge = None
-                ch.conf_size = 0
+                ch.conf = _NOBODY_IDS
 
     # -- transfers
 
@@ -1368,10 +1497,13 @@ class CallModel:
             if x.call is not call:
                 call = self._merge(x.call, call)
         if raw.get("destination_type") == "threeway":
+            # The transferer stays, with the transferee and the target: a conference of the
+            # real parties (the target is often a Local channel: the party behind it counts).
             b = _as_dict(raw.get("destination_threeway_bridge"))
             if b is not None:
                 ids = [i for i in b.get("channels") or () if type(i) is str]
                 self._bridge_members(ids, str(b.get("id") or ""), True)
+            self._settle_transfer(raw)
             return
         legs: List[_Chan] = []
         for leg in (first, second):
@@ -1384,6 +1516,20 @@ class CallModel:
         if not tgt_party and second is not None:
             tgt_party = second.connected
         self._transfer(legs, transferee, tee_party, tgt_party, call)
+        self._settle_transfer(raw)
+
+    def _settle_transfer(self, raw: Mapping[str, Any]) -> None:
+        """A BridgeAttendedTransfer explains the merge of the bridges it names."""
+        if not self._merging:
+            return
+        for key in ("transferer_first_leg_bridge", "transferer_second_leg_bridge",
+                    "destination_threeway_bridge"):
+            bridge = _as_dict(raw.get(key))
+            if bridge is not None:
+                self._settle(str(bridge.get("id") or ""))
+        dest = raw.get("destination_bridge")
+        if type(dest) is str:
+            self._settle(dest)
 
     def _on_blind_transfer(self, raw: Mapping[str, Any]) -> None:
         if raw.get("result") != "Success":
@@ -1496,6 +1642,14 @@ class CallModel:
                     self._adopt(cid, d, self._chans[sib].call)
             if len(self._chans) == before:
                 break
+        # Conferences REST shows are known from now on (not announced: nothing says they
+        # are new), so that only a party joining later makes news.
+        for ids, _bid in groups:
+            real = self._real_parties(ids)
+            if len(real) >= 3:
+                conf = frozenset(ch.id for ch in real)
+                for ch in real:
+                    ch.conf = conf
 
     def _bridge_quiet(
         self, ids: Sequence[str], bid: str, rest: Mapping[str, Mapping[str, Any]]
@@ -1512,7 +1666,6 @@ class CallModel:
                 call = self._merge(ch.call, call)
             ch.weak = False
             ch.bridge = bid
-            ch.conf_size = len(ids)
 
     # ------------------------------------------------------------------ snapshots
 
