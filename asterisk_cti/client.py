@@ -30,7 +30,6 @@ from .errors import (
     ConnectError,
     CtiTimeoutError,
 )
-from .events import channel_ids_of
 from .listeners import (
     CONNECTION_METHODS,
     ChannelEventListener,
@@ -365,18 +364,22 @@ class CtiClient:
 
     def _update_raw_types(self) -> None:
         processor = self._processor
-        if processor is not None:
-            types: set[str] = set()
-            for r in self._raw_listeners:
-                types |= r.types
-            filters = [r.wants for r in self._raw_listeners]
-            wants: Optional[Callable[[str], bool]] = None
-            if filters and all(f is not None for f in filters):
-                fs = [f for f in filters if f is not None]
-                wants = fs[0] if len(fs) == 1 else (lambda cid: any(f(cid) for f in fs))
-            processor.set_raw_types(types, wants)
-            if self.connected:
-                self._refresh_filter()
+        if processor is None:
+            return
+        raws = self._raw_listeners
+        types: set[str] = set()
+        for r in raws:
+            types |= r.types
+
+        def route(etype: str, ids: List[str]) -> Tuple[Any, ...]:
+            return tuple(
+                r.listener for r in raws
+                if etype in r.types and (r.wants is None or etype == "StasisStart"
+                                         or any(r.wants(cid) for cid in ids)))
+
+        processor.set_raw_types(types, route)
+        if self.connected:
+            self._refresh_filter()
 
     def _refresh_filter(self) -> None:
         processor = self._processor
@@ -417,13 +420,9 @@ class CtiClient:
             for listener in self._connection_listeners:
                 safe_call(listener, method, event, hook)
         elif group == RAW:
-            etype = event.type
-            ids = channel_ids_of(event)
-            for raw in self._raw_listeners:
-                if etype in raw.types and (
-                        raw.wants is None or etype == "StasisStart"
-                        or any(raw.wants(cid) for cid in ids)):
-                    safe_call(raw.listener, "on_event", event, hook)
+            raw_event, targets = event
+            for listener in targets:
+                safe_call(listener, "on_event", raw_event, hook)
 
     # -- call control, queries, stats ---------------------------------------------------------
 

@@ -34,7 +34,7 @@ from typing import (
 )
 
 from .errors import AsteriskCtiError, ClientStoppedError, NotFoundError
-from .events import Event, decode_frame, endpoint_of_channel_name, parse_event
+from .events import Event, channel_ids_of, decode_frame, endpoint_of_channel_name, parse_event
 from .listeners import ConnectionEvent, EventsLostEvent, ResyncEvent
 from .reactor import Connected, Disconnected, Marker, Reactor
 from .rest import AriRest
@@ -48,6 +48,15 @@ logger = logging.getLogger(__name__)
 CHANNEL, CALL, CONNECTION, RAW = 0, 1, 2, 3
 #: The lane of connection events.
 CONNECTION_KEY = "__connection__"
+
+
+#: ``route(event_type, channel_ids) -> listeners``: who gets a raw event (see
+#: :meth:`Processor.set_raw_types`).
+RawRoute = Callable[[str, List[str]], Tuple[Any, ...]]
+
+
+def _nobody(etype: str, ids: List[str]) -> Tuple[Any, ...]:
+    return ()
 
 
 class CallModelProtocol(Protocol):
@@ -192,7 +201,7 @@ class Processor:
         self._deliver_types: FrozenSet[str] = frozenset(types - {"*"})
         self._model_types: FrozenSet[str] = frozenset(model_types) if model else frozenset()
         self._raw_types: FrozenSet[str] = frozenset()
-        self._raw_wants: Optional[Callable[[str], bool]] = None
+        self._raw_route: RawRoute = _nobody
         self._recompute_wanted()
         self.filter = LineFilter(subscriptions.wanted)
         if model is not None:
@@ -226,34 +235,17 @@ class Processor:
             return frozenset(ARI_EVENT_TYPES)
         return self._deliver_types | self._model_types | self._raw_types
 
-    def set_raw_types(self, types: Iterable[str],
-                      wants: Optional[Callable[[str], bool]] = None) -> None:
-        """Event types wanted by raw listeners, and which channels they want (any thread).
+    def set_raw_types(self, types: Iterable[str], route: RawRoute) -> None:
+        """Event types wanted by raw listeners, and who gets each event (any thread).
 
         :param types: ARI event types.
-        :param wants: ``wants(channel_id)`` says whether some raw listener follows that
-            channel; ``None`` delivers every event of ``types``. ``StasisStart`` is always
-            delivered (it is how a raw listener learns of a new channel).
+        :param route: ``route(event_type, channel_ids)`` returns the raw listeners that get an
+            event (empty: nobody). It runs on the processor thread, in order with the
+            events, so a listener's interest is judged as it was when the event arrived.
         """
-        self._raw_wants = wants
+        self._raw_route = route
         self._raw_types = frozenset(types)
         self._recompute_wanted()
-
-    def _raw_key(self, etype: str, data: Dict[str, Any]) -> Optional[str]:
-        chan = data.get("channel")
-        cid = chan.get("id") if type(chan) is dict else None
-        wants = self._raw_wants
-        if wants is None or etype == "StasisStart":
-            return str(cid) if cid is not None else "raw"
-        if cid is not None and wants(cid):
-            return str(cid)
-        if etype == "Dial":
-            for key in ("peer", "caller"):
-                other = data.get(key)
-                oid = other.get("id") if type(other) is dict else None
-                if oid is not None and wants(oid):
-                    return str(oid)
-        return None
 
     # -- thread ---------------------------------------------------------------------------------
 
@@ -340,9 +332,10 @@ class Processor:
             ):
                 self._track_bridges(etype, data)
             if raw_types and etype in raw_types:
-                rkey = self._raw_key(etype, data)
-                if rkey is not None:
-                    append((("raw", rkey), (RAW, event)))
+                ids = channel_ids_of(event)
+                targets = self._raw_route(etype, ids)
+                if targets:
+                    append((("raw", ids[0] if ids else "raw"), (RAW, (event, targets))))
             if waiters:
                 waiters.offer(event)
             if etype == "ApplicationReplaced":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Iterator
 
 import pytest
@@ -37,3 +38,8 @@ def test_click_to_dial_hold_retrieve_and_hangup_with_the_model_on(sim: AriSimula
         cti.control.hangup(call, timeout=10)
         assert cti.wait_idle(5)
         assert not cti.line("PJSIP/1000").connections
+        # the SDK owns the bridge: the far party is hung up with the agent
+        deadline = time.monotonic() + 5
+        while cti.line("PJSIP/1002").connections and time.monotonic() < deadline:
+            cti.wait_idle(1)
+        assert not cti.line("PJSIP/1002").connections
