@@ -17,9 +17,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from typing import (
     Any,
     Callable,
+    Deque,
     Dict,
     FrozenSet,
     Hashable,
@@ -46,6 +48,8 @@ logger = logging.getLogger(__name__)
 
 #: Dispatch groups: what kind of listener an item is for.
 CHANNEL, CALL, CONNECTION, RAW = 0, 1, 2, 3
+#: How many recent frames are remembered to drop Asterisk's duplicate deliveries.
+_DEDUP_WINDOW = 256
 #: The lane of connection events.
 CONNECTION_KEY = "__connection__"
 
@@ -144,11 +148,12 @@ class LineFilter:
 class ProcessorStats:
     """Counters of the processor thread (approximate when read from another thread)."""
 
-    __slots__ = ("frames", "malformed", "delivered", "resyncs", "losses", "lost_frames",
-                 "repairs")
+    __slots__ = ("frames", "duplicates", "malformed", "delivered", "resyncs", "losses",
+                 "lost_frames", "repairs")
 
     def __init__(self) -> None:
         self.frames = 0
+        self.duplicates = 0
         self.malformed = 0
         self.delivered = 0
         self.resyncs = 0
@@ -202,6 +207,8 @@ class Processor:
         self._model_types: FrozenSet[str] = frozenset(model_types) if model else frozenset()
         self._raw_types: FrozenSet[str] = frozenset()
         self._raw_route: RawRoute = _nobody
+        self._recent: Set[Any] = set()
+        self._recent_order: Deque[Any] = deque()
         self._recompute_wanted()
         self.filter = LineFilter(subscriptions.wanted)
         if model is not None:
@@ -301,6 +308,8 @@ class Processor:
         waiters = self._waiters
         stats = self.stats
         loads = decode_frame
+        recent = self._recent
+        recent_order = self._recent_order
         n_frames = 0
         for item in items:
             if item.__class__ is not bytes and isinstance(item, Marker):
@@ -311,6 +320,15 @@ class Processor:
                 self._on_marker(item)
                 continue
             n_frames += 1
+            # A channel in our Stasis application is also on a monitored endpoint: Asterisk
+            # forwards each of its events once per subscription, byte for byte the same.
+            if item in recent:
+                stats.duplicates += 1
+                continue
+            recent.add(item)
+            recent_order.append(item)
+            if len(recent_order) > _DEDUP_WINDOW:
+                recent.discard(recent_order.popleft())
             try:
                 data = loads(item)
                 event = parse_event(data)

@@ -383,3 +383,21 @@ def test_raw_listener_gets_stasis_start_and_only_the_channels_it_follows(
         assert fake.settle(client)
     assert sorted(got) == sorted([("StasisStart", "new"), ("ChannelStateChange", "s1"),
                                   ("Dial", "p")])
+
+
+def test_duplicate_deliveries_of_one_event_are_dropped(fake: FakeAsterisk) -> None:
+    # A channel in the app's Stasis is also on a monitored endpoint: Asterisk forwards each
+    # of its events once per subscription.
+    rec = Recorder()
+    client = fake.client(model=False)
+    client.add_listener(rec)
+    client.monitor("PJSIP")
+    with client.start():
+        up = ev("ChannelStateChange", "a")
+        up["channel"]["state"] = "Up"
+        fake.push(ev("ChannelCreated", "a"), ev("ChannelCreated", "a"), up, up,
+                  ev("ChannelDestroyed", "a", cause=16))
+        assert fake.settle(client)
+        assert client.stats()["processor"]["duplicates"] == 2
+    assert [e.type for e in rec.events] == [
+        "ChannelCreated", "ChannelStateChange", "ChannelDestroyed"]
