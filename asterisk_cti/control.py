@@ -421,7 +421,10 @@ class CallControl:
             bridge_id=bridge_id, call_id=agent_id, create_bridge=True,
             join=(agent_id, dest_id), on_failure="hangup",
         )
-        plan = OriginatePlan(agent_id, leg, caller_id, variables, timeout)
+        # The destination sees the agent (its configured caller id), not the number the
+        # agent's phone was shown for the destination.
+        plan = OriginatePlan(agent_id, leg, caller_id or self._engine.identity(endpoint),
+                             variables, timeout)
         handle = ControlledCall(agent_id, agent_id, dest_id, bridge_id, True, (agent_id, dest_id))
         waiter: Optional[Waiter] = None
         outcome: Optional[_Outcome] = None

@@ -399,6 +399,40 @@ class StasisEngine:
         self._model_held = model_held
         self._tracker: Optional[Waiter] = None
         self._tracker_lock = threading.Lock()
+        self._identities: Dict[str, Optional[str]] = {}
+
+    def identity(self, endpoint: str) -> Optional[str]:
+        """The caller id an endpoint presents (``"Kai" <1000>``), or None when unknown.
+
+        For PJSIP it is read once from ARI's dynamic configuration
+        (``GET /asterisk/config/dynamic/res_pjsip/endpoint/{id}``, the ``callerid``
+        attribute) and cached; a server that refuses it gives None. Any thread; blocks on
+        REST the first time.
+        """
+        if endpoint in self._identities:
+            return self._identities[endpoint]
+        tech, _, resource = endpoint.partition("/")
+        value: Optional[str] = None
+        if tech.upper() == "PJSIP" and resource:
+            try:
+                attrs = self.rest.get("asterisk", "config", "dynamic", "res_pjsip", "endpoint",
+                                      resource)
+            except AsteriskCtiError as exc:
+                logger.debug("call control: no configured caller id for %s: %s", endpoint, exc)
+                attrs = []
+            for attr in attrs if isinstance(attrs, list) else []:
+                if isinstance(attr, dict) and attr.get("attribute") == "callerid":
+                    value = str(attr.get("value") or "") or None
+        self._identities[endpoint] = value
+        return value
+
+    def present(self, channel_id: str, party: Optional[str]) -> None:
+        """Show ``party`` (``"Ping" <1002>``) as the connected line of a channel in the app:
+        the phone's display and the CTI model then name the far end. Best effort."""
+        if party:
+            self.quiet(f"connected line of {channel_id}", partial(
+                self.rest.post, "channels", channel_id, "variable",
+                params={"variable": "CONNECTEDLINE(all)", "value": party}))
 
     @property
     def app(self) -> str:
@@ -593,12 +627,21 @@ class StasisEngine:
                 self.protect(leg.bridge_id, -1)
             return
         self._stop_ringback(leg)
+        if consult is not None:
+            # Answered now (this is its StasisStart). Mark it before the bridge request: the
+            # caller of consult() is woken by ChannelEnteredBridge on the processor thread,
+            # possibly before addChannel returns here, and may complete the transfer at once.
+            with self._state.lock:
+                consult.answered = True
         try:
             if leg.answer_peer and self._state.state_of(leg.peer_id) != "Up":
                 self.rest.post("channels", leg.peer_id, "answer")
             if leg.create_bridge:
                 self.create_bridge(leg.bridge_id, leg.call_id)
             self.add_to_bridge(leg.bridge_id, leg.join)
+            # Bridging in Stasis does not exchange connected-line information: tell the
+            # peer (the agent, or the caller of the switch) whom it now talks to.
+            self.present(leg.peer_id, self.identity(leg.endpoint))
         except AsteriskCtiError as exc:
             logger.warning("call control: could not connect %s to %s: %s", channel_id,
                            leg.peer_id, exc)
@@ -609,9 +652,6 @@ class StasisEngine:
             else:
                 self.protect(leg.bridge_id, -1)
             return
-        if consult is not None:
-            with self._state.lock:
-                consult.answered = True
         if not leg.create_bridge:
             self.protect(leg.bridge_id, -1)
 
