@@ -211,6 +211,9 @@ class Leg:
     state: str = "dialing"
     dialstatus: str = ""
     cancelled: bool = False
+    #: the caller id the peer presents once bridged (click-to-dial: the agent's own, instead
+    #: of the destination its phone was shown while ringing); None leaves it as it is
+    peer_identity: Optional[str] = None
 
 
 @dataclass
@@ -426,13 +429,17 @@ class StasisEngine:
         self._identities[endpoint] = value
         return value
 
-    def present(self, channel_id: str, party: Optional[str]) -> None:
-        """Show ``party`` (``"Ping" <1002>``) as the connected line of a channel in the app:
-        the phone's display and the CTI model then name the far end. Best effort."""
+    def present_as(self, channel_id: str, party: Optional[str]) -> None:
+        """Make a channel of the app present ``party`` (``"Ping" <1002>``) as its caller id.
+
+        A bridge hands each channel's caller id to the other side as its connected line, so
+        this decides what the far phone displays and what the call model reports as the
+        connected party once the channels are bridged. Best effort.
+        """
         if party:
-            self.quiet(f"connected line of {channel_id}", partial(
+            self.quiet(f"caller id of {channel_id}", partial(
                 self.rest.post, "channels", channel_id, "variable",
-                params={"variable": "CONNECTEDLINE(all)", "value": party}))
+                params={"variable": "CALLERID(all)", "value": party}))
 
     @property
     def app(self) -> str:
@@ -638,10 +645,11 @@ class StasisEngine:
                 self.rest.post("channels", leg.peer_id, "answer")
             if leg.create_bridge:
                 self.create_bridge(leg.bridge_id, leg.call_id)
+            # The bridge swaps caller ids into connected lines: first make each side present
+            # itself (a dialled leg carries the caller id of the side that called it).
+            self.present_as(channel_id, self.identity(leg.endpoint))
+            self.present_as(leg.peer_id, leg.peer_identity)
             self.add_to_bridge(leg.bridge_id, leg.join)
-            # Bridging in Stasis does not exchange connected-line information: tell the
-            # peer (the agent, or the caller of the switch) whom it now talks to.
-            self.present(leg.peer_id, self.identity(leg.endpoint))
         except AsteriskCtiError as exc:
             logger.warning("call control: could not connect %s to %s: %s", channel_id,
                            leg.peer_id, exc)
@@ -783,7 +791,7 @@ class StasisEngine:
             plan = self._state.plans.pop(cid, None)
             is_leg = cid in self._state.legs
         if plan is not None:
-            self._agent_answered(plan)
+            self._agent_answered(plan, chan.endpoint)
         elif is_leg:
             self.leg_answered(cid)
         else:
@@ -792,8 +800,9 @@ class StasisEngine:
             if options.switch and args and str(args[0]) == options.switch_arg:
                 self.switch(event)
 
-    def _agent_answered(self, plan: OriginatePlan) -> None:
+    def _agent_answered(self, plan: OriginatePlan, agent_endpoint: str) -> None:
         leg = plan.leg
+        leg.peer_identity = self.identity(agent_endpoint)
         try:
             leg.ringback = ("playback", self.play(
                 "channels", plan.agent_id, self._options().ringback))

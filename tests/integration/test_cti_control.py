@@ -99,11 +99,15 @@ def test_click_to_dial_hold_retrieve_dtmf_hangup(
     assert {"held", "retrieved"} <= set(cti.events.kinds(K, start))
     keep_sequences("click-to-dial 1000 -> 1002, hold, retrieve, DTMF, hangup (ARI)",
                    cti.events, LAB_LINES, start)
-    # SDK finding: the destination's screen-pop names the destination itself as the caller
-    # (originate gives the agent's channel callerId "1002" <1002>, and the destination leg,
-    # originated with the agent as originator, inherits it)
+    # The destination's screen-pop names the agent (its configured caller id), and once
+    # bridged each side names the other.
     delivered = cti.events.wait_call("delivered", P, since=start)
-    assert delivered.calling.number != "1002", f"1002 is told 1002 calls it: {delivered}"
+    assert (delivered.calling.number, delivered.calling.name) == ("1000", "Kai"), delivered
+    parties = [(e.line, e.connected.number, e.connected.name)
+               for e in cti.events.call_events(since=start) if e.kind.value == "established"]
+    assert (K, "1002", "Ping") in parties or any(
+        e.line == K and e.connected.number == "1002" and e.connected.name == "Ping"
+        for e in cti.events.call_events(since=start)), parties
 
 
 def test_controlled_calls_deliver_each_channel_event_once(
@@ -249,9 +253,8 @@ def test_the_switch(control: LabCti, lab: Lab, phones: Dict[str, Phone]) -> None
     assert not [b for b in lab.ari("GET", "/bridges").json() if b["id"] == bridges[0]["id"]]
     keep_sequences("the switch: 1000 dials 7002, hold, retrieve, hangup (ARI)",
                    cti.events, LAB_LINES, start)
-    # SDK finding: the caller's connection names the caller itself as the connected party
-    # (the switch originates 1002 with the caller as originator; nobody updates the caller's
-    # connected line to 1002)
+    # The caller's connection names 1002 as the connected party (the bridge hands the
+    # dialled leg's own caller id to the caller).
     assert kai.connected.number == "1002", f"1000 is shown connected to {kai.connected}"
 
 
