@@ -1005,10 +1005,13 @@ class CallModel:
             ch.calling = party
             if ch.weak and len(ch.call.chans) == 1:
                 self._guess_call(ch)
-        if first:
-            # The far end identified for the first time: not a change of party.
+        if first and ch.state is not _CONNECTED and ch.state is not _HOLD:
+            # The far end identified while the call is set up: part of delivered/established,
+            # not a change of party.
             self._dirty(ch)
         else:
+            # A change, or the first name of the far end of an answered call (a queue answers
+            # the caller before an agent is found): listeners must hear whom it talks to.
             self._fire(ch, Stimulus.CONNECTED_LINE)
 
     def _on_caller_id(self, raw: Mapping[str, Any]) -> None:

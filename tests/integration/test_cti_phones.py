@@ -304,9 +304,10 @@ def test_queue_screen_pop(lab: Lab, cti: LabCti, phones: Dict[str, Phone]) -> No
     lee.wait_for("CALL_ESTABLISHED")
     established = cti.events.wait_call("established", L, since=start)
     assert established.connected.number == "1000"
-    # the queue answered the caller before any agent; its connected party follows later
-    cti.events.wait_channel("ChannelConnectedLine", K, since=start,
-                            where=lambda e: e.raw["channel"]["connected"]["number"] == "1006")
+    # the queue answered the caller before any agent; when 1006 answers, the caller's line
+    # is told whom it now talks to
+    changed = cti.events.wait_call("party_changed", K, since=start)
+    assert _party(changed, "connected") == "1006/Lee", changed
     assert cti.wait_idle(5.0)
     assert cti.line(K).connections[0].connected.number == "1006"
     cti.events.wait_call("call_cleared", P, since=start)  # ringall: 1002 stops ringing
@@ -346,7 +347,8 @@ def test_technology_subscription(cti_factory: CtiFactory, lab: Lab,
         assert kinds.count("call_cleared") == 1, kinds
         assert kinds.count("connection_cleared") == 1, kinds
     assert ev.kinds(K, start, skip=NOISE) == [
-        "originated", "established", "connection_cleared", "call_cleared"]
+        "originated", "established", "party_changed", "connection_cleared",
+        "call_cleared"]
     assert ev.kinds(P, start, skip=NOISE) == ["delivered", "connection_cleared", "call_cleared"]
     keep_sequences("queue 2000, monitor('PJSIP')", ev, LAB_LINES, start)
 

@@ -203,6 +203,8 @@ EXPECTED_REC: Dict[str, Dict[str, Seq]] = {
             ('originated', 'initiated', '1000/Kai', '/', 0, 'normal'),
             ('established', 'connected', '1000/Kai', '/', 0, 'normal'),
             ('talking_started', 'connected', '1000/Kai', '/', 0, 'normal'),
+            # the Stasis app named the far end only after answering: a change of party
+            ('party_changed', 'connected', '1000/Kai', '1000/Kai via ARI', 0, 'normal'),
             ('connection_cleared', 'null', '1000/Kai', '1000/Kai via ARI', 16, 'normal'),
             ('call_cleared', 'null', '1000/Kai', '1000/Kai via ARI', 16, 'normal'),
         ],
