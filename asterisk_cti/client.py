@@ -58,6 +58,12 @@ from .waiters import Waiters
 logger = logging.getLogger(__name__)
 
 
+#: Parsed events waiting in moving lanes before the processor pauses (see
+#: :meth:`Dispatcher.wait_for_room`), and the longest pause per batch.
+_LANE_ROOM = 2048
+_LANE_ROOM_WAIT = 1.0
+
+
 class ListenerHandle:
     """Returned by :meth:`CtiClient.add_listener`; :meth:`remove` unregisters the listener."""
 
@@ -178,6 +184,7 @@ class CtiClient:
                 ring, dispatcher.submit_many, self.rest, self.subscriptions, reactor,
                 self.waiters, cfg.event_types, model=self.model,
                 model_types=self._model_types(), url=cfg.events_url,
+                throttle=lambda: dispatcher.wait_for_room(_LANE_ROOM, _LANE_ROOM_WAIT),
             )
             self._ring, self._dispatcher, self._reactor, self._processor = (
                 ring, dispatcher, reactor, processor)

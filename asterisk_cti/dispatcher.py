@@ -52,12 +52,18 @@ def safe_call(
                 logger.exception("the error hook itself raised")
 
 
+#: A lane whose listener has been running this long counts as stuck: its backlog does not
+#: hold up the processor (see :meth:`Dispatcher.wait_for_room`).
+STUCK_AFTER = 1.0
+
+
 class _Lane:
-    __slots__ = ("items", "warned")
+    __slots__ = ("items", "warned", "busy_since")
 
     def __init__(self) -> None:
         self.items: Deque[Any] = deque()
         self.warned = False
+        self.busy_since = 0.0
 
 
 class DispatcherStats:
@@ -106,6 +112,9 @@ class Dispatcher:
         self._executor: Optional[ThreadPoolExecutor] = None
         self._stopping = False
         self._idle = threading.Condition(self._lock)
+        self._room = threading.Condition(self._lock)
+        self._room_limit = -1  # > -1 while the processor waits for room
+        self._queued = 0  # items waiting in lanes, not yet taken by a runner
         self.stats = DispatcherStats()
 
     def start(self) -> None:
@@ -146,6 +155,7 @@ class Dispatcher:
                     if len(items) > self.stats.max_backlog:
                         self.stats.max_backlog = len(items)
             self.stats.submitted += n
+            self._queued += n
             executor = self._executor
             self.stats.lanes_started += len(to_start)
         for key, lane in to_start:
@@ -166,11 +176,46 @@ class Dispatcher:
                     return
                 lane.items = deque()
                 lane.warned = False
+                lane.busy_since = time.monotonic()
+                self._queued -= len(items)
+                if self._room_limit >= 0 and self._queued <= self._room_limit // 2:
+                    self._room.notify()
             for item in items:
                 if self._stopping:
                     break
                 deliver(item)
+            lane.busy_since = 0.0
             self.stats.delivered += len(items)
+
+    def wait_for_room(self, limit: int, max_wait: float) -> bool:
+        """Hold the producer (the processor thread) while more than ``limit`` items wait in
+        lanes that are moving, up to ``max_wait`` seconds.
+
+        Parsed events are several times larger than the raw frames behind them: when
+        listeners fall behind, the backlog is better kept in the ring, which is bounded and
+        announces what it loses, than in lanes that grow without limit. Lanes stuck in a
+        listener for more than :data:`STUCK_AFTER` seconds do not count, so one blocked
+        listener never slows the others down.
+
+        :returns: False when it gave up waiting.
+        """
+        deadline = time.monotonic() + max_wait
+        with self._lock:
+            while self._queued > limit and not self._stopping:
+                now = time.monotonic()
+                stuck = sum(len(lane.items) for lane in self._lanes.values()
+                            if lane.busy_since and now - lane.busy_since > STUCK_AFTER)
+                if self._queued - stuck <= limit:
+                    return True
+                left = deadline - now
+                if left <= 0:
+                    return False
+                self._room_limit = limit
+                try:
+                    self._room.wait(min(left, 0.1))
+                finally:
+                    self._room_limit = -1
+            return True
 
     def wait_idle(self, timeout: float) -> bool:
         """Block until every lane is drained (for tests and orderly shutdown).
@@ -206,7 +251,9 @@ class Dispatcher:
             self._executor = None
             self._stopping = True
             self._lanes.clear()
+            self._queued = 0
             self._idle.notify_all()
+            self._room.notify_all()
         if executor is None:
             return True
         executor.shutdown(wait=False, cancel_futures=True)

@@ -192,6 +192,7 @@ class Processor:
         model: Optional[CallModelProtocol] = None,
         model_types: Iterable[str] = (),
         url: str = "",
+        throttle: Optional[Callable[[], object]] = None,
     ) -> None:
         self._ring = ring
         self._submit = submit
@@ -201,6 +202,7 @@ class Processor:
         self._waiters = waiters
         self._model = model
         self._url = url.split("?", 1)[0]
+        self._throttle = throttle
         types = set(deliver_types)
         self._deliver_all = "*" in types
         self._deliver_types: FrozenSet[str] = frozenset(types - {"*"})
@@ -362,6 +364,8 @@ class Processor:
         if out:
             stats.delivered += len(out)
             self._submit(out)
+            if self._throttle is not None:
+                self._throttle()
 
     def _key_for(self, etype: str, data: Dict[str, Any]) -> Optional[Hashable]:
         flt = self.filter

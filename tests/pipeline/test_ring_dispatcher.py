@@ -169,3 +169,53 @@ def test_stop_from_a_lane_thread_does_not_join_itself() -> None:
     holder["d"] = _dispatcher(deliver)
     holder["d"].submit_many([("k", 1)])
     assert stopped.wait(5)
+
+
+def test_wait_for_room_holds_the_producer_until_moving_lanes_drain() -> None:
+    gate = threading.Event()
+    started = threading.Event()
+    seen: List[int] = []
+
+    def deliver(item: int) -> None:
+        started.set()
+        gate.wait(5)
+        seen.append(item)
+
+    d = _dispatcher(deliver, workers=2)
+    try:
+        d.submit_many([("a", 0)])
+        assert started.wait(5)
+        d.submit_many([("a", i) for i in range(1, 100)])
+        # the lane's runner has not been stuck long: the producer must wait
+        t0 = time.monotonic()
+        assert d.wait_for_room(10, 0.2) is False
+        assert time.monotonic() - t0 >= 0.15
+        gate.set()
+        assert d.wait_for_room(10, 5) is True
+    finally:
+        gate.set()
+        d.stop()
+
+
+def test_a_stuck_listener_does_not_hold_the_producer(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asterisk_cti.dispatcher as dispatcher_module
+
+    monkeypatch.setattr(dispatcher_module, "STUCK_AFTER", 0.05)
+    gate = threading.Event()
+    started = threading.Event()
+
+    def deliver(item: int) -> None:
+        started.set()
+        gate.wait(5)
+
+    d = _dispatcher(deliver, workers=2)
+    try:
+        d.submit_many([("stuck", 0)])
+        assert started.wait(5)
+        d.submit_many([("stuck", i) for i in range(1, 100)])
+        t0 = time.monotonic()
+        assert d.wait_for_room(10, 3) is True  # released once the lane counts as stuck
+        assert time.monotonic() - t0 < 2
+    finally:
+        gate.set()
+        d.stop()
