@@ -66,6 +66,8 @@ def _nobody(etype: str, ids: List[str]) -> Tuple[Any, ...]:
 class CallModelProtocol(Protocol):
     """What the processor needs from the call model (see :mod:`asterisk_cti.model`)."""
 
+    defer_publish: bool
+
     def set_monitored(self, sources: Iterable[str]) -> None: ...
     def apply(self, event: Event) -> Sequence[Any]: ...
     def resync(self, channels: Sequence[Mapping[str, Any]], bridges: Sequence[Mapping[str, Any]],
@@ -73,6 +75,7 @@ class CallModelProtocol(Protocol):
     @property
     def needs_repair(self) -> Set[str]: ...
     def repair(self, channel_id: str, channel: Optional[Mapping[str, Any]]) -> Sequence[Any]: ...
+    def flush(self) -> None: ...
     def set_held(self, channel_id: str, held: bool) -> Sequence[Any]: ...
 
 
@@ -215,6 +218,7 @@ class Processor:
         self.filter = LineFilter(subscriptions.wanted)
         if model is not None:
             model.set_monitored(subscriptions.wanted)
+            model.defer_publish = True
         self.stats = ProcessorStats()
         self._thread: Optional[threading.Thread] = None
         self._startup_time: Optional[str] = None
@@ -310,15 +314,16 @@ class Processor:
         waiters = self._waiters
         stats = self.stats
         loads = decode_frame
+        cti: List[Any] = []
         recent = self._recent
         recent_order = self._recent_order
         n_frames = 0
         for item in items:
             if item.__class__ is not bytes and isinstance(item, Marker):
-                if out:
-                    self._submit(out)
-                    out = []
-                    append = out.append
+                self._deliver(out, cti)
+                out = []
+                append = out.append
+                cti = []
                 self._on_marker(item)
                 continue
             n_frames += 1
@@ -341,8 +346,7 @@ class Processor:
             if model is not None and etype in model_types:
                 for cev in model.apply(event):
                     append((cev.line, (CALL, cev)))
-                    if waiters:
-                        waiters.offer(cev)
+                    cti.append(cev)
             if deliver_all or etype in deliver_types:
                 key = self._key_for(etype, data)
                 if key is not None:
@@ -361,8 +365,20 @@ class Processor:
             if etype == "ApplicationReplaced":
                 self._replaced()
         stats.frames += n_frames
+        self._deliver(out, cti)
+
+    def _deliver(self, out: List[Tuple[Hashable, Any]], cti: List[Any]) -> None:
+        """End of a batch (or of its part before a marker): publish the model's snapshots
+        once, then offer the CTI events to waiters and hand everything to the lanes, so that
+        whoever sees an event also sees the model state after it."""
+        model = self._model
+        if model is not None:
+            model.flush()
+        if cti and self._waiters:
+            for cev in cti:
+                self._waiters.offer(cev)
         if out:
-            stats.delivered += len(out)
+            self.stats.delivered += len(out)
             self._submit(out)
             if self._throttle is not None:
                 self._throttle()

@@ -241,6 +241,10 @@ class CallModel:
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
+        #: When True, :meth:`apply` leaves publishing the snapshots to :meth:`flush`: the
+        #: processor flushes once per batch, before it delivers the batch's events, instead
+        #: of rebuilding snapshots after every event.
+        self.defer_publish = False
         self._eps: Set[str] = set()
         self._techs: Set[str] = set()
         self._lines: Dict[str, _LineRec] = {}
@@ -347,10 +351,17 @@ class CallModel:
         if self._merging:
             self._expire_merges()
         handler(raw)
-        if self._dirty_chans or self._dirty_lines or self._dirty_calls:
+        if not self.defer_publish and (self._dirty_chans or self._dirty_lines
+                                       or self._dirty_calls):
             self._publish()
         self._raw = _NO_RAW
         return out
+
+    def flush(self) -> None:
+        """Publish the snapshots of everything :meth:`apply` changed (with
+        :attr:`defer_publish`). Processor thread; cheap when nothing changed."""
+        if self._dirty_chans or self._dirty_lines or self._dirty_calls:
+            self._publish()
 
     @property
     def needs_repair(self) -> Set[str]:
