@@ -379,10 +379,21 @@ class CtiClient:
             types |= r.types
 
         def route(etype: str, ids: List[str]) -> Tuple[Any, ...]:
-            return tuple(
-                r.listener for r in raws
-                if etype in r.types and (r.wants is None or etype == "StasisStart"
-                                         or any(r.wants(cid) for cid in ids)))
+            # Runs for every event of a raw type on the processor thread: plain loops, no
+            # generator objects.
+            out: Tuple[Any, ...] = ()
+            for r in raws:
+                if etype not in r.types:
+                    continue
+                wants = r.wants
+                if wants is None or etype == "StasisStart":
+                    out += (r.listener,)
+                    continue
+                for cid in ids:
+                    if wants(cid):
+                        out += (r.listener,)
+                        break
+            return out
 
         processor.set_raw_types(types, route)
         if self.connected:
