@@ -116,6 +116,8 @@ def main() -> None:
             b, s = results["base"]["full"][-1], results["sdk"]["full"][-1]
             print(f"run {i + 1}/{RUNS}: full speed base {N_FULL / b['wall']:,.0f} ev/s, "
                   f"sdk {N_FULL / s['wall']:,.0f} ev/s", flush=True)
+        print("overload (slow listener, small ring) ...", flush=True)
+        over = run_client("sdk", "overload", srv.port, N_FULL)
     print("model cost ...", flush=True)
     cost = model_bench.cost_runs(RUNS)
     mem = model_bench.memory()
@@ -129,7 +131,9 @@ def main() -> None:
             "p50": med([pct(r["lat"], 0.50) for r in rate]) * 1e3,
             "p99": med([pct(r["lat"], 0.99) for r in rate]) * 1e3,
             "cpu": med([r["cpu"] / N_FULL * 1e5 for r in full]),
-            "rss": med([max(r["rss_kb"] for r in full + rate)]) / 1024,
+            # peak RSS of each client process; the median over the runs, and the worst run
+            "rss": med([max(f["rss_kb"], r["rss_kb"]) for f, r in zip(full, rate)]) / 1024,
+            "rss_max": max(r["rss_kb"] for r in full + rate) / 1024,
         }
 
     b, s = agg("base"), agg("sdk")
@@ -150,8 +154,10 @@ def main() -> None:
          f"{s['p99'] / b['p99']:.2f}", "<= 1.5", s["p99"] <= 1.5 * b["p99"]),
         ("CPU s per 100k events (client process)", f"{b['cpu']:.2f}", f"{s['cpu']:.2f}",
          f"{s['cpu'] / b['cpu']:.2f}", "", None),
-        ("peak RSS (MiB)", f"{b['rss']:.1f}", f"{s['rss']:.1f}", f"{s['rss'] / b['rss']:.2f}",
-         "<= 1.5", s["rss"] <= 1.5 * b["rss"]),
+        ("peak RSS (MiB), median of the runs", f"{b['rss']:.1f}", f"{s['rss']:.1f}",
+         f"{s['rss'] / b['rss']:.2f}", "<= 1.5", s["rss"] <= 1.5 * b["rss"]),
+        ("peak RSS (MiB), worst run", f"{b['rss_max']:.1f}", f"{s['rss_max']:.1f}",
+         f"{s['rss_max'] / b['rss_max']:.2f}", "", None),
         ("model apply per event, 100 / 10,000 lines (us)", f"{cost['us_100']:.2f}",
          f"{cost['us_10k']:.2f}", f"{ratio_cost:.2f}", "<= 1.2", ratio_cost <= 1.2),
         ("memory per active call (bytes)", "", f"{mem['per_call']:,.0f}", "", "<= 4096",
@@ -168,7 +174,13 @@ def main() -> None:
     lines = [sep, "  ".join(h.ljust(w) for h, w in zip(head, widths)).rstrip(), sep]
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in table[1:]]
     lines.append(sep)
+    over_ok = (over["lost_frames"] > 0 and over["lost_announced"] == over["lost_frames"]
+               and over["order_errors"] == 0)
     checks = [
+        f"{'PASS' if over_ok else 'FAIL'}: overload (200 us listener, "
+        f"ring of 512): {over['lost_frames']:,} frames overwritten, "
+        f"{over['lost_announced']:,} announced by on_events_lost, "
+        f"{over['order_errors']} out-of-order deliveries",
         f"{'PASS' if order_errors == 0 else 'FAIL'}: per-line order at full speed "
         f"({order_errors} out-of-order deliveries over {RUNS} runs)",
         f"{'PASS' if announced == lost else 'FAIL'}: ring overflow announced "
@@ -195,8 +207,6 @@ def main() -> None:
 
 def write_doc(text: str) -> None:
     body = [
-        ":orphan:",  # not in a toctree yet (docs/index.rst is not ours to edit)
-        "",
         "Benchmarks",
         "==========",
         "",
@@ -218,8 +228,37 @@ def write_doc(text: str) -> None:
         for line in para.splitlines():
             body.append("- " + line)
         body.append("")
+    body += PROFILE_NOTES.splitlines()
     with open(os.path.join(ROOT, "docs", "benchmarks.rst"), "w") as f:
         f.write("\n".join(body).rstrip() + "\n")
+
+
+#: Analysis written once (py-spy, 2026-11-26); the figures above are rewritten by every run.
+PROFILE_NOTES = """
+Where the time goes
+-------------------
+
+``py-spy record --gil`` over four full-speed SDK runs (samples taken while a thread holds
+the GIL): the processor thread 70 % (decoding JSON 24 %, the call model 21 %, call control's
+waiters 7 %, parsing and lane keys the rest), the reactor 13 % (reading and splitting
+frames, dropping unwanted types in place), the lanes 7 %. Decoding is the C scanner of the
+standard library; the only way below it is a faster JSON library, which the runtime
+dependencies rule out.
+
+What the targets that are missed would need:
+
+- **Peak RSS.** Importing the runtime dependencies and the SDK costs 34 MiB before any
+  event (``requests`` alone 8 MiB over the baseline's 20 MiB), 1.7x the baseline by itself.
+  Beyond that the backlog is bounded: the processor pauses while more than 2,048 parsed
+  events wait in moving lanes, so overload stays in the ring as raw frames.
+- **p99 latency at 2,000 events/s.** The server sends bursts of 20 frames every 10 ms. The
+  baseline decodes them in one thread; the SDK hands each burst to the processor and then
+  to a lane (two thread wake-ups, about 60 us each here) and runs the call model on it. On
+  this 2-core machine a burst arrives with cold caches, so a 5-event batch costs the
+  processor about 230 us of CPU (64 us warm). Closing the gap would mean delivering in the
+  processor thread (no lane hop), which would give up the isolation of slow listeners
+  that the lanes exist for.
+"""
 
 
 if __name__ == "__main__":

@@ -60,12 +60,16 @@ def run_sdk(mode: str, port: int, n: int) -> Dict[str, Any]:
     from asterisk_cti.model import CallListener
     from asterisk_cti.testing import FakeAri
 
-    app = f"full-{n}" if mode == "full" else f"rate-{RATE}-{n}"
+    app = f"rate-{RATE}-{n}" if mode == "rate" else f"full-{n}"
     base = f"http://127.0.0.1:{port}"
     fake = FakeAri(base, "bench", "bench")
     for i in range(100):
         fake.add_endpoint(f"PJSIP/{1000 + i}")
     want_lat = mode == "rate"
+    # "overload": a listener that needs 200 us per event and a small ring, so that the ring
+    # must overflow; every loss has to be announced and per-line order must still hold.
+    slow = 0.0002 if mode == "overload" else 0.0
+    extra: Dict[str, Any] = {"ring_capacity": 512} if mode == "overload" else {}
 
     class Counter(ChannelEventListener, CallListener, ConnectionListener):
         def __init__(self) -> None:
@@ -87,6 +91,10 @@ def run_sdk(mode: str, port: int, n: int) -> Dict[str, Any]:
                     key = endpoint_of_channel_name(chan["name"])
                     break
             seq = raw["bench_seq"]
+            if slow:
+                until = time.perf_counter() + slow
+                while time.perf_counter() < until:
+                    pass
             with self.lock:
                 self.events += 1
                 if want_lat:
@@ -113,7 +121,8 @@ def run_sdk(mode: str, port: int, n: int) -> Dict[str, Any]:
     listener = Counter()
     c0 = time.process_time()
     t0 = time.perf_counter()
-    client = CtiClient(CtiConfig(url=base, username="bench", password="bench", app=app),
+    client = CtiClient(CtiConfig(url=base, username="bench", password="bench", app=app,
+                                 **extra),
                        session=fake.session())
     client.add_listener(listener)
     client.monitor("PJSIP")
