@@ -143,9 +143,10 @@ def _config_from_args(args: argparse.Namespace, default_app: Optional[str] = Non
     return CtiConfig.from_env(**overrides)
 
 
-def _add_connection_flags(p: argparse.ArgumentParser, sim: bool = False) -> None:
+def _add_connection_flags(p: argparse.ArgumentParser, sim: bool = False,
+                          url_flags: Sequence[str] = ("--url", "--ari-url")) -> None:
     g = p.add_argument_group("connection")
-    g.add_argument("--url", "--ari-url", dest="url",
+    g.add_argument(*url_flags, dest="url",
                    help="Asterisk HTTP URL (default $ASTERISK_CTI_URL)")
     g.add_argument("--user", help="ARI user (default $ASTERISK_CTI_USERNAME)")
     g.add_argument("--app", help="ARI application name (default $ASTERISK_CTI_APP"
@@ -561,19 +562,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds a --command or --post may take (default 10)")
     p.add_argument("--duration", type=float, help="stop after this many seconds")
     # --url names the template here; the connection URL is --ari-url for this command
-    g = p.add_argument_group("connection")
-    g.add_argument("--ari-url", dest="url", help="Asterisk HTTP URL (default $ASTERISK_CTI_URL)")
-    g.add_argument("--user", help="ARI user (default $ASTERISK_CTI_USERNAME)")
-    g.add_argument("--app", help="ARI application name (default $ASTERISK_CTI_APP, else one "
-                                 "of its own per process)")
-    g.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
-    g = p.add_argument_group("embedded simulator")
-    g.add_argument("--sim", action="store_true",
-                   help="run against a freshly started embedded ARI simulator")
-    g.add_argument("--play", action="append", metavar="SCENARIO",
-                   help="with --sim: play this scenario (repeatable), then exit")
-    g.add_argument("--speed", type=float, default=8.0,
-                   help="with --sim: simulated time speed-up (default 8)")
+    _add_connection_flags(p, sim=True, url_flags=("--ari-url",))
     p.epilog = ("The password is read from $ASTERISK_CTI_PASSWORD only, never from a flag. "
                 f"{_EXIT_CODES}.")
     p.set_defaults(func=_cmd_screenpop)

@@ -737,13 +737,7 @@ class CallControl:
                     "bridges", bid, self._get_options().ringback))
             except AsteriskCtiError as exc:
                 logger.info("transfer: no ringback in %s: %s", bid, exc)
-            waiter, outcome = self._leg_waiter(leg, wait_for)
-            try:
-                self._engine.dial(leg, timeout=timeout)
-            except AsteriskCtiError:
-                if waiter is not None:
-                    waiter.cancel()
-                raise
+            waiter, outcome = self._dial_leg(leg, wait_for, timeout)
         finally:
             self._engine.protect(bid, -1)
         logger.info("blind transfer of %s to %s (%s)", ", ".join(peers), destination, dest_id)
@@ -752,13 +746,24 @@ class CallControl:
                         f"{wait_for}")
         return ControlledCall(call_id, peers[0], dest_id, bid, True, (*peers, dest_id))
 
-    def _leg_waiter(self, leg: Leg, wait_for: str) -> Tuple[Optional[Waiter], Optional[_Outcome]]:
-        if wait_for == "originated":
-            return None, None
-        success = (_ringing_or_up(leg.channel_id) if wait_for == "delivered"
-                   else _entered(leg.channel_id, leg.bridge_id))
-        outcome = _Outcome(success, (leg.channel_id,))
-        return self._expect(outcome), outcome
+    def _dial_leg(self, leg: Leg, wait_for: str,
+                  timeout: float) -> Tuple[Optional[Waiter], Optional[_Outcome]]:
+        """Dial ``leg`` into the app with a wait for ``wait_for`` registered first (none for
+        ``originated``); the wait is cancelled when the dial request fails."""
+        waiter: Optional[Waiter] = None
+        outcome: Optional[_Outcome] = None
+        if wait_for != "originated":
+            success = (_ringing_or_up(leg.channel_id) if wait_for == "delivered"
+                       else _entered(leg.channel_id, leg.bridge_id))
+            outcome = _Outcome(success, (leg.channel_id,))
+            waiter = self._expect(outcome)
+        try:
+            self._engine.dial(leg, timeout=timeout)
+        except AsteriskCtiError:
+            if waiter is not None:
+                waiter.cancel()
+            raise
+        return waiter, outcome
 
     def consult(self, call: Target, destination: str, *, timeout: float = 30.0,
                 wait_for: str = "delivered") -> Consultation:
@@ -800,13 +805,7 @@ class CallControl:
             leg.ringback = ("playback", record.playback)
         except AsteriskCtiError as exc:
             logger.info("consult: no ringback in %s: %s", consult_bid, exc)
-        waiter, outcome = self._leg_waiter(leg, wait_for)
-        try:
-            self._engine.dial(leg, timeout=timeout)
-        except AsteriskCtiError:
-            if waiter is not None:
-                waiter.cancel()
-            raise
+        waiter, outcome = self._dial_leg(leg, wait_for, timeout)
         original = ControlledCall(call_id, holder, peers[0], bid, True, (holder, *peers))
         if waiter is not None and outcome is not None:
             self._await(waiter, outcome, timeout + self._timeout(None),

@@ -268,6 +268,24 @@ class Pbx:
         """The channel's JSON as ARI renders it now."""
         return ch.to_json(self.config.channelvars)
 
+    def _attended_transfer(self, transferer: Channel, target: Channel,
+                           transferee: Sequence[Channel], orig: Bridge, consult: Bridge,
+                           destination_type: str) -> JsonObj:
+        """A BridgeAttendedTransfer event in Asterisk 22's field order (without the
+        destination fields, which depend on ``destination_type``)."""
+        ev = self._base("BridgeAttendedTransfer")
+        ev["transferer_first_leg"] = self.cj(transferer)
+        ev["transferer_second_leg"] = self.cj(transferer)
+        ev["result"] = "Success"
+        ev["is_external"] = False
+        if transferee:
+            ev["transferee"] = self.cj(transferee[0])
+        ev["transfer_target"] = self.cj(target)
+        ev["transferer_first_leg_bridge"] = orig.to_json()
+        ev["transferer_second_leg_bridge"] = consult.to_json()
+        ev["destination_type"] = destination_type
+        return ev
+
     def chan_event(
         self,
         etype: str,
@@ -1033,17 +1051,7 @@ class Pbx:
         self.leave_bridge(l1)
         self.enter_bridge(orig, l1)
         self.bridge_peer_vars(orig)
-        ev = self._base("BridgeAttendedTransfer")
-        ev["transferer_first_leg"] = self.cj(a)
-        ev["transferer_second_leg"] = self.cj(a)
-        ev["result"] = "Success"
-        ev["is_external"] = False
-        if transferee:
-            ev["transferee"] = self.cj(transferee[0])
-        ev["transfer_target"] = self.cj(l1)
-        ev["transferer_first_leg_bridge"] = orig.to_json()
-        ev["transferer_second_leg_bridge"] = consult.to_json()
-        ev["destination_type"] = "bridge"
+        ev = self._attended_transfer(a, l1, transferee, orig, consult, "bridge")
         ev["destination_bridge"] = orig.id
         self._deliver(self._finish(ev), self._bridge_targets(orig, [a, l1, *transferee]))
         self.destroy_bridge(consult)
@@ -1076,17 +1084,7 @@ class Pbx:
         self.enter_bridge(orig, l1)
         orig.technology = "softmix"
         transferee = [c for c in orig.channels if c is not a and c is not l1]
-        ev = self._base("BridgeAttendedTransfer")
-        ev["transferer_first_leg"] = self.cj(a)
-        ev["transferer_second_leg"] = self.cj(a)
-        ev["result"] = "Success"
-        ev["is_external"] = False
-        if transferee:
-            ev["transferee"] = self.cj(transferee[0])
-        ev["transfer_target"] = self.cj(l1)
-        ev["transferer_first_leg_bridge"] = orig.to_json()
-        ev["transferer_second_leg_bridge"] = consult.to_json()
-        ev["destination_type"] = "threeway"
+        ev = self._attended_transfer(a, l1, transferee, orig, consult, "threeway")
         ev["destination_threeway_channel"] = self.cj(a)
         ev["destination_threeway_bridge"] = orig.to_json()
         self._deliver(self._finish(ev), self._bridge_targets(orig, [a, l1, *transferee]))
