@@ -438,7 +438,9 @@ class CallControl:
         params: Dict[str, Any] = {
             "endpoint": endpoint, "app": self._app, "appArgs": "cti,originate",
             "channelId": agent_id, "timeout": max(1, round(timeout)),
-            "callerId": f'"{destination}" <{destination}>',
+            # the agent's phone shows whom it is about to call
+            "callerId": (self._engine.identity(dest_endpoint)
+                         or f'"{destination}" <{destination}>'),
         }
         try:
             self._client.rest.post("channels", params=params,
