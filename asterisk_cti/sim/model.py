@@ -114,6 +114,8 @@ class Channel:
     dial_started: float = 0.0
     answered_at: float = 0.0
     originated: bool = False  # created by POST /channels (its Dial has no caller)
+    queued: bool = False  # waiting in Queue(): not answered until an agent answers
+    queue_call: bool = False  # entered Queue() (its hangup and cancels look different)
     talk_detect: bool = False
     talking_since: float | None = None
     muted: bool = False

@@ -348,8 +348,10 @@ class Pbx:
             ),
         )
 
-    def hangup_request(self, ch: Channel, cause: int, soft: bool = False) -> None:
-        pre: List[Tuple[str, Any]] = [("cause", cause)]
+    def hangup_request(self, ch: Channel, cause: int | None, soft: bool = False) -> None:
+        """ChannelHangupRequest; ``cause`` None leaves the field out, as Asterisk does for a
+        caller hanging up while Queue() bridges it."""
+        pre: List[Tuple[str, Any]] = [] if cause is None else [("cause", cause)]
         if soft:
             pre.append(("soft", True))
         self.chan_event("ChannelHangupRequest", ch, pre=pre)
@@ -651,25 +653,21 @@ class Pbx:
 
     def _dp_queue(self, a: Channel, exten: str) -> None:
         q = self.config.queue_name
-        self.dialplan(
-            a,
-            "NoOp",
-            f'lab: "{a.caller_name}" <{a.caller_number}> -> queue {q}',
-            exten=exten,
-            priority=1,
-        )
+        # As the lab's dialplan (recorded on Asterisk 22.10.1): the caller is not answered;
+        # it rings until an agent answers, then learns the agent as its connected line.
+        self.dialplan(a, "NoOp", f"lab: {a.caller_number} calls the {q} queue", exten=exten,
+                      priority=1)
         self.dialplan(a, "Set", "TALK_DETECT(set)=", priority=2)
         a.talk_detect = True
-        self.dialplan(a, "Answer", "", priority=3)
-        self.set_state(a, "Up")
-        self.dialplan(a, "Queue", f"{q},t", priority=4)
-        self.varset(a, "QUEUESTATUS", "")
+        self.dialplan(a, "Queue", f"{q},Tt,,,30,,lab-predial", priority=3)
+        a.queued = True
+        a.queue_call = True
         members = [
             self.endpoints[f"PJSIP/{m}"]
             for m in self.config.queue_members
             if f"PJSIP/{m}" in self.endpoints
         ]
-        self.dial(a, members, exten, 300.0, queue=True)
+        self.dial(a, members, exten, 30.0, queue=True)
 
     def _dial_failed_epilogue(self, a: Channel, status: str, cause: int) -> None:
         """Priorities 5 and 6 of the lab dialplan after a failed Dial()."""
@@ -715,7 +713,7 @@ class Pbx:
             self.dialplan(b, "AppDial", "(Outgoing Line)")
             self.dial_event(a, b, "", ep.resource if not queue else ep.id)
             a.dial_forks.append(b)
-            if len(a.dial_forks) == 1:
+            if len(a.dial_forks) == 1 and not queue:
                 self.connected_line(a, ep.name, ep.resource)
             if self.hooks.is_busy(ep.resource, b):
                 self.hangup_request(b, 17)
@@ -777,11 +775,19 @@ class Pbx:
         self.dial_event(a, b, "ANSWER")
         for other in [c for c in a.dial_forks if c is not b]:
             self.dial_event(a, other, "CANCEL")
-            self.hangup_request(other, 26)
+            if a.queue_call:
+                # app_queue reports the cancel twice and destroys without a hangup request
+                self.dial_event(a, other, "CANCEL")
+            else:
+                self.hangup_request(other, 26)
             self._destroy(other, 26)
         a.dial_forks = []
         a.dial_peer = b
         a.answered_at = time.monotonic()
+        if a.queued:
+            a.queued = False
+            if b.endpoint is not None:
+                self.connected_line(a, b.endpoint.name, b.endpoint.resource)
         self.set_state(a, "Up")
         bridge = self.new_bridge()
         self.dialplan(b, "AppDial", "(Outgoing Line)")
@@ -869,7 +875,7 @@ class Pbx:
         ):
             self._complete_attended(ch, tr)
             return
-        self.hangup_request(ch, first_cause, soft=ari)
+        self.hangup_request(ch, None if ch.queue_call and not ari else first_cause, soft=ari)
         b = ch.bridge
         if b is not None:
             if len(b.channels) == 2:

@@ -95,3 +95,14 @@ def test_subscribe_all_bridge_events_match_trace(
     keep = lambda evs: [e for e in evs if e["type"] in BRIDGE_EVENTS]  # noqa: E731
     problems = compare(keep(trace), keep(got["all"]), set())
     assert not problems, f"{name}: bridge events differ\n{problems}"
+
+
+def test_queue_matches_a_lab_recording(sim: AriSimulator,
+                                       recorders: Dict[str, Recorder]) -> None:
+    """Queue 2000 (ringall 1002, 1006), 1006 answers, 1000 hangs up: recorded on the
+    integration lab's Asterisk 22.10.1 (``asterisk-cti record``, endpoint:PJSIP + bridge:,
+    2026-11-26), bridge events aside (the ``rec`` app here has endpoint subscriptions only)."""
+    got = run(sim, recorders, "queue")
+    trace = load_trace(Path(__file__).with_name("data") / "queue.jsonl", {"rec"})
+    problems = compare(trace, got["rec"], IGNORED | BRIDGE_EVENTS)
+    assert not problems, f"queue: simulator differs from the recording\n{problems}"
