@@ -280,3 +280,42 @@ def test_observed_call_refuses_control(control: LabCti, phones: Dict[str, Phone]
     phones["1002"].wait_for("CALL_CLOSED")
     for line in (K, P):
         cti.events.wait_call("call_cleared", line, since=start)
+
+
+def test_mute_and_unmute_keep_the_call(control: LabCti, phones: Dict[str, Phone]) -> None:
+    """mute / unmute in each direction are accepted for a controlled call and leave it up;
+    on an observed call they refuse before any request (covered above for hold)."""
+    cti = control
+    start = cti.events.mark()
+    call = _click_to_dial(cti, phones)
+    for direction in ("in", "out", "both"):
+        cti.control.mute(call, direction)
+        cti.control.unmute(call, direction)
+    assert cti.wait_idle(5.0)
+    (kai,) = cti.line(K).connections
+    assert kai.state is ConnectionState.CONNECTED
+    assert "connection_cleared" not in cti.events.kinds(K, start, skip=NOISE)
+    cti.control.hangup(call)
+    for line in (K, P):
+        cti.events.wait_call("call_cleared", line, since=start)
+
+
+def test_redirect_of_an_answered_channel_makes_the_phone_call_the_target(
+        control: LabCti, phones: Dict[str, Phone]) -> None:
+    """redirect on an answered PJSIP channel: Asterisk sends the phone a REFER and the phone
+    calls the target itself, straight to its contact, past Asterisk (documented: that call is
+    invisible to the SDK, which is why transfer() is the primitive for transfers)."""
+    cti = control
+    start = cti.events.mark()
+    call = _click_to_dial(cti, phones)
+    cti.control.redirect(call.peer_channel_id, "PJSIP/1006")
+    # 1002's phone follows the REFER and calls 1006 itself (1006 answers on its own: the
+    # fixture puts the phones on auto-answer for call control)
+    phones["1006"].wait_for("established", 15)
+    assert cti.wait_idle(5.0)
+    assert not cti.line(L).connections, "the REFERred call went through Asterisk"
+    cti.control.hangup(call)
+    for line in (K, P):
+        cti.events.wait_call("call_cleared", line, since=start)
+    for ext in ("1000", "1002", "1006"):
+        phones[ext].reset()
