@@ -401,3 +401,15 @@ def test_duplicate_deliveries_of_one_event_are_dropped(fake: FakeAsterisk) -> No
         assert client.stats()["processor"]["duplicates"] == 2
     assert [e.type for e in rec.events] == [
         "ChannelCreated", "ChannelStateChange", "ChannelDestroyed"]
+
+
+def test_asterisk_still_booting_is_retried_until_subscribed(fake: FakeAsterisk) -> None:
+    # While Asterisk boots it answers 404 and then 503 "Asterisk not booted": the sync after
+    # connect fails, the client drops the websocket and tries again with backoff.
+    fake.ari.respond("GET", "/asterisk/info", 404, {"message": "Resource not found"}, times=1)
+    fake.ari.respond("GET", "/asterisk/info", 503, {"message": "Asterisk not booted"}, times=3)
+    client = fake.client(model=False)
+    client.monitor("PJSIP/1000")
+    with client.start(timeout=10):
+        assert fake.ws.connections >= 2
+        assert fake.ari.subscription_count("cti-test", "endpoint:PJSIP/1000") == 1
