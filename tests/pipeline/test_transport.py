@@ -119,6 +119,23 @@ def test_reads_all_frame_sizes_fragments_and_answers_pings() -> None:
     assert "GET /ari/events?app=x " in req and "pw" not in req.split("\r\n")[0]
 
 
+def _sleeping_in_kernel(t: threading.Thread, timeout: float = 5.0) -> bool:
+    """Wait until thread ``t`` sleeps in the kernel (Linux: state S in /proc), i.e. is blocked
+    in its recv(); elsewhere, only until it started."""
+    stat = f"/proc/self/task/{t.native_id}/stat"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(stat) as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return t.is_alive()
+        if state == "S":
+            return True
+        time.sleep(0.001)
+    return False
+
+
 def test_abort_wakes_a_blocked_read_at_once() -> None:
     server = TinyServer([])
     stream = websocket_transport(f"ws://127.0.0.1:{server.port}/ari/events", {},
@@ -133,7 +150,7 @@ def test_abort_wakes_a_blocked_read_at_once() -> None:
 
     t = threading.Thread(target=reader, name="test-reader")
     t.start()
-    time.sleep(0.1)  # let it block in recv (the test holds either way)
+    assert _sleeping_in_kernel(t), "the reader never blocked in recv"
     t0 = time.monotonic()
     stream.abort()
     t.join(5)
