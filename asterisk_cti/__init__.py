@@ -38,9 +38,11 @@ from .model import (
     Connection,
     ConnectionState,
     Direction,
+    EventKind,
     Line,
     Party,
     PhoneState,
+    Reason,
 )
 
 __version__ = "0.1.0"
@@ -60,9 +62,11 @@ __all__ = [
     "ConnectionState",
     "ControlledCall",
     "Direction",
+    "EventKind",
     "Line",
     "Party",
     "PhoneState",
+    "Reason",
     "CallerID",
     "Channel",
     "ChannelEventListener",
