@@ -413,3 +413,18 @@ def test_asterisk_still_booting_is_retried_until_subscribed(fake: FakeAsterisk) 
     with client.start(timeout=10):
         assert fake.ws.connections >= 2
         assert fake.ari.subscription_count("cti-test", "endpoint:PJSIP/1000") == 1
+
+
+def test_application_replaced_is_reported_and_not_fought_over(fake: FakeAsterisk) -> None:
+    rec = Recorder()
+    client = fake.client(model=False)
+    client.add_listener(rec)
+    client.monitor("PJSIP")
+    with client.start():
+        fake.push({"type": "ApplicationReplaced", "application": "cti-test",
+                   "timestamp": "2026-11-26T03:53:31.659+0000"})
+        assert rec.wait_for(lambda r: any(
+            getattr(e, "reason", "") == "application replaced by another client"
+            for e in r.connection))
+        assert not client.connected
+        assert fake.ws.connections == 1  # no reconnect: two clients would take turns
