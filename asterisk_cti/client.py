@@ -277,27 +277,26 @@ class CtiClient:
         """
         added = self.subscriptions.add(sources)
         if added:
-            self._apply_monitor_change(added, [], timeout)
+            self._apply_monitor_change(timeout)
 
     def unmonitor(self, *sources: str, timeout: Optional[float] = None) -> None:
         """Stop monitoring endpoints or technologies (see :meth:`monitor`)."""
         removed = self.subscriptions.remove(sources)
         if removed:
-            self._apply_monitor_change([], removed, timeout)
+            self._apply_monitor_change(timeout)
 
     @property
     def monitored(self) -> Tuple[str, ...]:
         """The monitored endpoints and technologies."""
         return self.subscriptions.wanted
 
-    def _apply_monitor_change(self, added: List[str], removed: List[str],
-                              timeout: Optional[float]) -> None:
+    def _apply_monitor_change(self, timeout: Optional[float]) -> None:
         with self._lock:
             ring, processor = self._ring, self._processor
             running = self._running
         if not running or ring is None or processor is None:
             return
-        change = MonitorChange(added, removed)
+        change = MonitorChange()
         ring.put(change)
         wait = timeout if timeout is not None else self.config.request_timeout * 2
         if threading.current_thread().name == "asterisk-cti-processor":

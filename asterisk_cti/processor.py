@@ -83,11 +83,9 @@ class MonitorChange(Marker):
     """Sent through the ring when the monitored set changes, so the processor thread applies
     it in order with the events; ``done`` is set once subscribed and resynchronised."""
 
-    __slots__ = ("added", "removed", "done", "error")
+    __slots__ = ("done", "error")
 
-    def __init__(self, added: Sequence[str], removed: Sequence[str]) -> None:
-        self.added = added
-        self.removed = removed
+    def __init__(self) -> None:
         self.done = threading.Event()
         self.error: Optional[BaseException] = None
 
@@ -517,7 +515,7 @@ class Processor:
             self._model.set_monitored(self._subs.wanted)
         try:
             if self.connected:
-                self._subs.apply_change(self._rest, change.added, change.removed)
+                self._subs.apply_change(self._rest)
                 self.resync("monitor")
         except AsteriskCtiError as exc:
             change.error = exc

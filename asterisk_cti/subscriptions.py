@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import AbstractSet, Any, Iterable, List, Mapping, NamedTuple, Sequence, Tuple
+from typing import AbstractSet, Any, Iterable, List, Mapping, NamedTuple, Tuple
 
 from .errors import AriHttpError, ConfigurationError, NotFoundError
 from .events import ARI_EVENT_TYPES
@@ -122,10 +122,35 @@ class Subscriptions:
     def sync(self, rest: AriRest, needed_types: AbstractSet[str]) -> SyncResult:
         """Make Asterisk hold exactly the sources we want; install the event filter.
 
+        Called after every (re)connect. A source that cannot be unsubscribed is logged and
+        left (it only costs traffic).
+
         :param rest: the REST client.
         :param needed_types: every event type the client consumes (listeners and call model).
         :returns: what changed.
         :raises AriHttpError: when Asterisk refuses (the caller reconnects and retries).
+        """
+        missing, extra = self._reconcile(rest, strict=False)
+        installed = False
+        if self._server_filter:
+            installed = self.install_filter(rest, needed_types)
+        return SyncResult(tuple(missing), tuple(extra), installed)
+
+    def apply_change(self, rest: AriRest) -> None:
+        """Subscribe/unsubscribe at once after :meth:`add` / :meth:`remove` while connected.
+
+        Computed against the server's current state, so that it is safe to call any time.
+
+        :raises AriHttpError: when Asterisk refuses a subscription or an unsubscription.
+        """
+        self._reconcile(rest, strict=True)
+
+    def _reconcile(self, rest: AriRest, strict: bool) -> Tuple[List[str], List[str]]:
+        """Compare the desired sources with ``GET /applications/{app}``; subscribe what is
+        missing (``bridge:`` included) and unsubscribe what is no longer wanted.
+
+        :param strict: raise when an unsubscription fails, instead of logging it.
+        :returns: the sources subscribed and unsubscribed.
         """
         try:
             current = rest.application(self.app)
@@ -145,11 +170,10 @@ class Subscriptions:
                 rest.unsubscribe(self.app, extra)
                 logger.info("unsubscribed %s from %s", self.app, ", ".join(extra))
             except AriHttpError as exc:
+                if strict:
+                    raise
                 logger.warning("could not unsubscribe %s: %s", ", ".join(extra), exc)
-        installed = False
-        if self._server_filter:
-            installed = self.install_filter(rest, needed_types)
-        return SyncResult(tuple(missing), tuple(extra), installed)
+        return missing, extra
 
     def install_filter(self, rest: AriRest, needed_types: AbstractSet[str]) -> bool:
         """``PUT eventFilter`` with every known type outside ``needed_types`` disallowed.
@@ -169,21 +193,6 @@ class Subscriptions:
             return False
         self.filter_supported = True
         return True
-
-    def apply_change(self, rest: AriRest, added: Sequence[str], removed: Sequence[str]) -> None:
-        """Subscribe/unsubscribe at once after :meth:`add` / :meth:`remove` while connected.
-
-        Computed against the server's current state, so that it is safe to call any time.
-        """
-        current = rest.application(self.app)
-        have = set(_held_endpoint_sources(current))
-        want = self.server_sources()
-        missing = [s for s in want if s not in have]
-        extra = [s for s in sorted(have) if s not in want]
-        if missing:
-            rest.subscribe(self.app, missing)
-        if extra:
-            rest.unsubscribe(self.app, extra)
 
 
 def _ids(app: Mapping[str, Any], key: str) -> List[str]:
