@@ -146,14 +146,15 @@ class Dispatcher:
                     to_start.append((key, lane))
                 items = lane.items
                 items.append(item)
-                if len(items) > self._backlog_warning and not lane.warned:
+                size = len(items)
+                if size > self.stats.max_backlog:
+                    self.stats.max_backlog = size
+                if size > self._backlog_warning and not lane.warned:
                     lane.warned = True
                     logger.warning(
                         "lane %r has %d events waiting: a listener is slow or blocked",
-                        key, len(items),
+                        key, size,
                     )
-                    if len(items) > self.stats.max_backlog:
-                        self.stats.max_backlog = len(items)
             self.stats.submitted += n
             self._queued += n
             executor = self._executor
