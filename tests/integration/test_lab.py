@@ -6,6 +6,7 @@ They use no SDK code, so a failure here is the lab's (or Asterisk's), never the 
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Set, Tuple
 
@@ -248,12 +249,23 @@ def test_attended_transfer_by_dtmf_features(lab: Lab, phones: Dict[str, Phone]) 
     lee.wait_for("CALL_ESTABLISHED")
     kai.hangup()  # the transferer leaves: 1002 and 1006 are connected
     kai.wait_for("CALL_CLOSED")
-    bridges = lab.ari("GET", "/bridges").json()
-    names = {
-        lab.ari("GET", f"/channels/{channel_id}").json()["name"].split("-")[0]
-        for bridge in bridges
-        for channel_id in bridge["channels"]
-    }
+
+    def bridged() -> Set[str]:
+        # The consultation's Local channels may still be listed in a bridge for a moment
+        # after they are gone (GET /channels/{id} then answers 404): skip those.
+        names = set()
+        for bridge in lab.ari("GET", "/bridges").json():
+            for channel_id in bridge["channels"]:
+                channel = lab.ari("GET", f"/channels/{channel_id}")
+                if channel.status_code == 200:
+                    names.add(channel.json()["name"].split("-")[0])
+        return names
+
+    deadline = time.monotonic() + 5
+    names = bridged()
+    while not {"PJSIP/1002", "PJSIP/1006"} <= names and time.monotonic() < deadline:
+        time.sleep(0.05)
+        names = bridged()
     assert {"PJSIP/1002", "PJSIP/1006"} <= names
     assert ping.state == "established" and lee.state == "established"
     lee.hangup()
