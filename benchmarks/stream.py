@@ -1,4 +1,4 @@
-"""A realistic ARI event stream built from the Asterisk 22 traces in ``shared/traces``.
+"""A realistic ARI event stream built from the Asterisk 22 traces in ``tests/data/traces``.
 
 Every ``*.jsonl`` (application ``cti-rec``) and ``*.all.jsonl`` frame is used in file order,
 cycle after cycle, keeping the mix and sizes; each cycle rewrites channel ids (a ``.k<cycle>``
@@ -14,7 +14,7 @@ import re
 from typing import List
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-TRACE_DIRS = (os.path.join(HERE, "..", "..", "shared", "traces"), "/work/shared/traces")
+TRACE_DIRS = (os.path.join(HERE, "..", "tests", "data", "traces"),)
 LINES = 100
 
 _ID = re.compile(rb'"(\d{9,11}\.\d+)"')

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from pathlib import Path
@@ -13,10 +12,19 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
+#: The recorded Asterisk 22 traces, vendored with the tests (tests/data/traces/README.md).
+TRACES = REPO / "tests" / "data" / "traces"
+
+
 def traces_dir() -> Path:
-    """Where the recorded Asterisk 22 traces are: $ASTERISK_CTI_TRACES or ../shared/traces."""
-    env = os.environ.get("ASTERISK_CTI_TRACES")
-    return Path(env) if env else REPO.parent / "shared" / "traces"
+    """Where the recorded Asterisk 22 traces are: in the repository, never outside it.
+
+    :raises FileNotFoundError: when the vendored traces are missing (a broken checkout must
+        fail, not skip the tests that need them).
+    """
+    if not any(TRACES.glob("*.jsonl")):
+        raise FileNotFoundError(f"the vendored traces are missing from {TRACES}")
+    return TRACES
 
 
 def _ours() -> list[threading.Thread]:

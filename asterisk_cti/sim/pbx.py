@@ -2,8 +2,8 @@
 
 :class:`Pbx` is a stateful fake of Asterisk 22's core as ARI sees it. Every state change
 happens under one re-entrant lock and emits the ARI events a real Asterisk 22.10.1 emits for it,
-in the same order per channel as the recorded traces (``/work/shared/traces``), routed to the
-apps whose subscriptions, Stasis ownership and event filter ask for them.
+in the same order per channel as the recorded traces (the repository's ``tests/data/traces``),
+routed to the apps whose subscriptions, Stasis ownership and event filter ask for them.
 
 Threads: phone actions run on the caller's thread (a test, a scenario), ARI requests on the
 HTTP handler threads, timers (ring timeout, talk detection, auto-answer) on the scheduler

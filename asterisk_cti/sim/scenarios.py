@@ -1,9 +1,10 @@
 """Scripted call scenarios on a running :class:`~asterisk_cti.sim.AriSimulator`.
 
 Each scenario drives the simulated phones (and, for the ARI ones, the simulator's own REST
-API over HTTP) like the recordings in ``/work/shared/traces`` were made, with the pauses of
-the recordings divided by the simulator's speed-up factor. They run on the caller's thread and
-return when the scenario's last call is over (every channel it created destroyed).
+API over HTTP) like the recordings in the repository's ``tests/data/traces`` were made, with
+the pauses of the recordings divided by the simulator's speed-up factor. They run on the
+caller's thread and return when the scenario's last call is over (every channel it created
+destroyed).
 
 They are meant for demos, tests and benchmarks: subscribe your app first, then call e.g.
 ``scenarios.basic(sim)``. :data:`SCENARIOS` maps names to functions.

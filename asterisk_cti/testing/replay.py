@@ -1,9 +1,9 @@
 """Trace replay: feed recorded ARI frames (JSON lines) through a real client pipeline.
 
-The format is the one ``asterisk-cti record`` writes and ``../shared/traces`` holds: one raw
-ARI websocket text frame per line. :class:`FakeAsterisk` pairs a :class:`FakeWebSocket` with a
-:class:`FakeAri` so that a :class:`~asterisk_cti.CtiClient` runs unchanged (all its threads,
-filter, model and lanes) with no PBX.
+The format is the one ``asterisk-cti record`` writes and the repository's ``tests/data/traces``
+holds: one raw ARI websocket text frame per line. :class:`FakeAsterisk` pairs a
+:class:`FakeWebSocket` with a :class:`FakeAri` so that a :class:`~asterisk_cti.CtiClient`
+runs unchanged (all its threads, filter, model and lanes) with no PBX.
 """
 
 from __future__ import annotations

@@ -17,8 +17,6 @@ COMMANDS = ("demo", "monitor", "screenpop", "dial", "events", "record", "replay"
 
 def test_replay_prints_the_filtered_events_of_a_trace() -> None:
     path = traces_dir() / "basic.jsonl"
-    if not path.exists():
-        pytest.skip("no traces")
     out = io.StringIO()
     assert main(["replay", str(path), "--application", "cti-rec"], out=out) == 0
     text = out.getvalue()

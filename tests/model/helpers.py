@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
-import pytest
-
 from asterisk_cti.events import parse_event
 from asterisk_cti.model import CallEvent, CallModel, ConnectionState, EventKind
+from tests.conftest import traces_dir
 
 LINES = ("PJSIP/1000", "PJSIP/1002", "PJSIP/1006")
 SCENARIOS = (
@@ -26,12 +24,6 @@ SCENARIOS = (
 )
 
 
-def traces_dir() -> Path:
-    """$ASTERISK_CTI_TRACES, or the repository's sibling ``../shared/traces``."""
-    env = os.environ.get("ASTERISK_CTI_TRACES")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[2].parent / "shared" / "traces"
 
 
 def trace_file(scenario: str, variant: str) -> Tuple[Path, str]:
@@ -42,10 +34,8 @@ def trace_file(scenario: str, variant: str) -> Tuple[Path, str]:
 
 
 def load_trace(scenario: str, variant: str) -> List[Dict[str, Any]]:
-    """The raw frames of one application of a trace; skips the test if the file is absent."""
+    """The raw frames of one application of a trace (a missing file fails the test)."""
     path, app = trace_file(scenario, variant)
-    if not path.is_file():
-        pytest.skip(f"trace {path} not found (set ASTERISK_CTI_TRACES to the traces directory)")
     frames = []
     with path.open(encoding="utf-8") as fh:
         for line in fh:

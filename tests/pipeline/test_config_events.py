@@ -98,8 +98,6 @@ def test_endpoint_of_channel_name() -> None:
 
 def test_every_trace_frame_parses_into_its_class() -> None:
     files = sorted(traces_dir().glob("*.jsonl"))
-    if not files:
-        pytest.skip(f"no traces at {traces_dir()}")
     seen = set()
     for path in files:
         for line in path.read_text().splitlines():

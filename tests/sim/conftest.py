@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import threading
 import time
 from pathlib import Path
@@ -15,15 +14,7 @@ import requests
 import websocket
 
 from asterisk_cti.sim import AriSimulator
-
-
-def traces_dir() -> Path:
-    """$ASTERISK_CTI_TRACES if set, else ``../shared/traces`` next to the repository."""
-    env = os.environ.get("ASTERISK_CTI_TRACES")
-    if env and Path(env).is_dir():
-        return Path(env)
-    return Path(__file__).resolve().parents[2] / ".." / "shared" / "traces"
-
+from tests.conftest import traces_dir
 
 REC_SOURCES = "endpoint:PJSIP/1000,endpoint:PJSIP/1002,endpoint:PJSIP/1006"
 
@@ -87,10 +78,7 @@ class Recorder:
 
 @pytest.fixture
 def traces() -> Path:
-    path = traces_dir()
-    if not path.is_dir():
-        pytest.skip(f"no Asterisk traces at {path} (set ASTERISK_CTI_TRACES)")
-    return path
+    return traces_dir()
 
 
 @pytest.fixture
