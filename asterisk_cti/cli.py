@@ -53,6 +53,7 @@ from .tools import (
     UrlAction,
     format_event,
 )
+from .tools.text import printable, printable_lines
 
 logger = logging.getLogger(__name__)
 
@@ -72,19 +73,27 @@ class _Parser(argparse.ArgumentParser):
 
 
 class _Writer:
-    """Writes whole lines to a stream from any thread."""
+    """Writes whole lines to a stream from any thread, control characters shown escaped
+    (a line may carry a caller's name)."""
 
     def __init__(self, out: TextIO) -> None:
         self._out = out
         self._lock = threading.Lock()
 
     def __call__(self, text: str) -> None:
+        text = printable(text)
         with self._lock:
             self._out.write(text + "\n")
             self._out.flush()
 
 
 def _format_channel_event(event: Event) -> str:
+    """One line for a raw event; every field comes from Asterisk (channel names, caller
+    names, bridge names), so the whole line goes through :func:`printable`."""
+    return printable(_channel_event_text(event))
+
+
+def _channel_event_text(event: Event) -> str:
     chan = event.channel
     if chan is None:
         return f"{event.timestamp[11:23]}  {event.type}"
@@ -111,7 +120,7 @@ class _Printer(ChannelEventListener, CallListener, ConnectionListener):
         self.count = 0
 
     def on_event(self, event: Event) -> None:
-        if self._json:
+        if self._json:  # exact values; json.dumps escapes every control character itself
             line = json.dumps(event.raw, separators=(",", ":"))
         else:
             line = _format_channel_event(event)
@@ -124,9 +133,10 @@ class _Printer(ChannelEventListener, CallListener, ConnectionListener):
         if self._json:
             return
         calling = event.calling
-        party = f"{calling.number} {calling.name!r}" if calling.number else ""
+        party = f"{calling.number} '{calling.name}'" if calling.number else ""
+        line = printable(f"  CTI  {event.line:<12} {event.kind.value:<20} {party}")
         with self._lock:
-            self._out.write(f"  CTI  {event.line:<12} {event.kind.value:<20} {party}\n")
+            self._out.write(line + "\n")
             self._out.flush()
 
 
@@ -433,8 +443,8 @@ def _cmd_dial(args: argparse.Namespace, out: TextIO) -> int:
                                          wait_for=args.wait)
             except CallFailedError as exc:
                 status = exc.dialstatus or "FAILED"
-                sys.stderr.write(f"asterisk-cti: call failed: {status}, cause {exc.cause} "
-                                 f"({exc})\n")
+                sys.stderr.write(printable(f"asterisk-cti: call failed: {status}, cause "
+                                           f"{exc.cause} ({exc})") + "\n")
                 return 1
             write(f"{args.wait}: {args.endpoint} -> {args.destination} (call {call.call_id})")
             if args.detach or not call.controlled:
@@ -612,6 +622,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _SafeFormatter(logging.Formatter):
+    """Log records as text with control characters escaped: a message (or a traceback) may
+    quote a caller's name or another string from Asterisk."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return printable(super().formatMessage(record))
+
+    def formatException(self, ei: Any) -> str:
+        return printable_lines(super().formatException(ei))
+
+
+def _setup_logging(debug: bool) -> None:
+    if debug:
+        fmt = "%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s"
+    else:
+        fmt = "asterisk-cti: %(levelname)s: %(message)s"
+    root = logging.getLogger()
+    before = list(root.handlers)
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format=fmt)
+    for handler in root.handlers:
+        if handler not in before:  # the one basicConfig added (none if logging was set up)
+            handler.setFormatter(_SafeFormatter(fmt))
+
+
 def main(argv: Optional[Sequence[str]] = None, out: Optional[TextIO] = None) -> int:
     """Entry point of ``asterisk-cti``; returns the exit code (see the module documentation).
 
@@ -621,13 +655,7 @@ def main(argv: Optional[Sequence[str]] = None, out: Optional[TextIO] = None) -> 
     """
     parser = build_parser()
     args = parser.parse_args(list(argv) if argv is not None else None)
-    if args.debug:
-        logging.basicConfig(level=logging.DEBUG,
-                            format="%(asctime)s %(levelname)s %(threadName)s %(name)s: "
-                                   "%(message)s")
-    else:
-        logging.basicConfig(level=logging.WARNING,
-                            format="asterisk-cti: %(levelname)s: %(message)s")
+    _setup_logging(args.debug)
     stream = out or sys.stdout
     try:
         return int(args.func(args, stream))
@@ -636,12 +664,12 @@ def main(argv: Optional[Sequence[str]] = None, out: Optional[TextIO] = None) -> 
     except ConfigurationError as exc:
         if args.debug:
             raise
-        sys.stderr.write(f"asterisk-cti: configuration error: {exc}\n")
+        sys.stderr.write(f"asterisk-cti: configuration error: {printable(str(exc))}\n")
         return 2
     except (AsteriskCtiError, OSError, ValueError, RuntimeError) as exc:
         if args.debug:
             raise
-        sys.stderr.write(f"asterisk-cti: {type(exc).__name__}: {exc}\n")
+        sys.stderr.write(f"asterisk-cti: {type(exc).__name__}: {printable(str(exc))}\n")
         return 1
 
 

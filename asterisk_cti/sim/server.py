@@ -445,8 +445,9 @@ class AriSimulator:
                 return False
         elif api_key is not None:
             creds = api_key
+        # compare UTF-8 bytes: compare_digest refuses non-ASCII str (Asterisk takes UTF-8)
         return creds is not None and secrets.compare_digest(
-            creds, f"{self.username}:{self.password}"
+            creds.encode(), f"{self.username}:{self.password}".encode()
         )
 
     def _ws_opened(self, conn: _WsConnection, apps: List[str], subscribe_all: bool) -> None:

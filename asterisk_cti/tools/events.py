@@ -23,6 +23,8 @@ from typing import Any, Dict, Tuple
 
 from asterisk_cti import CallEvent, Party
 
+from .text import printable
+
 __all__ = ["EVENT_KEYS", "TEMPLATE_FIELDS", "event_fields", "event_to_dict", "format_event"]
 
 #: The keys of :func:`event_to_dict`, in order.
@@ -103,18 +105,21 @@ def _clock(timestamp: float) -> str:
 def _who(party: Party) -> str:
     if not party:
         return ""
-    return f"{party.number} {party.name!r}" if party.name else party.number
+    return f"{party.number} '{party.name}'" if party.name else party.number
 
 
 def format_event(event: CallEvent) -> str:
     """One human-readable line for a CTI event (``monitor`` off a terminal).
 
     ``12:00:01.250  PJSIP/1002    delivered           ringing     from 1000 'Kai'``. The
-    party is the caller while the line rings, otherwise the connected party. Pure; any thread.
+    party is the caller while the line rings, otherwise the connected party. Every
+    character that could act on a terminal (from a hostile caller name, number or channel
+    name) is shown escaped by :func:`~asterisk_cti.tools.text.printable`. Pure; any thread.
     """
     if event.kind.value == "line_state_changed":
         detail = f"{event.previous_line_state or '?'} -> {event.line_state}"
-        return f"{_clock(event.timestamp)}  {event.line:<13} {event.kind.value:<19} {detail}"
+        return printable(
+            f"{_clock(event.timestamp)}  {event.line:<13} {event.kind.value:<19} {detail}")
     ringing = event.kind.value == "delivered" or event.phone_state.value == "ringing"
     if ringing:
         party = event.calling
@@ -136,4 +141,4 @@ def format_event(event: CallEvent) -> str:
     detail = " ".join(w for w in words if w)
     line = (f"{_clock(event.timestamp)}  {event.line:<13} {event.kind.value:<19} "
             f"{event.phone_state.value:<12} {detail}")
-    return line.rstrip()
+    return printable(line.rstrip())

@@ -35,6 +35,7 @@ from typing import Callable, Deque, List, Optional, Sequence, TextIO, Tuple
 from asterisk_cti import CallEvent, CallListener, Connection, Line, Party, PhoneState
 
 from .events import event_to_dict, format_event
+from .text import printable
 
 __all__ = ["MODES", "Monitor", "render_table"]
 
@@ -84,7 +85,7 @@ def _duration(seconds: float) -> str:
 
 
 def _row(cells: Sequence[str]) -> str:
-    return " ".join(f"{c:<{w}}" for c, w in zip(cells, _WIDTHS)).rstrip()
+    return " ".join(f"{printable(c):<{w}}" for c, w in zip(cells, _WIDTHS)).rstrip()
 
 
 def render_table(lines: Sequence[Line], now: float) -> List[str]:
@@ -94,7 +95,8 @@ def render_table(lines: Sequence[Line], now: float) -> List[str]:
     in capitals (``RINGING``, ``CONNECTED``, ``HELD``, ...), the party (the caller while
     ringing, the connected party otherwise) as number and name, the time since the call was
     answered (since it started while not answered), ``yes`` when talking, ``yes`` when held,
-    and the number of calls at the line. Pure; any thread.
+    and the number of calls at the line. Control characters in any cell (a hostile caller
+    name) are shown escaped (:func:`~asterisk_cti.tools.text.printable`). Pure; any thread.
     """
     rows = [_row(_HEADER)]
     for line in sorted(lines, key=lambda ln: ln.name):
@@ -240,6 +242,7 @@ class Monitor(CallListener):
         """Show an extra line (a screen-pop, a scenario title): written at once in ``lines``
         mode, listed with the recent events in ``table`` mode, logged at info level in
         ``json`` mode (it would break the JSON stream). Any thread."""
+        text = printable(text)
         if self.mode == "json":
             logger.info("%s", text)
         elif self.mode == "lines":
@@ -259,6 +262,7 @@ class Monitor(CallListener):
     # -- output ------------------------------------------------------------------------------
 
     def _emit(self, text: str, count: bool = False) -> None:
+        text = printable(text)  # a no-op on JSON (json.dumps escapes control characters)
         with self._lock:
             if count:
                 self.events += 1
@@ -271,11 +275,13 @@ class Monitor(CallListener):
             self._out.flush()
 
     def frame(self) -> List[str]:
-        """The rows of the table as the next redraw would show them. Any thread (it reads
-        line snapshots)."""
+        """The rows of the table as the next redraw would show them, free of control
+        characters (the redraw adds its own cursor sequences after them). Any thread (it
+        reads line snapshots)."""
         now = self._clock()
         shown = [ln for ln in self._lines() if self._wanted(ln.name)]
-        rows = [f"{self._title}   {time.strftime('%H:%M:%S', time.localtime(now))}", ""]
+        title = printable(self._title)
+        rows = [f"{title}   {time.strftime('%H:%M:%S', time.localtime(now))}", ""]
         rows += render_table(shown, now)
         with self._lock:
             recent = list(self._recent)

@@ -8,13 +8,24 @@ that rings again at the same line (a queue ringing its members again) does not p
 Actions (each built and validated at start-up, so a bad template fails before anything runs):
 
 * :class:`UrlAction` opens a URL in the browser (``webbrowser``), or prints it when asked to
-  or when there is no display. Values substituted into the URL are URL-encoded.
+  or when there is no display. Values substituted into the URL are percent-encoded (every
+  byte but letters, digits and ``_.-~``), and the template must begin with a literal
+  ``http://`` or ``https://`` scheme and host: a field can never choose the scheme, the
+  host or an option of the browser command.
 * :class:`CommandAction` runs a program with ``subprocess``: the template is split into an
   argument list with ``shlex.split`` first, then each argument is formatted. No shell, so a
-  caller name such as ``; rm -rf ~`` stays one harmless argument.
+  caller name such as ``; rm -rf ~`` stays one harmless argument, and a value never splits
+  into several arguments. A value is never taken as an option: an argument that *begins*
+  with a field and would begin with ``-`` gets a space in front (`` --output=x``), unless
+  the template has a ``--`` argument before it (then it is passed verbatim). A template
+  that puts a field inside the script of a shell or interpreter (``sh -c '... {field}'``,
+  ``python -c``, ``perl -e``) is refused: pass the value as its own argument instead.
 * :class:`PostAction` posts the event (:func:`~asterisk_cti.tools.events.event_to_dict`) as
-  JSON to a webhook with ``requests``.
-* :class:`MessageAction` writes a formatted line (the demo's ``SCREEN-POP ...`` lines).
+  JSON to a webhook with ``requests``. Redirects are not followed (the event and any token
+  in the URL go to the configured host only); credentials and tokens in the URL are
+  redacted in logs, reprs and error messages (:func:`~asterisk_cti.tools.text.redact_url`).
+* :class:`MessageAction` writes a formatted line (the demo's ``SCREEN-POP ...`` lines), with
+  control characters shown escaped (:func:`~asterisk_cti.tools.text.printable`).
 
 Templates use ``{field}`` with the fields of
 :data:`~asterisk_cti.tools.events.TEMPLATE_FIELDS`: ``{calling.number}``,
@@ -48,6 +59,7 @@ import requests
 from asterisk_cti import CallEvent, CallListener, ConfigurationError, Direction
 
 from .events import TEMPLATE_FIELDS, event_fields, event_to_dict
+from .text import printable, redact_text, redact_url
 
 __all__ = [
     "Action",
@@ -71,9 +83,12 @@ class Template:
     :param text: the template.
     :param option: the option it came from, for error messages (``--url``).
     :param quote: applied to each substituted value (``urllib.parse.quote`` for URLs).
-    :raises ConfigurationError: an unknown field, a positional ``{}``, a conversion
-        (``!r``), a format spec (``:>10``) or unbalanced braces; the message lists the
-        allowed fields.
+    :raises ConfigurationError: an unknown field, a positional ``{}``, an attribute or item
+        access (``{calling.__class__}``, ``{calling[0]}``), a conversion (``!r``), a format
+        spec (``:>10``) or unbalanced braces; the message lists the allowed fields.
+
+    Fields are looked up by their whole name in a dictionary of strings, never with
+    ``str.format``, so a template cannot reach attributes of Python objects.
     """
 
     def __init__(self, text: str, option: str = "template",
@@ -151,12 +166,28 @@ class MessageAction(Action):
         self._sink = sink
 
     def run(self, event: CallEvent, fields: Dict[str, str]) -> None:
-        """Write the line. Pool thread."""
-        self._sink(self.template.render(fields))
+        """Write the line (control characters shown escaped). Pool thread."""
+        self._sink(printable(self.template.render(fields)))
 
 
 def _quote_url_value(value: str) -> str:
     return urllib.parse.quote(value, safe="")
+
+
+def _check_url_prefix(text: str, template: Template) -> None:
+    """A URL template must fix its scheme and host before any field: ``{calling.name}`` alone
+    would let a caller choose a ``file:`` or ``javascript:`` URL, another host, or a value
+    starting with ``-`` that a browser command takes as an option."""
+    head = text.split("{", 1)[0] if template.fields else text
+    parts = urllib.parse.urlsplit(head.replace("{{", "{"))
+    rest = head.split("//", 1)[1] if "//" in head else ""
+    ok = parts.scheme in ("http", "https") and bool(parts.netloc)
+    if ok and template.fields:
+        ok = any(c in rest for c in "/?#")  # the host is complete before the first field
+    if not ok:
+        raise ConfigurationError(
+            "--url", f"{text!r} must begin with http:// or https:// and a host without "
+                     "fields (https://crm.example/pop?n={calling.number})")
 
 
 class UrlAction(Action):
@@ -169,6 +200,7 @@ class UrlAction(Action):
     def __init__(self, template: str, sink: Sink, print_only: bool = False,
                  opener: Callable[[str], bool] = webbrowser.open) -> None:
         self.template = Template(template, "--url", quote=_quote_url_value)
+        _check_url_prefix(template, self.template)
         self._sink = sink
         self._print = print_only or not has_display()
         self._opener = opener
@@ -179,17 +211,46 @@ class UrlAction(Action):
         if not self._print:
             try:
                 if self._opener(url):
-                    logger.info("screen-pop %s: opened %s", event.line, url)
+                    logger.info("screen-pop %s: opened %s", printable(event.line),
+                                redact_url(url))
                     return
             except webbrowser.Error:
-                logger.warning("no browser could open %s", url, exc_info=True)
-        self._sink(f"SCREEN-POP {event.line}: {url}")
+                logger.warning("no browser could open %s", redact_url(url))
+        self._sink(printable(f"SCREEN-POP {event.line}: {url}"))
+
+
+#: Interpreters whose script argument (after the option) must not contain fields.
+_SCRIPT_OPTIONS = {
+    "sh": "c", "bash": "c", "dash": "c", "zsh": "c", "ksh": "c", "mksh": "c", "ash": "c",
+    "fish": "c", "csh": "c", "tcsh": "c", "busybox": "c", "python": "c", "pypy": "c",
+    "perl": "e", "ruby": "e", "node": "e", "php": "r", "osascript": "e",
+    "powershell": "c", "pwsh": "c", "cmd": "c",
+}
+
+
+def _interpreter_letter(program: str) -> Optional[str]:
+    name = os.path.basename(program).lower()
+    for suffix in (".exe",):
+        name = name[: -len(suffix)] if name.endswith(suffix) else name
+    name = name.rstrip("0123456789.")  # python3.12, perl5
+    return _SCRIPT_OPTIONS.get(name)
 
 
 class CommandAction(Action):
     """Run a program: ``shlex.split(template)`` gives the argument list, then each argument
-    is formatted on its own (no shell). Output goes to this process's stdout/stderr; the
-    program gets ``timeout`` seconds, a non-zero exit status is logged as a warning."""
+    is formatted on its own (no shell), so a value is always exactly one argument. Output
+    goes to this process's stdout/stderr; the program gets ``timeout`` seconds, a non-zero
+    exit status is logged as a warning.
+
+    Caller-controlled values are never options: an argument that begins with a field and
+    whose value begins with ``-`` is passed with a space in front (`` --output=x``), unless a
+    ``--`` argument comes before it in the template (then it is passed verbatim: the program
+    ends its options there). A NUL character (impossible in an argument) becomes U+FFFD.
+
+    :raises ConfigurationError: the template cannot be split, is empty, names a field in
+        the program, or puts a field inside the script of a shell or interpreter
+        (``sh -c 'echo {calling.name}'``: pass ``sh -c 'echo "$1"' sh {calling.name}``).
+    """
 
     name = "command"
 
@@ -203,11 +264,36 @@ class CommandAction(Action):
         self.args = [Template(a, "--command") for a in args]
         if self.args[0].fields:
             raise ConfigurationError("--command", "the program name must not contain fields")
+        letter = _interpreter_letter(args[0])
+        if letter is not None:
+            for option, script in zip(self.args[1:], self.args[2:]):
+                text = option.text
+                is_script_option = (text.startswith("-") and not text.startswith("--")
+                                    and letter in text[1:])
+                if is_script_option and script.fields:
+                    raise ConfigurationError(
+                        "--command", f"{{{script.fields[0]}}} inside the {args[0]} {text} "
+                        f"script would be run as code; pass it as its own argument, e.g. "
+                        f"sh -c 'notify-send \"$1\"' sh {{{script.fields[0]}}}")
+        # arguments at or after a literal "--" are past the program's options
+        self._verbatim_from = next(
+            (i for i, a in enumerate(args) if a == "--" and i > 0), len(args))
         self.timeout = timeout
 
     def argv(self, fields: Dict[str, str]) -> List[str]:
-        """The argument list for an event's fields. Pure; any thread."""
-        return [a.render(fields) for a in self.args]
+        """The argument list for an event's fields (see the class documentation for the
+        rule that keeps values from being options). Pure; any thread."""
+        out: List[str] = []
+        for index, template in enumerate(self.args):
+            text = template.render(fields).replace("\0", "\ufffd")
+            leads = bool(template._parts) and template._parts[0][1] is not None
+            if leads and index > self._verbatim_from:
+                out.append(text)
+            elif leads and text.startswith("-"):
+                out.append(" " + text)
+            else:
+                out.append(text)
+        return out
 
     def run(self, event: CallEvent, fields: Dict[str, str]) -> None:
         """Run the program and wait for it (bounded by ``timeout``). Pool thread."""
@@ -215,8 +301,8 @@ class CommandAction(Action):
         try:
             done = subprocess.run(argv, stdin=subprocess.DEVNULL, timeout=self.timeout,
                                   check=False)
-        except (OSError, subprocess.SubprocessError) as exc:
-            logger.warning("screen-pop command %s failed: %s", argv[0], exc)
+        except (OSError, subprocess.SubprocessError, ValueError) as exc:
+            logger.warning("screen-pop command %s failed: %s", argv[0], printable(str(exc)))
             return
         if done.returncode != 0:
             logger.warning("screen-pop command %s exited with %s", argv[0], done.returncode)
@@ -224,7 +310,11 @@ class CommandAction(Action):
 
 class PostAction(Action):
     """POST the event dict as JSON to ``url`` (``requests``, ``timeout`` seconds). A failed
-    request or a non-2xx answer is logged as a warning."""
+    request or a non-2xx answer is logged as a warning. A redirect is not followed (it is
+    logged with its redacted ``Location``): the event and any credentials or token in the URL
+    go to the configured host only. The URL's credentials (``user:pass@``) and secret query
+    parameters (``token``, ``key``, ``sig``, ...) are redacted (:func:`redact_url
+    <asterisk_cti.tools.text.redact_url>`) in every log, repr and error message."""
 
     name = "post"
 
@@ -232,7 +322,8 @@ class PostAction(Action):
                  session: Optional[requests.Session] = None) -> None:
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigurationError("--post", f"{url!r} is not an http:// or https:// URL")
+            raise ConfigurationError(
+                "--post", f"{redact_url(url)!r} is not an http:// or https:// URL")
         self.url = url
         self.timeout = timeout
         self._session = session or requests.Session()
@@ -243,12 +334,28 @@ class PostAction(Action):
         body = event_to_dict(event)
         try:
             with self._lock:  # a Session is not guaranteed thread-safe
-                resp = self._session.post(self.url, json=body, timeout=self.timeout)
+                resp = self._session.post(self.url, json=body, timeout=self.timeout,
+                                          allow_redirects=False)
+                resp.close()
         except requests.RequestException as exc:
-            logger.warning("screen-pop POST to %s failed: %s", self.url, exc)
+            logger.warning("screen-pop POST to %s failed: %s", self.display_url,
+                           printable(redact_text(str(exc), [self.url])))
             return
-        if not 200 <= resp.status_code < 300:
-            logger.warning("screen-pop POST to %s answered %s", self.url, resp.status_code)
+        if resp.is_redirect:
+            location = resp.headers.get("Location", "")
+            logger.warning("screen-pop POST to %s answered %s (redirect to %s, not followed)",
+                           self.display_url, resp.status_code, printable(redact_url(location)))
+        elif not 200 <= resp.status_code < 300:
+            logger.warning("screen-pop POST to %s answered %s", self.display_url,
+                           resp.status_code)
+
+    @property
+    def display_url(self) -> str:
+        """The URL with credentials and tokens redacted, for logs and messages."""
+        return redact_url(self.url)
+
+    def __repr__(self) -> str:
+        return f"PostAction({self.display_url!r})"
 
     def close(self) -> None:
         """Close the HTTP session. Caller's thread."""
