@@ -16,7 +16,7 @@ Actions (each built and validated at start-up, so a bad template fails before an
   argument list with ``shlex.split`` first, then each argument is formatted. No shell, so a
   caller name such as ``; rm -rf ~`` stays one harmless argument, and a value never splits
   into several arguments. A value is never taken as an option: an argument that *begins*
-  with a field and would begin with ``-`` gets a space in front (`` --output=x``), unless
+  with a field and would begin with ``-`` gets a space in front (``" --output=x"``), unless
   the template has a ``--`` argument before it (then it is passed verbatim). A template
   that puts a field inside the script of a shell or interpreter (``sh -c '... {field}'``,
   ``python -c``, ``perl -e``) is refused: pass the value as its own argument instead.
@@ -214,8 +214,9 @@ class UrlAction(Action):
                     logger.info("screen-pop %s: opened %s", printable(event.line),
                                 redact_url(url))
                     return
-            except webbrowser.Error:
-                logger.warning("no browser could open %s", redact_url(url))
+            except webbrowser.Error as exc:
+                logger.warning("no browser could open %s: %s", redact_url(url),
+                               printable(redact_text(str(exc), [url])))
         self._sink(printable(f"SCREEN-POP {event.line}: {url}"))
 
 
@@ -243,9 +244,9 @@ class CommandAction(Action):
     exit status is logged as a warning.
 
     Caller-controlled values are never options: an argument that begins with a field and
-    whose value begins with ``-`` is passed with a space in front (`` --output=x``), unless a
-    ``--`` argument comes before it in the template (then it is passed verbatim: the program
-    ends its options there). A NUL character (impossible in an argument) becomes U+FFFD.
+    whose value begins with ``-`` is passed with a space in front (``" --output=x"``),
+    unless a ``--`` argument comes before it in the template (then it is passed verbatim:
+    the program ends its options there). A NUL character (impossible in an argument) becomes U+FFFD.
 
     :raises ConfigurationError: the template cannot be split, is empty, names a field in
         the program, or puts a field inside the script of a shell or interpreter
@@ -410,7 +411,7 @@ class ScreenPop(CallListener):
                 self._seen.popitem(last=False)
             if not self._slots.acquire(blocking=False):
                 self.dropped += 1
-                logger.warning("screen-pop for %s dropped: %s pops pending", event.line,
+                logger.warning("screen-pop for %s dropped: %s pops pending", printable(event.line),
                                "too many")
                 return
             self.pops += 1
@@ -432,7 +433,8 @@ class ScreenPop(CallListener):
             try:
                 action.run(event, fields)
             except Exception:
-                logger.exception("screen-pop action %s failed for %s", action.name, event.line)
+                logger.exception("screen-pop action %s failed for %s", action.name,
+                                 printable(event.line))
 
     def close(self, wait: bool = True) -> None:
         """Stop taking pops, let the queued ones finish (``wait``) and stop the pool threads.
