@@ -16,9 +16,11 @@ import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, Iterator, List, Optional
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from asterisk_cti import (
     AsteriskCtiError,
@@ -51,6 +53,9 @@ from tests.conftest import traces_dir
 #: test checks the helper against the requirement and not against itself).
 UNSAFE = ({chr(c) for c in range(0x20)} | {"\x7f"} | {chr(c) for c in range(0x80, 0xa0)}
           | {chr(c) for c in range(0x202a, 0x202f)} | {chr(c) for c in range(0x2066, 0x206a)})
+
+#: Also escaped (directional marks, line and paragraph separators), beyond the requirement.
+ESCAPED = UNSAFE | {"\u200e", "\u200f", "\u2028", "\u2029"}
 
 #: A caller name as an attacker would send it: set the window title, clear the screen, colour,
 #: the 8-bit CSI, a right-to-left override, DEL, NUL, a fake new line, a bidi isolate.
@@ -96,6 +101,18 @@ def test_strings_printable_leaves_no_unsafe_character_and_is_idempotent() -> Non
     assert "\\x1b]0;pwned\\x07" in printable(HOSTILE)
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=60))
+def test_strings_printable_property_any_text(text: str) -> None:
+    shown = printable(text)
+    assert _raw_unsafe(shown) == []
+    assert printable(shown) == shown
+    rest = iter(shown)                    # every safe character is kept, in order
+    assert all(any(c == d for d in rest) for c in text if c not in ESCAPED)
+    # each escaped character became one visible escape (a backslash sequence)
+    assert shown.count("\\") == text.count("\\") + sum(c in ESCAPED for c in text)
+
+
 def test_strings_printable_keeps_names_of_any_script() -> None:
     names = "Jürgen Łukasz Ñandú Ωμέγα Иван 李小龙 محمد שלום 👩‍💻 O'Brien \"Bob\" back\\slash"
     assert printable(names) == names
@@ -111,10 +128,11 @@ def test_strings_format_event_escapes_name_number_and_line() -> None:
     assert "\n" not in text and "\\n12:00:00.000  PJSIP/9999 fake line" in text
 
 
-def _hostile_trace(tmp_path: Path) -> Path:
-    """basic.jsonl with the caller's name, the cause text and the bridge technology hostile
+def _hostile_trace(tmp_path: Path, trace: str = "basic.jsonl",
+                   application: Optional[str] = "cti-rec") -> Path:
+    """A trace with the caller's name, the cause text and the bridge technology hostile
     (JSON-escaped in the file, as Asterisk would send them)."""
-    frames = load_trace(traces_dir() / "basic.jsonl", application="cti-rec")
+    frames = load_trace(traces_dir() / trace, application=application)
     text = "\n".join(json.dumps(f) for f in frames)
     text = text.replace('"Kai"', json.dumps(HOSTILE))
     text = text.replace('"Normal Clearing"', json.dumps("Normal\x1b[2J\u202eClearing"))
@@ -134,6 +152,19 @@ def test_strings_replay_text_output_escapes_hostile_strings(tmp_path: Path) -> N
     assert "cause 16 Normal\\x1b[2J\\u202eClearing" in text
     assert "\\x1b]0;pwned\\x07" in text                       # the CTI lines show the name
     assert "# 82 frames replayed" in text
+
+
+def test_strings_replay_text_output_escapes_hostile_bridge_names(tmp_path: Path) -> None:
+    out = io.StringIO()
+    # the bridge events of this trace went to the controlling application (cti-ctl)
+    trace = _hostile_trace(tmp_path, "stasis_control.jsonl", application=None)
+    assert main(["replay", str(trace), "--types", "ChannelEnteredBridge,ChannelLeftBridge"],
+                out=out) == 0
+    text = out.getvalue()
+    assert _raw_unsafe(text.replace("\n", "")) == []
+    bridge_lines = [ln for ln in text.splitlines() if "Bridge " in ln]
+    assert len(bridge_lines) == 4                            # entered and left, two channels
+    assert all(ln.endswith("(simple\\x9b2Jbridge)") for ln in bridge_lines)
 
 
 def test_strings_replay_json_output_is_exact_and_escaped_by_json(tmp_path: Path) -> None:
@@ -331,11 +362,11 @@ def test_strings_template_inserts_values_verbatim_without_a_second_pass() -> Non
 # -- --url: values are percent-encoded, the scheme and host are the template's --------------
 
 
-def test_strings_url_values_are_percent_encoded() -> None:
+def test_strings_url_values_are_percent_encoded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DISPLAY", ":0")
     opened: List[str] = []
     action = UrlAction("https://crm.example/pop?n={calling.number}&who={calling.name}",
                        lambda _t: None, opener=lambda u: opened.append(u) or True)
-    action._print = False   # as with a display
     event = _event(name="a&admin=1#x/../?y %25\n\u202e", number="javascript:alert(1)")
     action.run(event, event_fields(event))
     assert opened == ["https://crm.example/pop?n=javascript%3Aalert%281%29"
