@@ -96,11 +96,14 @@ class Template:
         self.text = text
         self._quote = quote
         self._parts: List[Tuple[str, Optional[str]]] = []
+        # a URL template may hold a token: errors and the repr show it redacted
+        shown_text = redact_url(text) if quote is not None else text
+        self._shown = shown_text
         allowed = ", ".join("{" + f + "}" for f in TEMPLATE_FIELDS)
         try:
             parsed = list(string.Formatter().parse(text))
         except ValueError as exc:
-            raise ConfigurationError(option, f"bad template {text!r}: {exc}") from None
+            raise ConfigurationError(option, f"bad template {shown_text!r}: {exc}") from None
         for literal, field, spec, conversion in parsed:
             if literal:
                 self._parts.append((literal, None))
@@ -109,10 +112,10 @@ class Template:
             if field not in TEMPLATE_FIELDS:
                 shown = "{" + field + "}" if field else "{}"
                 raise ConfigurationError(
-                    option, f"unknown field {shown} in {text!r}; allowed: {allowed}")
+                    option, f"unknown field {shown} in {shown_text!r}; allowed: {allowed}")
             if spec or conversion:
                 raise ConfigurationError(
-                    option, f"{{{field}}} in {text!r} takes no format spec or conversion")
+                    option, f"{{{field}}} in {shown_text!r} takes no format spec or conversion")
             self._parts.append(("", field))
 
     @property
@@ -134,7 +137,7 @@ class Template:
         return "".join(out)
 
     def __repr__(self) -> str:
-        return f"Template({self.text!r})"
+        return f"Template({self._shown!r})"
 
 
 def has_display() -> bool:
@@ -186,8 +189,8 @@ def _check_url_prefix(text: str, template: Template) -> None:
         ok = any(c in rest for c in "/?#")  # the host is complete before the first field
     if not ok:
         raise ConfigurationError(
-            "--url", f"{text!r} must begin with http:// or https:// and a host without "
-                     "fields (https://crm.example/pop?n={calling.number})")
+            "--url", f"{redact_url(text)!r} must begin with http:// or https:// and a host "
+                     "without fields (https://crm.example/pop?n={calling.number})")
 
 
 class UrlAction(Action):
@@ -218,6 +221,9 @@ class UrlAction(Action):
                 logger.warning("no browser could open %s: %s", redact_url(url),
                                printable(redact_text(str(exc), [url])))
         self._sink(printable(f"SCREEN-POP {event.line}: {url}"))
+
+    def __repr__(self) -> str:
+        return f"UrlAction({self.template._shown!r})"
 
 
 #: Interpreters whose script argument (after the option) must not contain fields.

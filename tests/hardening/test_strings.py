@@ -506,3 +506,14 @@ def test_strings_simulator_accepts_a_non_ascii_password() -> None:
             bad.start(timeout=3)
         bad.stop()
     assert "passwörd" not in str(info.value)
+
+
+def test_strings_url_template_tokens_are_redacted_in_repr_and_errors() -> None:
+    action = UrlAction("https://crm.example/pop?api_key=K3Y123&n={calling.number}",
+                       lambda _t: None, print_only=True)
+    assert "K3Y123" not in repr(action) and "api_key=***" in repr(action)
+    for bad in ("https://crm.example/pop?token=T0K456&n={caller}",
+                "https://crm.example{line}/?token=T0K456"):
+        with pytest.raises(ConfigurationError) as info:
+            UrlAction(bad, lambda _t: None, print_only=True)
+        assert "T0K456" not in str(info.value) and "token=***" in str(info.value)
