@@ -517,3 +517,21 @@ def test_strings_url_template_tokens_are_redacted_in_repr_and_errors() -> None:
         with pytest.raises(ConfigurationError) as info:
             UrlAction(bad, lambda _t: None, print_only=True)
         assert "T0K456" not in str(info.value) and "token=***" in str(info.value)
+
+
+def test_strings_screenpop_command_line_never_prints_webhook_secrets() -> None:
+    import subprocess
+
+    from tests.conftest import REPO
+
+    url = f"http://hookuser:hookpass@127.0.0.1:{_closed_port()}/in?token=tok123"
+    done = subprocess.run(
+        [sys.executable, "-m", "asterisk_cti.cli", "screenpop", "--sim", "--play", "basic",
+         "--speed", "20", "--line", "PJSIP/1002", "--post", url, "--action-timeout", "5"],
+        capture_output=True, text=True, timeout=120, cwd=str(REPO),
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr
+    assert "screen-pop POST to http://***:***@127.0.0.1:" in done.stderr
+    assert "/in?token=*** failed" in done.stderr
+    for secret in ("hookpass", "tok123"):
+        assert secret not in done.stderr + done.stdout
