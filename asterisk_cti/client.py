@@ -29,6 +29,8 @@ from .errors import (
     ClientStoppedError,
     ConnectError,
     CtiTimeoutError,
+    RedirectError,
+    WouldDeadlockError,
 )
 from .listeners import (
     CONNECTION_METHODS,
@@ -198,6 +200,9 @@ class CtiClient:
         deadline = time.monotonic() + wait
         while not processor.ready.wait(0.05):
             err = reactor.last_error
+            if isinstance(err, RedirectError):
+                self.stop()
+                raise err
             if isinstance(err, ConnectError) and err.status in (401, 403):
                 self.stop()
                 raise AuthenticationError("GET", "/events", err.status or 401,
