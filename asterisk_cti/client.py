@@ -21,7 +21,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 import requests
 
-from .config import CtiConfig
+from .config import CtiConfig, validate_source
 from .dispatcher import Dispatcher, ErrorHook, safe_call
 from .errors import (
     AsteriskCtiError,
@@ -29,6 +29,7 @@ from .errors import (
     ClientStoppedError,
     ConnectError,
     CtiTimeoutError,
+    NotFoundError,
     RedirectError,
     WouldDeadlockError,
 )
@@ -280,6 +281,8 @@ class CtiClient:
         :raises ConfigurationError: for a malformed source.
         :raises AriHttpError: when Asterisk refuses the subscription.
         """
+        for source in sources:
+            validate_source(source)
         added = self.subscriptions.add(sources)
         if added:
             self._apply_monitor_change(timeout)
@@ -418,6 +421,25 @@ class CtiClient:
 
         return MODEL_EVENT_TYPES
 
+    def _watch_replaced(self) -> None:
+        """After ``ApplicationReplaced``: have the reactor re-check, with backoff, whether
+        the name is free, and take it back only then (see :meth:`Reactor.replaced`)."""
+        reactor = self._reactor
+        if reactor is None:
+            return
+        app = self.config.app
+
+        def free() -> bool:
+            # 404: Asterisk no longer knows the application, so no websocket holds it. While
+            # another client is connected it is listed, and we keep off (no ping-pong).
+            try:
+                self.rest.get("applications", app)
+            except NotFoundError:
+                return True
+            return False
+
+        reactor.replaced(free)
+
     # -- delivery (lane threads) ---------------------------------------------------------------
 
     def _deliver(self, item: Tuple[int, Any]) -> None:
@@ -439,6 +461,9 @@ class CtiClient:
                 method = "on_connected" if event.connected else "on_disconnected"
             else:
                 method = CONNECTION_METHODS[type(event)]
+            if isinstance(event, ConnectionEvent) and not event.connected and (
+                    "replaced" in (event.reason or "")):
+                self._watch_replaced()
             for listener in self._connection_listeners:
                 safe_call(listener, method, event, hook)
         elif group == RAW:
@@ -496,9 +521,7 @@ class CtiClient:
             out["dispatcher"] = {**self._dispatcher.stats.as_dict(),
                                  "backlog": self._dispatcher.backlog()}
         if self._reactor is not None:
-            out["reactor"] = {"connects": self._reactor.connects,
-                              "failed_attempts": self._reactor.failed_attempts,
-                              "dropped_early": self._reactor.dropped}
+            out["reactor"] = self._reactor.stats()
         return out
 
     def wait_idle(self, timeout: float = 5.0) -> bool:
@@ -508,7 +531,14 @@ class CtiClient:
 
         :returns: False on timeout.
         :raises ClientStoppedError: when the client is not running.
+        :raises WouldDeadlockError: when called from a listener (a lane thread) or the
+            processor thread: it would wait for the very thread it runs on.
         """
+        name = threading.current_thread().name
+        if name.startswith(("asterisk-cti-lane", "asterisk-cti-processor")):
+            raise WouldDeadlockError(
+                f"wait_idle() called on {name}: a listener cannot wait for its own lane to "
+                "drain; call it from another thread")
         deadline = time.monotonic() + timeout
         ring, dispatcher = self._ring, self._dispatcher
         if ring is None or dispatcher is None or not self._running:

@@ -3,7 +3,7 @@
 The reactor sees only :class:`EventStream` (read a batch of text frames, ping, abort, close)
 and a :data:`TransportFactory` that opens one. The real factory,
 :func:`websocket_transport`, speaks the protocol itself (RFC 6455, client side): TCP, TLS
-through :mod:`ssl`, an HTTP ``CONNECT`` proxy from the environment, the HTTP upgrade with an
+through :mod:`ssl` (no proxy from the environment, like the REST side), the HTTP upgrade with an
 ``Authorization`` header, then frames. Owning the handshake is what makes it safe against a
 hostile server: a redirect is an error (:class:`~asterisk_cti.RedirectError`), never a second
 handshake that would carry the credentials elsewhere; the whole handshake honours one
@@ -28,7 +28,6 @@ import ssl
 import struct
 import threading
 import time
-import urllib.request
 from typing import Any, Callable, Dict, FrozenSet, List, Mapping, NamedTuple, Optional, Protocol
 from urllib.parse import urlsplit
 
@@ -58,6 +57,9 @@ class WireLimits(NamedTuple):
     max_message: int = DEFAULT_MAX_MESSAGE
     max_handshake_bytes: int = DEFAULT_MAX_HANDSHAKE_BYTES
     max_handshake_headers: int = DEFAULT_MAX_HANDSHAKE_HEADERS
+
+
+_DEFAULT_LIMITS = WireLimits()
 
 
 class Canceller:
@@ -476,25 +478,6 @@ def _parse_head(head: bytes, limits: WireLimits, what: str) -> tuple[int, Dict[s
     return int(parts[1]), headers
 
 
-def _proxy_for(scheme: str, host: str) -> Optional[tuple[str, int, Optional[str]]]:
-    """The HTTP proxy the environment names for this host (``http_proxy``/``https_proxy``,
-    ``no_proxy``), as ``(host, port, Proxy-Authorization or None)``; loopback never uses
-    one."""
-    if host in ("127.0.0.1", "localhost", "::1"):
-        return None
-    proxies = urllib.request.getproxies()
-    proxy = proxies.get("https" if scheme == "wss" else "http")
-    if not proxy or urllib.request.proxy_bypass(host):
-        return None
-    parts = urlsplit(proxy if "://" in proxy else "http://" + proxy)
-    if parts.scheme != "http" or not parts.hostname:
-        return None
-    auth = None
-    if parts.username:
-        auth = basic_auth_header(parts.username, parts.password or "")
-    return parts.hostname, parts.port or 8080, auth
-
-
 def websocket_transport(
     url: str,
     headers: Mapping[str, str],
@@ -503,13 +486,13 @@ def websocket_transport(
     read_timeout: float,
     verify_tls: bool | str,
     cancel: Optional[Canceller] = None,
-    limits: WireLimits = WireLimits(),
+    limits: WireLimits = _DEFAULT_LIMITS,
 ) -> EventStream:
     """The real :class:`TransportFactory`.
 
     :param url: ``ws://`` or ``wss://`` URL without credentials.
     :param headers: extra handshake headers (the ``Authorization`` header among them).
-    :param connect_timeout: total deadline, seconds, for TCP connect, proxy, TLS and the HTTP
+    :param connect_timeout: total deadline, seconds, for TCP connect, TLS and the HTTP
         upgrade together (name resolution aside).
     :param read_timeout: seconds a read may block before :meth:`EventStream.recv_batch`
         returns ``None`` (the reactor then pings).
@@ -534,21 +517,9 @@ def websocket_transport(
             raise ConnectError("a handshake header holds a line break")
     sock: Optional[socket.socket] = None
     try:
-        proxy = _proxy_for(parts.scheme, host)
-        target = (proxy[0], proxy[1]) if proxy else (host, port)
-        sock = socket.create_connection(target, timeout=_remaining(deadline))
+        sock = socket.create_connection((host, port), timeout=_remaining(deadline))
         if cancel is not None:
             cancel.attach(sock)
-        if proxy:
-            connect = f"CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n"
-            if proxy[2]:
-                connect += f"Proxy-Authorization: {proxy[2]}\r\n"
-            sock.settimeout(_remaining(deadline))
-            sock.sendall((connect + "\r\n").encode("latin-1"))
-            head, _ = _read_head(sock, deadline, limits, "proxy")
-            status, _h = _parse_head(head, limits, "proxy")
-            if status != 200:
-                raise ConnectError(f"proxy refused CONNECT with HTTP {status}", status)
         if secure:
             ctx = ssl.create_default_context(
                 cafile=verify_tls if isinstance(verify_tls, str) else None)
