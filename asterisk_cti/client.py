@@ -171,14 +171,22 @@ class CtiClient:
         :param timeout: seconds to wait (default: ``connect_timeout`` + ``request_timeout``).
         :returns: the client itself.
         :raises AuthenticationError: when Asterisk refuses the credentials.
+        :raises RedirectError: at once when the server answers the websocket upgrade with
+            a redirect (never followed; the client is stopped again).
         :raises CtiTimeoutError: when not connected in time (the client is stopped again);
             the message says what the last attempt got.
+
+        Whatever ends it early — an error above, or ``KeyboardInterrupt`` while it waits —
+        the client is stopped before the exception propagates: no thread keeps running and
+        no connect stays pending. A connect still in progress at the deadline is aborted.
         """
         self.control  # noqa: B018 - created now so that its Stasis switch sees every call
+        cfg = self.config
+        wait = timeout if timeout is not None else cfg.connect_timeout + cfg.request_timeout
+        deadline = time.monotonic() + wait
         with self._lock:
             if self._running:
                 return self
-            cfg = self.config
             ring = Ring(cfg.ring_capacity)
             dispatcher = Dispatcher(self._deliver, workers=cfg.workers,
                                     backlog_warning=cfg.lane_backlog_warning)
@@ -193,29 +201,34 @@ class CtiClient:
                 ring, dispatcher, reactor, processor)
             self._update_raw_types()
             self.waiters.reopen()
+            self._running = True
+        try:
             dispatcher.start()
             processor.start()
             reactor.start()
-            self._running = True
-        wait = timeout if timeout is not None else cfg.connect_timeout + cfg.request_timeout
-        deadline = time.monotonic() + wait
-        while not processor.ready.wait(0.05):
+            self._wait_ready(processor, reactor, wait, deadline)
+        except BaseException:
+            # Ctrl-C, a failed thread start, or our own errors: leave nothing running.
+            self.stop()
+            raise
+        return self
+
+    def _wait_ready(self, processor: Processor, reactor: Reactor, wait: float,
+                    deadline: float) -> None:
+        cfg = self.config
+        while not processor.ready.wait(min(0.05, max(0.0, deadline - time.monotonic()))):
             err = reactor.last_error
             if isinstance(err, RedirectError):
-                self.stop()
-                raise err
+                raise RedirectError(err.status or 0, err.location)
             if isinstance(err, ConnectError) and err.status in (401, 403):
-                self.stop()
                 raise AuthenticationError("GET", "/events", err.status or 401,
                                           "websocket handshake refused: check username/password")
             if time.monotonic() >= deadline:
                 last = processor.sync_error or reactor.last_error
-                self.stop()
                 raise CtiTimeoutError(
                     f"not connected to {cfg.ari_url} within {wait:g} s"
                     + (f" (last error: {last})" if last else "")
                 )
-        return self
 
     def stop(self, timeout: float = 5.0) -> bool:
         """Stop every thread and close the websocket (idempotent, bounded, listener-safe).

@@ -149,6 +149,8 @@ class HostileServer:
         self.lock = threading.Lock()
         self.requests: List[Request] = []
         self.accepted = 0
+        #: ``time.monotonic()`` of every accepted connection.
+        self.accept_times: List[float] = []
         self.closing = threading.Event()
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -182,6 +184,7 @@ class HostileServer:
             conn = Conn(sock, self)
             with self.lock:
                 self.accepted += 1
+                self.accept_times.append(time.monotonic())
                 self._conns.append(conn)
             t = threading.Thread(target=self._serve, args=(conn,), daemon=True,
                                  name=f"hostile-ws-{self.accepted}")
@@ -195,6 +198,15 @@ class HostileServer:
             pass
         finally:
             conn.close()
+
+    def wait_for(self, predicate: Callable[[HostileServer], bool], timeout: float) -> bool:
+        """Poll ``predicate(self)`` every 10 ms until true or ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while not predicate(self):
+            if time.monotonic() >= deadline:
+                return False
+            self.closing.wait(0.01)
+        return True
 
     def close(self) -> None:
         self.closing.set()
