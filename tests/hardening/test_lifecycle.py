@@ -184,7 +184,7 @@ class _Notices(ConnectionListener):
 
     def wait_for(self, pred: Any, timeout: float = 5.0) -> bool:
         with self.cond:
-            return self.cond.wait_for(lambda: pred(self.events), timeout)
+            return bool(self.cond.wait_for(lambda: pred(self.events), timeout))
 
 
 def test_after_application_replaced_the_client_recovers_once_the_other_left() -> None:
