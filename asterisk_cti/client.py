@@ -54,7 +54,7 @@ from .processor import (
 from .reactor import Reactor
 from .rest import AriRest
 from .ring import Ring
-from .subscriptions import Subscriptions, normalize_source
+from .subscriptions import _ALL_BRIDGES, Subscriptions, normalize_source
 from .transport import TransportFactory, websocket_transport
 from .waiters import Waiters
 
@@ -436,20 +436,30 @@ class CtiClient:
 
     def _watch_replaced(self) -> None:
         """After ``ApplicationReplaced``: have the reactor re-check, with backoff, whether
-        the name is free, and take it back only then (see :meth:`Reactor.replaced`)."""
+        the name is free, and take it back only then (see :meth:`Reactor.replaced`).
+
+        The rule: the name is free when Asterisk no longer knows the application (404), or
+        — when this client subscribes bridges (``subscribe_bridges``, the default) — when
+        the application lists no all-bridges subscription: a client of this SDK keeps
+        ``bridge:`` subscribed while its websocket is up, and Asterisk drops that
+        subscription when the websocket closes (the endpoint subscriptions stay, so the
+        application stays listed). While the other client is connected neither holds, so
+        two clients never take turns."""
         reactor = self._reactor
         if reactor is None:
             return
         app = self.config.app
+        bridges = self.config.subscribe_bridges
 
         def free() -> bool:
-            # 404: Asterisk no longer knows the application, so no websocket holds it. While
-            # another client is connected it is listed, and we keep off (no ping-pong).
             try:
-                self.rest.get("applications", app)
+                body = self.rest.get("applications", app)
             except NotFoundError:
                 return True
-            return False
+            if not bridges or not isinstance(body, dict):
+                return False
+            held = body.get("bridge_ids")
+            return isinstance(held, list) and not any(b in _ALL_BRIDGES for b in held)
 
         reactor.replaced(free)
 

@@ -83,7 +83,9 @@ class CtiConfig:
         that closes sooner does not reset the reconnect backoff.
     :param replaced_recheck: seconds after ``ApplicationReplaced`` before the client first
         checks whether the application name is free again; the interval then doubles up to
-        ``reconnect_max`` * 10 (the rule is in "Guarantees under failure").
+        ``reconnect_max`` * 10; the name counts as free when Asterisk forgot the application
+        or lists it without the all-bridges subscription a connected client holds (the rule
+        is in "Guarantees under failure").
     """
 
     url: str = "http://127.0.0.1:8088"

@@ -187,10 +187,13 @@ class _Notices(ConnectionListener):
             return bool(self.cond.wait_for(lambda: pred(self.events), timeout))
 
 
-def test_after_application_replaced_the_client_recovers_once_the_other_left() -> None:
+@pytest.mark.parametrize("how", ["forgotten", "lingering"])
+def test_after_application_replaced_the_client_recovers_once_the_other_left(how: str) -> None:
     """Before: deaf for ever. Rule: re-check GET /applications/{app} at growing intervals;
-    reconnect only once Asterisk no longer knows the app (404), so a live other client is
-    never fought over."""
+    reconnect once Asterisk no longer knows the app (404: ``forgotten``) or lists it without
+    the all-bridges subscription a connected client holds (``lingering``: as Asterisk 22
+    does when the other websocket closed, keeping the endpoint subscriptions). A live other
+    client is never fought over."""
     fake = FakeAsterisk(endpoints=["PJSIP/1000"])
 
     def factory(url: str, headers: Mapping[str, str], *, connect_timeout: float,
@@ -216,7 +219,11 @@ def test_after_application_replaced_the_client_recovers_once_the_other_left() ->
         assert fake.ws.connections == 1
         assert not client.connected
         # The other client went away and Asterisk forgot the app: we take it back.
-        fake.ari.apps.pop("cti-test")
+        if how == "forgotten":
+            fake.ari.apps.pop("cti-test")
+        else:
+            fake.ari.apps["cti-test"].subscriptions.pop("bridge:")
+            assert fake.ari.app("cti-test")["endpoint_ids"] == ["PJSIP/1000"]
         assert fake.ws.wait_connections(2, 5.0)
         assert notices.wait_for(lambda ev: [k for k, _ in ev][-1:] == ["up"]
                                 and len(ev) >= 3)
