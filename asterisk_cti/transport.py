@@ -250,69 +250,96 @@ class FrameReader:
         wanted = self.wanted
         tag = _TYPE_TAG
         limit = self.max_message
+        frag_open = self._fragments is not None
         while size - pos >= 2:
             b0 = buf[pos]
             b1 = buf[pos + 1]
+            if b1 & 0x80:
+                raise self._violation("masked frame from server")
+            length = b1
+            head = 2
+            if b0 == 0x81 or b0 == 0x82:
+                # The hot path: a whole text (or binary) message in one frame.
+                if frag_open:
+                    raise self._violation("new data frame inside a fragmented message")
+                if length >= 126:
+                    if length == 126:
+                        if size - pos < 4:
+                            need = 4
+                            break
+                        length = (buf[pos + 2] << 8) | buf[pos + 3]
+                        head = 4
+                    else:
+                        if size - pos < 10:
+                            need = 10
+                            break
+                        length = struct.unpack_from("!Q", buf, pos + 2)[0]
+                        head = 10
+                    if length > limit:
+                        raise self._violation(f"websocket frame of {length} bytes refused "
+                                              f"(limit {limit})")
+                end = pos + head + length
+                if end > size:
+                    need = end - pos
+                    break
+                start = pos + head
+                pos = end
+                if wanted is not None:
+                    # Read the type in place: an unwanted frame is never copied.
+                    i = buf.find(tag, start, end)
+                    if i >= 0:
+                        j = buf.find(b'"', i + 8, end)
+                        if buf[i + 8:j] not in wanted and buf.find(tag, j, end) < 0:
+                            self.dropped += 1
+                            continue
+                out.append(buf[start:end])
+                continue
             opcode = b0 & 0x0F
             if b0 & 0x70:
                 raise self._violation("websocket frame with RSV bits set (no extension "
                                       "was negotiated)")
-            if b1 & 0x80:
-                raise self._violation("masked frame from server")
-            length = b1 & 0x7F
-            head = 2
             if opcode >= 8:
                 if not b0 & 0x80:
                     raise self._violation("fragmented websocket control frame")
                 if length > 125:
                     raise self._violation("websocket control frame longer than 125 bytes")
-            elif length == 126:
-                if size - pos < 4:
-                    need = 4
-                    break
-                length = (buf[pos + 2] << 8) | buf[pos + 3]
-                head = 4
-            elif length == 127:
-                if size - pos < 10:
-                    need = 10
-                    break
-                length = struct.unpack_from("!Q", buf, pos + 2)[0]
-                head = 10
-            if opcode == 0:
-                if self._fragments is None:
-                    raise self._violation("continuation frame without a start")
-                if self._frag_len + length > limit:
-                    raise self._violation(
-                        f"fragmented websocket message over {limit} bytes refused")
-            elif opcode == 1 or opcode == 2:
-                if self._fragments is not None:
-                    raise self._violation("new data frame inside a fragmented message")
-                if length > limit:
-                    raise self._violation(f"websocket frame of {length} bytes refused "
-                                          f"(limit {limit})")
-            elif opcode < 8 or opcode > 10:
-                raise self._violation(f"unknown websocket opcode {opcode}")
+                if opcode > 10:
+                    raise self._violation(f"unknown websocket opcode {opcode}")
+            else:
+                if opcode > 2:
+                    raise self._violation(f"unknown websocket opcode {opcode}")
+                if length == 126:
+                    if size - pos < 4:
+                        need = 4
+                        break
+                    length = (buf[pos + 2] << 8) | buf[pos + 3]
+                    head = 4
+                elif length == 127:
+                    if size - pos < 10:
+                        need = 10
+                        break
+                    length = struct.unpack_from("!Q", buf, pos + 2)[0]
+                    head = 10
+                if opcode == 0:
+                    if not frag_open:
+                        raise self._violation("continuation frame without a start")
+                    if self._frag_len + length > limit:
+                        raise self._violation(
+                            f"fragmented websocket message over {limit} bytes refused")
+                else:
+                    # a text/binary frame that starts a fragmented message (FIN clear)
+                    if frag_open:
+                        raise self._violation("new data frame inside a fragmented message")
+                    if length > limit:
+                        raise self._violation(f"websocket frame of {length} bytes refused "
+                                              f"(limit {limit})")
             end = pos + head + length
             if end > size:
                 need = end - pos
                 break
             start = pos + head
             pos = end
-            if opcode == 1 or opcode == 2:
-                if b0 & 0x80:
-                    if wanted is not None:
-                        # Read the type in place: an unwanted frame is never copied.
-                        i = buf.find(tag, start, end)
-                        if i >= 0:
-                            j = buf.find(b'"', i + 8, end)
-                            if buf[i + 8:j] not in wanted and buf.find(tag, j, end) < 0:
-                                self.dropped += 1
-                                continue
-                    out.append(buf[start:end])
-                else:
-                    self._fragments = [buf[start:end]]
-                    self._frag_len = length
-            elif opcode == 0:
+            if opcode == 0:
                 assert self._fragments is not None
                 self._fragments.append(buf[start:end])
                 self._frag_len += length
@@ -320,6 +347,11 @@ class FrameReader:
                     out.append(b"".join(self._fragments))
                     self._fragments = None
                     self._frag_len = 0
+                    frag_open = False
+            elif opcode == 1 or opcode == 2:
+                self._fragments = [buf[start:end]]
+                self._frag_len = length
+                frag_open = True
             elif opcode == 9:
                 self._send_pong(buf[start:end])
             elif opcode == 8:
