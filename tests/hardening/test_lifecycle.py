@@ -146,6 +146,26 @@ def test_a_server_that_drops_every_websocket_at_once_gets_backoff() -> None:
         assert reactor.short_lived >= 5
 
 
+def test_a_connection_that_stayed_up_healthy_after_resets_the_backoff() -> None:
+    def hold(c: Conn) -> None:
+        c.upgrade()
+        c.wait_closed(0.4)  # up 0.4 s > healthy_after, then dropped
+
+    with HostileServer(hold) as srv:
+        cfg = hostile_config(srv, reconnect_min=0.05, reconnect_max=0.8, reconnect_jitter=0,
+                             healthy_after=0.2)
+        reactor = Reactor(cfg, websocket_transport, Ring(64))
+        reactor.start()
+        try:
+            assert srv.wait_for(lambda s: s.accepted >= 6, 10.0)
+        finally:
+            assert reactor.stop(2.0)
+        gaps = [b - a for a, b in zip(srv.accept_times, srv.accept_times[1:])]
+        # 0.4 s up + 0.05 s delay each time; without the reset the 5th gap would be 1.2 s
+        assert max(gaps[:5]) < 0.8, gaps
+        assert reactor.short_lived == 0
+
+
 class _Ponging:
     """Wraps the fake stream so that a ping gets its pong (an empty batch), like Asterisk."""
 
