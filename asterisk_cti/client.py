@@ -52,7 +52,7 @@ from .processor import (
     SetHeld,
 )
 from .reactor import Reactor
-from .rest import AriRest
+from .rest import AriRest, ari_path
 from .ring import Ring
 from .subscriptions import _ALL_BRIDGES, Subscriptions, normalize_source
 from .transport import TransportFactory, websocket_transport
@@ -453,7 +453,9 @@ class CtiClient:
 
         def free() -> bool:
             try:
-                body = self.rest.get("applications", app)
+                # Short: it runs on the reactor thread, which stop() joins.
+                body = self.rest.request("GET", ari_path("applications", app),
+                                         timeout=min(2.0, self.config.request_timeout))
             except NotFoundError:
                 return True
             if not bridges or not isinstance(body, dict):
