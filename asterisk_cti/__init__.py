@@ -20,8 +20,11 @@ from .errors import (
     InvalidRequestError,
     NotFoundError,
     NotInStasisError,
+    RedirectError,
     ServerError,
     TransportError,
+    WebSocketProtocolError,
+    WouldDeadlockError,
 )
 from .events import Bridge, CallerID, Channel, DialplanCEP, Endpoint, Event, parse_event
 from .listeners import (
@@ -93,7 +96,10 @@ __all__ = [
     "InvalidRequestError",
     "NotFoundError",
     "NotInStasisError",
+    "RedirectError",
     "ServerError",
     "TransportError",
+    "WebSocketProtocolError",
+    "WouldDeadlockError",
     "__version__",
 ]

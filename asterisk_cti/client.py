@@ -21,7 +21,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 import requests
 
-from .config import CtiConfig
+from .config import CtiConfig, validate_source
 from .dispatcher import Dispatcher, ErrorHook, safe_call
 from .errors import (
     AsteriskCtiError,
@@ -29,6 +29,9 @@ from .errors import (
     ClientStoppedError,
     ConnectError,
     CtiTimeoutError,
+    NotFoundError,
+    RedirectError,
+    WouldDeadlockError,
 )
 from .listeners import (
     CONNECTION_METHODS,
@@ -49,9 +52,9 @@ from .processor import (
     SetHeld,
 )
 from .reactor import Reactor
-from .rest import AriRest
+from .rest import AriRest, ari_path
 from .ring import Ring
-from .subscriptions import Subscriptions, normalize_source
+from .subscriptions import _ALL_BRIDGES, Subscriptions, normalize_source
 from .transport import TransportFactory, websocket_transport
 from .waiters import Waiters
 
@@ -168,14 +171,22 @@ class CtiClient:
         :param timeout: seconds to wait (default: ``connect_timeout`` + ``request_timeout``).
         :returns: the client itself.
         :raises AuthenticationError: when Asterisk refuses the credentials.
+        :raises RedirectError: at once when the server answers the websocket upgrade with
+            a redirect (never followed; the client is stopped again).
         :raises CtiTimeoutError: when not connected in time (the client is stopped again);
             the message says what the last attempt got.
+
+        Whatever ends it early — an error above, or ``KeyboardInterrupt`` while it waits —
+        the client is stopped before the exception propagates: no thread keeps running and
+        no connect stays pending. A connect still in progress at the deadline is aborted.
         """
         self.control  # noqa: B018 - created now so that its Stasis switch sees every call
+        cfg = self.config
+        wait = timeout if timeout is not None else cfg.connect_timeout + cfg.request_timeout
+        deadline = time.monotonic() + wait
         with self._lock:
             if self._running:
                 return self
-            cfg = self.config
             ring = Ring(cfg.ring_capacity)
             dispatcher = Dispatcher(self._deliver, workers=cfg.workers,
                                     backlog_warning=cfg.lane_backlog_warning)
@@ -190,26 +201,34 @@ class CtiClient:
                 ring, dispatcher, reactor, processor)
             self._update_raw_types()
             self.waiters.reopen()
+            self._running = True
+        try:
             dispatcher.start()
             processor.start()
             reactor.start()
-            self._running = True
-        wait = timeout if timeout is not None else cfg.connect_timeout + cfg.request_timeout
-        deadline = time.monotonic() + wait
-        while not processor.ready.wait(0.05):
+            self._wait_ready(processor, reactor, wait, deadline)
+        except BaseException:
+            # Ctrl-C, a failed thread start, or our own errors: leave nothing running.
+            self.stop()
+            raise
+        return self
+
+    def _wait_ready(self, processor: Processor, reactor: Reactor, wait: float,
+                    deadline: float) -> None:
+        cfg = self.config
+        while not processor.ready.wait(min(0.05, max(0.0, deadline - time.monotonic()))):
             err = reactor.last_error
+            if isinstance(err, RedirectError):
+                raise RedirectError(err.status or 0, err.location)
             if isinstance(err, ConnectError) and err.status in (401, 403):
-                self.stop()
                 raise AuthenticationError("GET", "/events", err.status or 401,
                                           "websocket handshake refused: check username/password")
             if time.monotonic() >= deadline:
                 last = processor.sync_error or reactor.last_error
-                self.stop()
                 raise CtiTimeoutError(
                     f"not connected to {cfg.ari_url} within {wait:g} s"
                     + (f" (last error: {last})" if last else "")
                 )
-        return self
 
     def stop(self, timeout: float = 5.0) -> bool:
         """Stop every thread and close the websocket (idempotent, bounded, listener-safe).
@@ -275,6 +294,8 @@ class CtiClient:
         :raises ConfigurationError: for a malformed source.
         :raises AriHttpError: when Asterisk refuses the subscription.
         """
+        for source in sources:
+            validate_source(source)
         added = self.subscriptions.add(sources)
         if added:
             self._apply_monitor_change(timeout)
@@ -413,6 +434,37 @@ class CtiClient:
 
         return MODEL_EVENT_TYPES
 
+    def _watch_replaced(self) -> None:
+        """After ``ApplicationReplaced``: have the reactor re-check, with backoff, whether
+        the name is free, and take it back only then (see :meth:`Reactor.replaced`).
+
+        The rule: the name is free when Asterisk no longer knows the application (404), or
+        — when this client subscribes bridges (``subscribe_bridges``, the default) — when
+        the application lists no all-bridges subscription: a client of this SDK keeps
+        ``bridge:`` subscribed while its websocket is up, and Asterisk drops that
+        subscription when the websocket closes (the endpoint subscriptions stay, so the
+        application stays listed). While the other client is connected neither holds, so
+        two clients never take turns."""
+        reactor = self._reactor
+        if reactor is None:
+            return
+        app = self.config.app
+        bridges = self.config.subscribe_bridges
+
+        def free() -> bool:
+            try:
+                # Short: it runs on the reactor thread, which stop() joins.
+                body = self.rest.request("GET", ari_path("applications", app),
+                                         timeout=min(2.0, self.config.request_timeout))
+            except NotFoundError:
+                return True
+            if not bridges or not isinstance(body, dict):
+                return False
+            held = body.get("bridge_ids")
+            return isinstance(held, list) and not any(b in _ALL_BRIDGES for b in held)
+
+        reactor.replaced(free)
+
     # -- delivery (lane threads) ---------------------------------------------------------------
 
     def _deliver(self, item: Tuple[int, Any]) -> None:
@@ -434,6 +486,9 @@ class CtiClient:
                 method = "on_connected" if event.connected else "on_disconnected"
             else:
                 method = CONNECTION_METHODS[type(event)]
+            if isinstance(event, ConnectionEvent) and not event.connected and (
+                    "replaced" in (event.reason or "")):
+                self._watch_replaced()
             for listener in self._connection_listeners:
                 safe_call(listener, method, event, hook)
         elif group == RAW:
@@ -491,9 +546,7 @@ class CtiClient:
             out["dispatcher"] = {**self._dispatcher.stats.as_dict(),
                                  "backlog": self._dispatcher.backlog()}
         if self._reactor is not None:
-            out["reactor"] = {"connects": self._reactor.connects,
-                              "failed_attempts": self._reactor.failed_attempts,
-                              "dropped_early": self._reactor.dropped}
+            out["reactor"] = self._reactor.stats()
         return out
 
     def wait_idle(self, timeout: float = 5.0) -> bool:
@@ -503,7 +556,14 @@ class CtiClient:
 
         :returns: False on timeout.
         :raises ClientStoppedError: when the client is not running.
+        :raises WouldDeadlockError: when called from a listener (a lane thread) or the
+            processor thread: it would wait for the very thread it runs on.
         """
+        name = threading.current_thread().name
+        if name.startswith(("asterisk-cti-lane", "asterisk-cti-processor")):
+            raise WouldDeadlockError(
+                f"wait_idle() called on {name}: a listener cannot wait for its own lane to "
+                "drain; call it from another thread")
         deadline = time.monotonic() + timeout
         ring, dispatcher = self._ring, self._dispatcher
         if ring is None or dispatcher is None or not self._running:

@@ -75,6 +75,17 @@ class CtiConfig:
     :param subscribe_bridges: subscribe ``bridge:`` (all bridges) besides the endpoints, so that
         bridge events arrive (endpoint subscriptions deliver none on Asterisk 22).
     :param server_filter: install the server-side event filter (``PUT eventFilter``).
+    :param max_message_size: bytes of one websocket message, all its fragments together; a
+        longer one fails the connection (which is re-established).
+    :param max_handshake_bytes: bytes of the server's answer head to the websocket upgrade.
+    :param max_handshake_headers: header lines in that answer.
+    :param healthy_after: seconds a websocket must stay up before it counts as healthy: one
+        that closes sooner does not reset the reconnect backoff.
+    :param replaced_recheck: seconds after ``ApplicationReplaced`` before the client first
+        checks whether the application name is free again; the interval then doubles up to
+        ``reconnect_max`` * 10; the name counts as free when Asterisk forgot the application
+        or lists it without the all-bridges subscription a connected client holds (the rule
+        is in "Guarantees under failure").
     """
 
     url: str = "http://127.0.0.1:8088"
@@ -94,6 +105,11 @@ class CtiConfig:
     lane_backlog_warning: int = 1000
     subscribe_bridges: bool = True
     server_filter: bool = True
+    max_message_size: int = 64 * 1024 * 1024
+    max_handshake_bytes: int = 16 * 1024
+    max_handshake_headers: int = 64
+    healthy_after: float = 10.0
+    replaced_recheck: float = 30.0
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.url)
@@ -115,6 +131,7 @@ class CtiConfig:
             raise ConfigurationError("password", "must be a string")
         if not isinstance(self.app, str) or not self.app.strip() or len(self.app) > 200:
             raise ConfigurationError("app", "must be a non-empty string of at most 200 characters")
+        validate_app_name(self.app)
         if isinstance(self.event_types, str) or not all(
             isinstance(t, str) and t for t in self.event_types
         ):
@@ -123,8 +140,11 @@ class CtiConfig:
         _check_int("ring_capacity", self.ring_capacity, 16)
         _check_int("workers", self.workers, 1)
         _check_int("lane_backlog_warning", self.lane_backlog_warning, 1)
+        _check_int("max_message_size", self.max_message_size, 1024)
+        _check_int("max_handshake_bytes", self.max_handshake_bytes, 1024)
+        _check_int("max_handshake_headers", self.max_handshake_headers, 8)
         for name in ("reconnect_min", "reconnect_max", "connect_timeout", "request_timeout",
-                     "ping_interval"):
+                     "ping_interval", "healthy_after", "replaced_recheck"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                 raise ConfigurationError(name, "must be a positive number of seconds")
@@ -223,3 +243,59 @@ class CtiConfig:
 def _check_int(name: str, value: object, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ConfigurationError(name, f"must be an integer >= {minimum}")
+
+
+#: Characters no app name or monitor source may hold: whitespace and control characters
+#: (never part of an Asterisk name; they corrupt logs and URLs), ``,`` (ARI reads a comma as
+#: a list separator: ``app=a,b`` registers two applications, ``eventSource=x,y`` subscribes
+#: two sources) and, in app names, ``/`` (it would split the ``/applications/{app}`` path).
+_FORBIDDEN_EVERYWHERE = frozenset(",")
+
+
+def _bad_char(text: str, extra: str = "") -> Optional[str]:
+    for c in text:
+        if c.isspace() or not c.isprintable() or c in _FORBIDDEN_EVERYWHERE or c in extra:
+            return c
+    return None
+
+
+def validate_app_name(app: str) -> str:
+    """Check an ARI application name: no whitespace or control characters, no ``,``, no ``/``.
+
+    :returns: ``app`` unchanged.
+    :raises ConfigurationError: naming the bad value and the character.
+    """
+    c = _bad_char(app, "/\\")
+    if c is not None:
+        raise ConfigurationError(
+            "app", f"{app!r} holds {c!r}: an ARI application name may not contain "
+            "whitespace, control characters, commas or slashes")
+    return app
+
+
+def validate_source(source: str) -> str:
+    """Check one monitor source: a technology (``PJSIP``), an endpoint (``PJSIP/1000``,
+    also ``endpoint:PJSIP/1000``), with no whitespace, control character or comma anywhere
+    (a comma would subscribe extra sources: ``PJSIP/1000,channel:x``).
+
+    The shapes are those :func:`asterisk_cti.subscriptions.normalize_source` accepts; this
+    adds the character rules.
+
+    :returns: ``source`` unchanged.
+    :raises ConfigurationError: (field ``monitor``) naming the bad value.
+    """
+    if not isinstance(source, str) or not source.strip():
+        raise ConfigurationError("monitor", f"{source!r} is not a non-empty string")
+    c = _bad_char(source.strip())
+    if c is not None:
+        raise ConfigurationError(
+            "monitor", f"{source!r} holds {c!r}: a source may not contain whitespace, "
+            "control characters or commas (use PJSIP/1000, or PJSIP for a technology)")
+    text = source.strip()
+    body = text[len("endpoint:"):] if text.startswith("endpoint:") else text
+    tech, slash, res = body.partition("/")
+    if not tech or not tech.replace("_", "").replace("-", "").isalnum() or (
+            slash and (not res or "/" in res)):
+        raise ConfigurationError(
+            "monitor", f"{source!r} is not an endpoint (PJSIP/1000) or a technology (PJSIP)")
+    return source

@@ -53,6 +53,33 @@ class ConnectError(TransportError):
         self.status = status
 
 
+class RedirectError(ConnectError):
+    """The server answered the websocket upgrade with an HTTP redirect (3xx).
+
+    Redirects are never followed: the credentials go only to the configured server. Point
+    ``url`` at the server the ``Location`` names if that is where Asterisk really is.
+
+    :ivar location: the ``Location`` the server named (``""`` when it named none).
+    """
+
+    def __init__(self, status: int, location: str) -> None:
+        shown = repr(location[:200]) if location else "no Location"
+        super().__init__(
+            f"websocket handshake answered HTTP {status} redirect to {shown}; not followed "
+            "(credentials are sent only to the configured url)", status)
+        self.location = location
+
+
+class WebSocketProtocolError(TransportError):
+    """The server broke the websocket protocol (RFC 6455) or one of the client's bounds
+    (message size, handshake size); the connection is dropped and re-established."""
+
+
+class WouldDeadlockError(AsteriskCtiError, RuntimeError):
+    """A blocking call was made from a thread it would have to wait for (for example
+    :meth:`CtiClient.wait_idle` from a listener, which runs on a lane it waits to drain)."""
+
+
 class AriHttpError(AsteriskCtiError):
     """Asterisk answered an ARI REST request with an error status.
 

@@ -15,12 +15,19 @@ import logging
 import random
 import threading
 import time
-from typing import FrozenSet, Optional
+from typing import Any, Callable, Dict, FrozenSet, Optional
 
 from .config import CtiConfig
-from .errors import ConnectError, TransportError
+from .errors import ConnectError, TransportError, WebSocketProtocolError
 from .ring import Ring
-from .transport import EventStream, TransportFactory, basic_auth_header
+from .transport import (
+    Canceller,
+    EventStream,
+    TransportFactory,
+    WireLimits,
+    basic_auth_header,
+    factory_accepts,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +75,12 @@ class Reactor:
     :param rng: randomness for the jitter (tests pass a seeded one).
 
     Thread contract: :meth:`start`, :meth:`stop` and :meth:`reconnect` from any thread (stop
-    is idempotent and never joins the calling thread).
+    is idempotent, aborts a connect in progress, and never joins the calling thread).
+
+    Backoff: a connection counts as healthy only once it stayed up ``healthy_after``
+    seconds; one that the server closes sooner does not reset the backoff, so a server that
+    drops every websocket right after the upgrade sees attempts at growing intervals
+    (``reconnect_min`` doubling up to ``reconnect_max``), not a tight loop.
     """
 
     def __init__(self, config: CtiConfig, factory: TransportFactory, ring: Ring,
@@ -80,13 +92,26 @@ class Reactor:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._stream: Optional[EventStream] = None
+        self._connecting: Optional[Canceller] = None
         self._thread: Optional[threading.Thread] = None
+        self._extra: Dict[str, Any] = {}
+        if factory_accepts(factory, "limits"):
+            self._extra["limits"] = WireLimits(config.max_message_size,
+                                               config.max_handshake_bytes,
+                                               config.max_handshake_headers)
+        self._cancellable = factory_accepts(factory, "cancel")
+        self._replaced_probe: Optional[Callable[[], bool]] = None
+        self._replaced_at = 0.0
+        self._replaced_checks = 0
         self._headers = {"Authorization": basic_auth_header(config.username, config.password)}
         self._wanted: Optional[FrozenSet[bytes]] = None
         self._dropped_before = 0
         self.last_error: Optional[ConnectError] = None
         self.connects = 0
         self.failed_attempts = 0
+        self.short_lived = 0
+        self.protocol_errors = 0
+        self.replaced_rechecks = 0
         self.connected = False
 
     def start(self) -> None:
@@ -106,8 +131,10 @@ class Reactor:
         """
         self._stop.set()
         with self._lock:
-            stream, thread = self._stream, self._thread
+            stream, thread, connecting = self._stream, self._thread, self._connecting
             self._thread = None
+        if connecting is not None:
+            connecting.cancel()
         if stream is not None:
             stream.abort()
         if thread is None or thread is threading.current_thread():
@@ -139,7 +166,72 @@ class Reactor:
         if stream is not None:
             stream.abort()
 
+    def replaced(self, probe: Callable[[], bool]) -> None:
+        """Another client took the application name (``ApplicationReplaced``): from now on,
+        check ``probe()`` at growing intervals (``replaced_recheck`` doubling up to
+        ``10 * reconnect_max``) on the reactor thread, and reconnect as soon as it returns
+        True (the name is free). Any thread; cleared by the next connect.
+
+        :param probe: returns True when nobody holds the application any more; it runs on
+            the reactor thread and must be bounded (a REST call with its timeout).
+        """
+        with self._lock:
+            self._replaced_probe = probe
+            self._replaced_checks = 0
+            self._replaced_at = time.monotonic() + self._config.replaced_recheck
+
+    def _check_replaced(self) -> bool:
+        """Whether the replaced application is free again (run a due probe)."""
+        probe = self._replaced_probe
+        if probe is None or time.monotonic() < self._replaced_at:
+            return False
+        self._replaced_checks += 1
+        self.replaced_rechecks += 1
+        try:
+            free = probe()
+        except Exception as exc:  # a probe error means "not known to be free"
+            logger.debug("application re-check failed: %s", exc)
+            free = False
+        cfg = self._config
+        interval = min(cfg.replaced_recheck * 2.0 ** min(self._replaced_checks, 16),
+                       max(cfg.replaced_recheck, 10.0 * cfg.reconnect_max))
+        self._replaced_at = time.monotonic() + interval
+        if free:
+            logger.info("the ARI application is free again; taking it back")
+        else:
+            logger.debug("the ARI application is still held elsewhere; next check in %.0f s",
+                         interval)
+        return free
+
+    def stats(self) -> Dict[str, int]:
+        """Counters of the connection (any thread)."""
+        return {"connects": self.connects, "failed_attempts": self.failed_attempts,
+                "dropped_early": self.dropped, "short_lived": self.short_lived,
+                "protocol_errors": self.protocol_errors,
+                "replaced_rechecks": self.replaced_rechecks}
+
     # -- the thread ---------------------------------------------------------------------------
+
+    def _open(self, url: str) -> EventStream:
+        cfg = self._config
+        extra = dict(self._extra)
+        canceller: Optional[Canceller] = None
+        if self._cancellable:
+            canceller = Canceller()
+            extra["cancel"] = canceller
+            with self._lock:
+                self._connecting = canceller
+            if self._stop.is_set():
+                canceller.cancel()
+        try:
+            return self._factory(
+                url, self._headers, connect_timeout=cfg.connect_timeout,
+                read_timeout=cfg.ping_interval, verify_tls=cfg.verify_tls, **extra,
+            )
+        finally:
+            if canceller is not None:
+                with self._lock:
+                    self._connecting = None
 
     def _run(self) -> None:
         cfg = self._config
@@ -147,11 +239,10 @@ class Reactor:
         attempt = 0
         while not self._stop.is_set():
             try:
-                stream = self._factory(
-                    url, self._headers, connect_timeout=cfg.connect_timeout,
-                    read_timeout=cfg.ping_interval, verify_tls=cfg.verify_tls,
-                )
+                stream = self._open(url)
             except ConnectError as exc:
+                if self._stop.is_set():
+                    break
                 self.last_error = exc
                 self.failed_attempts += 1
                 attempt += 1
@@ -176,9 +267,11 @@ class Reactor:
             self.connects += 1
             self.connected = True
             self.last_error = None
+            with self._lock:
+                self._replaced_probe = None
             logger.info("connected to %s", url.split("?", 1)[0])
             self._ring.put(Connected(attempt))
-            attempt = 0
+            up_since = time.monotonic()
             reason = self._read(stream)
             self.connected = False
             with self._lock:
@@ -190,11 +283,17 @@ class Reactor:
                 logger.debug("closing the websocket: %s", exc)
             if self._stop.is_set():
                 break
-            logger.warning("websocket disconnected: %s", reason)
             self._ring.put(Disconnected(reason))
-            attempt = 1
-            self._stop.wait(backoff_delay(1, cfg.reconnect_min, cfg.reconnect_max,
-                                          cfg.reconnect_jitter, self._rng))
+            if time.monotonic() - up_since >= cfg.healthy_after:
+                attempt = 1
+            else:
+                # Not healthy: the server dropped us right away; keep backing off.
+                self.short_lived += 1
+                attempt += 1
+            delay = backoff_delay(attempt, cfg.reconnect_min, cfg.reconnect_max,
+                                  cfg.reconnect_jitter, self._rng)
+            logger.warning("websocket disconnected: %s; reconnect in %.1f s", reason, delay)
+            self._stop.wait(delay)
 
     def _read(self, stream: EventStream) -> str:
         put_many = self._ring.put_many
@@ -203,10 +302,15 @@ class Reactor:
         while True:
             try:
                 frames = stream.recv_batch()
+            except WebSocketProtocolError as exc:
+                self.protocol_errors += 1
+                return f"protocol error: {exc}"
             except TransportError as exc:
                 return "stopped" if self._stop.is_set() else str(exc)
             except Exception as exc:
                 return f"{type(exc).__name__}: {exc}"
+            if self._replaced_probe is not None and self._check_replaced():
+                return "application name free again after ApplicationReplaced"
             if frames is None:
                 if self._stop.is_set():
                     return "stopped"

@@ -2,12 +2,16 @@
 
 The reactor sees only :class:`EventStream` (read a batch of text frames, ping, abort, close)
 and a :data:`TransportFactory` that opens one. The real factory,
-:func:`websocket_transport`, lets websocket-client do what it does well (TLS, proxies, the
-HTTP upgrade with an ``Authorization`` header) and then reads frames itself: one large
+:func:`websocket_transport`, speaks the protocol itself (RFC 6455, client side): TCP, TLS
+through :mod:`ssl` (no proxy from the environment, like the REST side), the HTTP upgrade with an
+``Authorization`` header, then frames. Owning the handshake is what makes it safe against a
+hostile server: a redirect is an error (:class:`~asterisk_cti.RedirectError`), never a second
+handshake that would carry the credentials elsewhere; the whole handshake honours one
+deadline (a server trickling a byte a second cannot hold it); its headers are bounded; and a
+pending connect can be cancelled from another thread (:class:`Canceller`). One large
 ``recv()`` from the socket yields every complete frame in it, so the reactor pays for one
-system call and one hand-off per burst of events instead of three reads per frame, and no
-pure-Python UTF-8 check runs (``json.loads`` decodes in C). Tests inject the fake from
-:mod:`asterisk_cti.testing`.
+system call and one hand-off per burst of events, and no pure-Python UTF-8 check runs
+(``json.loads`` decodes in C). Tests inject the fake from :mod:`asterisk_cti.testing`.
 
 Only the reactor thread reads; :meth:`EventStream.abort` may be called from any thread.
 """
@@ -15,20 +19,82 @@ Only the reactor thread reads; :meth:`EventStream.abort` may be called from any 
 from __future__ import annotations
 
 import base64
+import hashlib
+import inspect
 import logging
+import os
 import socket
 import ssl
 import struct
 import threading
-from typing import Any, Callable, FrozenSet, List, Mapping, Optional, Protocol
+import time
+from typing import Any, Callable, Dict, FrozenSet, List, Mapping, NamedTuple, Optional, Protocol
+from urllib.parse import urlsplit
 
-from .errors import ConnectError, TransportError
+from .errors import ConnectError, RedirectError, TransportError, WebSocketProtocolError
 
 logger = logging.getLogger(__name__)
 
 _READ_SIZE = 256 * 1024
-_MAX_FRAME = 64 * 1024 * 1024
 _TYPE_TAG = b'"type":"'
+_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+#: Default bounds (see :class:`WireLimits` and the matching :class:`~asterisk_cti.CtiConfig`
+#: settings).
+DEFAULT_MAX_MESSAGE = 64 * 1024 * 1024
+DEFAULT_MAX_HANDSHAKE_BYTES = 16 * 1024
+DEFAULT_MAX_HANDSHAKE_HEADERS = 64
+
+
+class WireLimits(NamedTuple):
+    """Bounds the real transport enforces on what the server sends.
+
+    :ivar max_message: bytes of one websocket message, whole (all its fragments together).
+    :ivar max_handshake_bytes: bytes of the server's HTTP upgrade answer head.
+    :ivar max_handshake_headers: header lines in that answer.
+    """
+
+    max_message: int = DEFAULT_MAX_MESSAGE
+    max_handshake_bytes: int = DEFAULT_MAX_HANDSHAKE_BYTES
+    max_handshake_headers: int = DEFAULT_MAX_HANDSHAKE_HEADERS
+
+
+_DEFAULT_LIMITS = WireLimits()
+
+
+class Canceller:
+    """Lets another thread abort a connect in progress (the reactor's :meth:`stop`).
+
+    The factory registers each socket it opens with :meth:`attach`; :meth:`cancel` shuts it
+    down, which wakes a blocked ``connect``/``recv`` at once, and makes every later
+    :meth:`attach` fail. Thread-safe.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sock: Optional[socket.socket] = None
+        self.cancelled = False
+
+    def attach(self, sock: Optional[socket.socket]) -> None:
+        """Register the socket being connected (``None`` to forget it).
+
+        :raises ConnectError: when the attempt was already cancelled.
+        """
+        with self._lock:
+            self._sock = sock
+            if self.cancelled:
+                raise ConnectError("connect cancelled")
+
+    def cancel(self) -> None:
+        """Abort the attempt (idempotent, any thread)."""
+        with self._lock:
+            self.cancelled = True
+            sock = self._sock
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
 
 class EventStream(Protocol):
@@ -81,9 +147,23 @@ class TransportFactory(Protocol):
     ) -> EventStream:
         """Connect to ``url`` with ``headers``.
 
+        A factory may also accept the keywords ``cancel`` (a :class:`Canceller`) and
+        ``limits`` (:class:`WireLimits`); the reactor passes them when it does (see
+        :func:`factory_accepts`).
+
         :raises ConnectError: when the connection or the handshake fails (``status`` set when
             the server answered the upgrade with an HTTP error).
         """
+
+
+def factory_accepts(factory: Callable[..., Any], keyword: str) -> bool:
+    """Whether a transport factory takes the optional ``keyword`` argument."""
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return False
+    return keyword in params or any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
 
 
 def basic_auth_header(username: str, password: str) -> str:
@@ -106,109 +186,229 @@ def unwanted(frame: bytes, wanted: FrozenSet[bytes]) -> bool:
 
 
 class FrameReader:
-    """Parses server-to-client websocket frames (RFC 6455) out of a byte stream.
+    """Parses server-to-client websocket frames (RFC 6455) out of a byte stream, strictly.
 
-    Handles fragmentation, ping (answered through ``send_pong``), pong and close. Pure and
-    single-threaded: :meth:`feed` is called by the reactor with whatever the socket returned.
+    Handles fragmentation, ping (answered through ``send_pong``), pong and close, and fails
+    the connection (:class:`~asterisk_cti.WebSocketProtocolError`, counted in
+    :attr:`protocol_errors`) on: a masked frame, RSV bits (no extension is ever negotiated),
+    an unknown opcode, a control frame longer than 125 bytes or fragmented, a continuation
+    without a start, a new data frame inside an open fragmented message, and a message
+    (one frame, or all fragments together) longer than ``max_message`` — checked from the
+    frame header, before its payload is buffered.
+
+    Reassembly is linear: while a frame is incomplete, reads are only collected; they are
+    joined once, when the frame is complete (a 63 MB frame in 16 KB reads is copied twice,
+    not 4,000 times). Pure and single-threaded: :meth:`feed` is called by the reactor with
+    whatever the socket returned.
     """
 
-    __slots__ = ("_buf", "_fragments", "_send_pong", "closed", "wanted", "dropped")
+    __slots__ = ("_pending", "_pending_len", "_need", "_fragments", "_frag_len",
+                 "_send_pong", "closed", "wanted", "dropped", "max_message", "protocol_errors")
 
-    def __init__(self, send_pong: Callable[[bytes], None]) -> None:
-        self._buf = b""
+    def __init__(self, send_pong: Callable[[bytes], None],
+                 max_message: int = DEFAULT_MAX_MESSAGE) -> None:
+        self._pending: List[bytes] = []
+        self._pending_len = 0
+        self._need = 2
         self._fragments: Optional[List[bytes]] = None
+        self._frag_len = 0
         self._send_pong = send_pong
         self.closed = False
         #: ARI event types to keep (``None``: all); see :meth:`EventStream.set_wanted`.
         self.wanted: Optional[FrozenSet[bytes]] = None
         self.dropped = 0
+        self.max_message = max_message
+        self.protocol_errors = 0
+
+    def _violation(self, message: str) -> WebSocketProtocolError:
+        self.protocol_errors += 1
+        self.closed = True
+        return WebSocketProtocolError(message)
 
     def feed(self, data: bytes) -> List[bytes]:
         """Add bytes read from the socket and return the complete text/binary messages.
 
-        :raises TransportError: on a protocol violation or a close frame.
+        :raises WebSocketProtocolError: on a protocol violation or a bound exceeded.
+        :raises TransportError: on a close frame.
         """
-        buf = self._buf + data if self._buf else data
+        if self.closed:
+            raise TransportError("websocket already failed")
+        if self._pending:
+            self._pending.append(data)
+            self._pending_len += len(data)
+            if self._pending_len < self._need:
+                return []
+            buf = b"".join(self._pending)
+            self._pending = []
+            self._pending_len = 0
+        else:
+            buf = data
         out: List[bytes] = []
         pos = 0
         size = len(buf)
+        need = 2
         wanted = self.wanted
         tag = _TYPE_TAG
+        limit = self.max_message
+        frag_open = self._fragments is not None
         while size - pos >= 2:
             b0 = buf[pos]
             b1 = buf[pos + 1]
-            length = b1 & 0x7F
-            head = 2
-            if length == 126:
-                if size - pos < 4:
-                    break
-                length = (buf[pos + 2] << 8) | buf[pos + 3]
-                head = 4
-            elif length == 127:
-                if size - pos < 10:
-                    break
-                length = struct.unpack_from("!Q", buf, pos + 2)[0]
-                head = 10
-                if length > _MAX_FRAME:
-                    raise TransportError(f"websocket frame of {length} bytes refused")
             if b1 & 0x80:
-                raise TransportError("masked frame from server")
+                raise self._violation("masked frame from server")
+            length = b1
+            head = 2
+            if b0 == 0x81 or b0 == 0x82:
+                # The hot path: a whole text (or binary) message in one frame.
+                if frag_open:
+                    raise self._violation("new data frame inside a fragmented message")
+                if length >= 126:
+                    if length == 126:
+                        if size - pos < 4:
+                            need = 4
+                            break
+                        length = (buf[pos + 2] << 8) | buf[pos + 3]
+                        head = 4
+                    else:
+                        if size - pos < 10:
+                            need = 10
+                            break
+                        length = struct.unpack_from("!Q", buf, pos + 2)[0]
+                        head = 10
+                    if length > limit:
+                        raise self._violation(f"websocket frame of {length} bytes refused "
+                                              f"(limit {limit})")
+                end = pos + head + length
+                if end > size:
+                    need = end - pos
+                    break
+                start = pos + head
+                pos = end
+                if wanted is not None:
+                    # Read the type in place: an unwanted frame is never copied.
+                    i = buf.find(tag, start, end)
+                    if i >= 0:
+                        j = buf.find(b'"', i + 8, end)
+                        if buf[i + 8:j] not in wanted and buf.find(tag, j, end) < 0:
+                            self.dropped += 1
+                            continue
+                out.append(buf[start:end])
+                continue
+            opcode = b0 & 0x0F
+            if b0 & 0x70:
+                raise self._violation("websocket frame with RSV bits set (no extension "
+                                      "was negotiated)")
+            if opcode >= 8:
+                if not b0 & 0x80:
+                    raise self._violation("fragmented websocket control frame")
+                if length > 125:
+                    raise self._violation("websocket control frame longer than 125 bytes")
+                if opcode > 10:
+                    raise self._violation(f"unknown websocket opcode {opcode}")
+            else:
+                if opcode > 2:
+                    raise self._violation(f"unknown websocket opcode {opcode}")
+                if length == 126:
+                    if size - pos < 4:
+                        need = 4
+                        break
+                    length = (buf[pos + 2] << 8) | buf[pos + 3]
+                    head = 4
+                elif length == 127:
+                    if size - pos < 10:
+                        need = 10
+                        break
+                    length = struct.unpack_from("!Q", buf, pos + 2)[0]
+                    head = 10
+                if opcode == 0:
+                    if not frag_open:
+                        raise self._violation("continuation frame without a start")
+                    if self._frag_len + length > limit:
+                        raise self._violation(
+                            f"fragmented websocket message over {limit} bytes refused")
+                else:
+                    # a text/binary frame that starts a fragmented message (FIN clear)
+                    if frag_open:
+                        raise self._violation("new data frame inside a fragmented message")
+                    if length > limit:
+                        raise self._violation(f"websocket frame of {length} bytes refused "
+                                              f"(limit {limit})")
             end = pos + head + length
             if end > size:
+                need = end - pos
                 break
             start = pos + head
             pos = end
-            opcode = b0 & 0x0F
-            if opcode == 1 or opcode == 2:
-                if b0 & 0x80:
-                    if wanted is not None:
-                        # Read the type in place: an unwanted frame is never copied.
-                        i = buf.find(tag, start, end)
-                        if i >= 0:
-                            j = buf.find(b'"', i + 8, end)
-                            if buf[i + 8:j] not in wanted and buf.find(tag, j, end) < 0:
-                                self.dropped += 1
-                                continue
-                    out.append(buf[start:end])
-                else:
-                    self._fragments = [buf[start:end]]
-            elif opcode == 0:
-                if self._fragments is None:
-                    raise TransportError("continuation frame without a start")
+            if opcode == 0:
+                assert self._fragments is not None
                 self._fragments.append(buf[start:end])
+                self._frag_len += length
                 if b0 & 0x80:
                     out.append(b"".join(self._fragments))
                     self._fragments = None
+                    self._frag_len = 0
+                    frag_open = False
+            elif opcode == 1 or opcode == 2:
+                self._fragments = [buf[start:end]]
+                self._frag_len = length
+                frag_open = True
             elif opcode == 9:
                 self._send_pong(buf[start:end])
-            elif opcode == 10:
-                pass
             elif opcode == 8:
                 self.closed = True
                 code = struct.unpack_from("!H", buf, start)[0] if end - start >= 2 else 1005
                 raise TransportError(f"server closed the websocket (code {code})")
-            else:
-                raise TransportError(f"unknown websocket opcode {opcode}")
-        self._buf = buf[pos:] if pos < size else b""
+            # opcode 10 (pong): nothing to do
+        if pos < size:
+            rest = buf[pos:] if pos else buf
+            self._pending = [rest]
+            self._pending_len = len(rest)
+            self._need = need
+        else:
+            self._need = 2
         return out
 
 
-class _WebSocketClientStream:
-    """:class:`EventStream` over a websocket-client connection with our own frame reader."""
+def _client_frame(opcode: int, payload: bytes) -> bytes:
+    """A masked client-to-server frame (every client frame must be masked)."""
+    n = len(payload)
+    if n < 126:
+        head = struct.pack("!BB", 0x80 | opcode, 0x80 | n)
+    elif n < 65536:
+        head = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, n)
+    else:
+        head = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, n)
+    key = os.urandom(4)
+    if n:
+        k = int.from_bytes(key * ((n + 3) // 4), "big") >> (8 * (-n % 4))
+        payload = (int.from_bytes(payload, "big") ^ k).to_bytes(n, "big")
+    return head + key + payload
 
-    def __init__(self, ws: Any) -> None:
-        self._ws = ws
-        self._sock: socket.socket = ws.sock
-        self._reader = FrameReader(self._pong)
+
+class _SocketStream:
+    """:class:`EventStream` over our own handshake and :class:`FrameReader`."""
+
+    def __init__(self, sock: socket.socket, leftover: bytes, limits: WireLimits) -> None:
+        self._sock = sock
+        self._send_lock = threading.Lock()
+        self._reader = FrameReader(self._pong, limits.max_message)
+        self._leftover = leftover
         self._closed = threading.Event()
+
+    def _send(self, opcode: int, payload: bytes) -> None:
+        with self._send_lock:
+            self._sock.sendall(_client_frame(opcode, payload))
 
     def _pong(self, payload: bytes) -> None:
         try:
-            self._ws.pong(payload)
-        except Exception as exc:  # broken pipe while answering: the next read reports it
+            self._send(10, payload)
+        except OSError as exc:  # broken pipe while answering: the next read reports it
             logger.debug("could not answer a websocket ping: %s", exc)
 
     def recv_batch(self) -> Optional[List[bytes]]:
+        if self._leftover:
+            data, self._leftover = self._leftover, b""
+            return self._reader.feed(data)
         try:
             data = self._sock.recv(_READ_SIZE)
         except (socket.timeout, ssl.SSLWantReadError):
@@ -228,10 +428,15 @@ class _WebSocketClientStream:
     def dropped(self) -> int:
         return self._reader.dropped
 
+    @property
+    def protocol_errors(self) -> int:
+        """Protocol violations seen (0 or 1: the first one fails the connection)."""
+        return self._reader.protocol_errors
+
     def ping(self) -> None:
         try:
-            self._ws.ping()
-        except Exception as exc:
+            self._send(9, b"")
+        except OSError as exc:
             raise TransportError(f"websocket ping failed: {exc}") from None
 
     def abort(self) -> None:
@@ -242,15 +447,67 @@ class _WebSocketClientStream:
             pass
 
     def close(self) -> None:
+        if not self._closed.is_set() and not self._reader.closed:
+            try:
+                self._sock.settimeout(0.5)
+                self._send(8, struct.pack("!H", 1000))
+            except OSError as exc:
+                logger.debug("websocket close: %s", exc)
         self._closed.set()
         try:
-            self._ws.close(timeout=0.5)
-        except Exception as exc:
-            logger.debug("websocket close: %s", exc)
-        try:
-            self._ws.shutdown()
-        except Exception as exc:
-            logger.debug("websocket shutdown: %s", exc)
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self._sock.close()
+
+
+def _remaining(deadline: float) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise socket.timeout("handshake deadline passed")
+    return left
+
+
+def _read_head(sock: socket.socket, deadline: float, limits: WireLimits,
+               what: str) -> tuple[bytes, bytes]:
+    """Read an HTTP response head within ``deadline``: ``(head, bytes after it)``."""
+    data = b""
+    while True:
+        end = data.find(b"\r\n\r\n")
+        if end >= 0:
+            head, rest = data[:end], data[end + 4:]
+            break
+        if len(data) > limits.max_handshake_bytes:
+            raise WebSocketProtocolError(
+                f"{what} answer head over {limits.max_handshake_bytes} bytes refused")
+        sock.settimeout(_remaining(deadline))
+        chunk = sock.recv(4096)
+        if not chunk:
+            raise ConnectError(f"{what}: connection closed by the server before an answer")
+        data += chunk
+    if len(head) > limits.max_handshake_bytes:
+        raise WebSocketProtocolError(
+            f"{what} answer head over {limits.max_handshake_bytes} bytes refused")
+    return head, rest
+
+
+def _parse_head(head: bytes, limits: WireLimits, what: str) -> tuple[int, Dict[str, str]]:
+    lines = head.decode("latin-1").split("\r\n")
+    if len(lines) - 1 > limits.max_handshake_headers:
+        raise WebSocketProtocolError(
+            f"{what} answer with more than {limits.max_handshake_headers} headers refused")
+    parts = lines[0].split(" ", 2)
+    if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
+        raise ConnectError(f"{what}: not an HTTP answer: {lines[0][:80]!r}")
+    headers: Dict[str, str] = {}
+    for line in lines[1:]:
+        name, sep, value = line.partition(":")
+        if not sep:
+            raise ConnectError(f"{what}: malformed header line {line[:80]!r}")
+        key = name.strip().lower()
+        value = value.strip()
+        headers[key] = f"{headers[key]}, {value}" if key in headers else value
+    return int(parts[1]), headers
 
 
 def websocket_transport(
@@ -260,52 +517,113 @@ def websocket_transport(
     connect_timeout: float,
     read_timeout: float,
     verify_tls: bool | str,
+    cancel: Optional[Canceller] = None,
+    limits: WireLimits = _DEFAULT_LIMITS,
 ) -> EventStream:
-    """The real :class:`TransportFactory`, built on websocket-client.
+    """The real :class:`TransportFactory`.
 
     :param url: ``ws://`` or ``wss://`` URL without credentials.
     :param headers: extra handshake headers (the ``Authorization`` header among them).
-    :param connect_timeout: seconds for TCP connect, TLS and the HTTP upgrade.
+    :param connect_timeout: total deadline, seconds, for TCP connect, TLS and the HTTP
+        upgrade together (name resolution aside).
     :param read_timeout: seconds a read may block before :meth:`EventStream.recv_batch`
         returns ``None`` (the reactor then pings).
     :param verify_tls: ``True``, ``False`` or a CA bundle path.
-    :raises ConnectError: on any failure to connect; the message never contains credentials.
+    :param cancel: lets another thread abort the attempt.
+    :param limits: bounds on the answer head and on messages.
+    :raises RedirectError: when the server answers the upgrade with a redirect (never
+        followed).
+    :raises WebSocketProtocolError: when the answer head exceeds ``limits``.
+    :raises ConnectError: on any other failure to connect; the message never contains
+        credentials.
     """
-    import websocket  # imported here so that importing asterisk_cti stays cheap
-
-    sslopt: dict[str, Any] = {}
-    if url.startswith("wss:"):
-        if verify_tls is False:
-            sslopt = {"cert_reqs": ssl.CERT_NONE, "check_hostname": False}
-        else:
-            sslopt = {"cert_reqs": ssl.CERT_REQUIRED, "check_hostname": True}
-            if isinstance(verify_tls, str):
-                sslopt["ca_certs"] = verify_tls
-    header = [f"{k}: {v}" for k, v in headers.items()]
+    deadline = time.monotonic() + connect_timeout
+    parts = urlsplit(url)
+    if parts.scheme not in ("ws", "wss") or not parts.hostname:
+        raise ConnectError(f"not a websocket URL: {_safe(url)}")
+    host = parts.hostname
+    secure = parts.scheme == "wss"
+    port = parts.port or (443 if secure else 80)
+    for k, v in headers.items():
+        if any(c in k + v for c in "\r\n\0"):
+            raise ConnectError("a handshake header holds a line break")
+    sock: Optional[socket.socket] = None
     try:
-        ws = websocket.create_connection(
-            url,
-            timeout=connect_timeout,
-            header=header,
-            sslopt=sslopt,
-            skip_utf8_validation=True,
-            enable_multithread=True,
-            suppress_origin=True,
-        )
-    except websocket.WebSocketBadStatusException as exc:
-        status = getattr(exc, "status_code", None)
-        raise ConnectError(f"websocket handshake refused with HTTP {status}", status) from None
-    except (OSError, websocket.WebSocketException, ValueError) as exc:
+        sock = socket.create_connection((host, port), timeout=_remaining(deadline))
+        if cancel is not None:
+            cancel.attach(sock)
+        if secure:
+            ctx = ssl.create_default_context(
+                cafile=verify_tls if isinstance(verify_tls, str) else None)
+            if verify_tls is False:
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+            sock.settimeout(_remaining(deadline))
+            sock = ctx.wrap_socket(sock, server_hostname=host)
+            if cancel is not None:
+                cancel.attach(sock)
+        key = base64.b64encode(os.urandom(16)).decode("ascii")
+        default_port = (secure and port == 443) or (not secure and port == 80)
+        netloc = host if ":" not in host else f"[{host}]"
+        if not default_port:
+            netloc += f":{port}"
+        target_path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        lines = [f"GET {target_path} HTTP/1.1", f"Host: {netloc}", "Upgrade: websocket",
+                 "Connection: Upgrade", f"Sec-WebSocket-Key: {key}",
+                 "Sec-WebSocket-Version: 13"]
+        lines += [f"{k}: {v}" for k, v in headers.items()]
+        sock.settimeout(_remaining(deadline))
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        head, leftover = _read_head(sock, deadline, limits, "websocket handshake")
+        status, answer = _parse_head(head, limits, "websocket handshake")
+        if 300 <= status < 400:
+            raise RedirectError(status, answer.get("location", ""))
+        if status != 101:
+            raise ConnectError(f"websocket handshake refused with HTTP {status}", status)
+        expected = base64.b64encode(hashlib.sha1(key.encode() + _GUID).digest()).decode()
+        if answer.get("upgrade", "").lower() != "websocket" or "upgrade" not in [
+                t.strip() for t in answer.get("connection", "").lower().split(",")]:
+            raise ConnectError("websocket handshake: the server did not upgrade")
+        if answer.get("sec-websocket-accept", "") != expected:
+            raise ConnectError("websocket handshake: wrong Sec-WebSocket-Accept")
+        if answer.get("sec-websocket-extensions"):
+            raise WebSocketProtocolError(
+                "websocket handshake: the server imposed an extension nobody asked for")
+        if cancel is not None:
+            cancel.attach(None)
+            if cancel.cancelled:
+                raise ConnectError("connect cancelled")
+    except ConnectError:
+        _close_quietly(sock)
+        raise
+    except WebSocketProtocolError as exc:
+        _close_quietly(sock)
+        raise ConnectError(str(exc)) from None
+    except (OSError, ValueError, UnicodeError) as exc:
+        _close_quietly(sock)
+        if cancel is not None and cancel.cancelled:
+            raise ConnectError("connect cancelled") from None
+        if isinstance(exc, socket.timeout):
+            raise ConnectError(f"cannot connect to {_safe(url)}: no complete handshake "
+                               f"within {connect_timeout:g} s") from None
         raise ConnectError(f"cannot connect to {_safe(url)}: {type(exc).__name__}: {exc}") from None
-    sock = ws.sock
-    if sock is None:
-        raise ConnectError(f"cannot connect to {_safe(url)}: no socket after the handshake")
+    except BaseException:
+        _close_quietly(sock)
+        raise
     sock.settimeout(read_timeout)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024 * 1024)
     except OSError:
         pass
-    return _WebSocketClientStream(ws)
+    return _SocketStream(sock, leftover, limits)
+
+
+def _close_quietly(sock: Optional[socket.socket]) -> None:
+    if sock is not None:
+        try:
+            sock.close()
+        except OSError:
+            pass
 
 
 def _safe(url: str) -> str:

@@ -30,8 +30,8 @@ def test_config_derives_ari_and_websocket_urls() -> None:
 
 
 def test_app_name_is_url_encoded_in_the_events_url() -> None:
-    cfg = CtiConfig(app="desk 1000&x=?")
-    assert "app=desk%201000%26x%3D%3F&" in cfg.events_url
+    cfg = CtiConfig(app="desk-1000&x=?")
+    assert "app=desk-1000%26x%3D%3F&" in cfg.events_url
 
 
 @pytest.mark.parametrize(
