@@ -168,6 +168,8 @@ class CtiClient:
         :param timeout: seconds to wait (default: ``connect_timeout`` + ``request_timeout``).
         :returns: the client itself.
         :raises AuthenticationError: when Asterisk refuses the credentials.
+        :raises UnknownSourceError: when Asterisk does not know a monitored source (the
+            client is stopped again; the error names the sources).
         :raises CtiTimeoutError: when not connected in time (the client is stopped again);
             the message says what the last attempt got.
         """
@@ -209,6 +211,9 @@ class CtiClient:
                     f"not connected to {cfg.ari_url} within {wait:g} s"
                     + (f" (last error: {last})" if last else "")
                 )
+        if self.subscriptions.refused:  # an unknown monitored source: fail fast, not half-up
+            self.stop()
+            raise self.subscriptions.refused_error()
         return self
 
     def stop(self, timeout: float = 5.0) -> bool:
@@ -273,11 +278,17 @@ class CtiClient:
         resynchronises the new lines, blocking the caller until Asterisk agreed.
 
         :raises ConfigurationError: for a malformed source.
+        :raises UnknownSourceError: when Asterisk does not know a source (422); the other
+            sources are monitored, the unknown ones are dropped from :attr:`monitored`.
         :raises AriHttpError: when Asterisk refuses the subscription.
         """
         added = self.subscriptions.add(sources)
         if added:
             self._apply_monitor_change(timeout)
+            refused = [s for s in added if s in self.subscriptions.refused]
+            if refused:  # the others are subscribed; forget the unknown ones
+                self.unmonitor(*refused, timeout=timeout)
+                raise self.subscriptions.refused_error(refused)
 
     def unmonitor(self, *sources: str, timeout: Optional[float] = None) -> None:
         """Stop monitoring endpoints or technologies (see :meth:`monitor`)."""
