@@ -25,10 +25,10 @@ from .config import CtiConfig
 from .dispatcher import Dispatcher, ErrorHook, safe_call
 from .errors import (
     AsteriskCtiError,
-    AuthenticationError,
     ClientStoppedError,
     ConnectError,
     CtiTimeoutError,
+    http_error,
 )
 from .listeners import (
     CONNECTION_METHODS,
@@ -202,8 +202,9 @@ class CtiClient:
             err = reactor.last_error
             if isinstance(err, ConnectError) and err.status in (401, 403):
                 self.stop()
-                raise AuthenticationError("GET", "/events", err.status or 401,
-                                          "websocket handshake refused: check username/password")
+                raise http_error("GET", "/events", err.status or 401, "websocket handshake " + (
+                    "forbidden (ari.conf ACL?)" if err.status == 403 else
+                    "refused: check username/password"))
             if time.monotonic() >= deadline:
                 last = processor.sync_error or reactor.last_error
                 self.stop()
