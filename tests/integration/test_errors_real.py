@@ -133,3 +133,28 @@ def test_control_on_unknown_channels(cti: LabCti) -> None:
     with pytest.raises(NotFoundError) as info:
         cti.rest.delete("channels", "no-such-channel")
     assert info.value.status == 404
+
+
+def test_retrieve_of_a_call_held_from_the_desk_phone_is_prompt(
+        cti_factory: CtiFactory, lab: Lab, phones: Dict[str, Phone]) -> None:
+    """1000 dials 7002 (the switch bridges it with 1002), then puts it on hold from its own
+    phone: retrieve() from the SDK, twice, returns promptly and the client stays usable."""
+    for phone in phones.values():
+        phone.set_auto_answer(True)
+    cti = cti_factory(app=lab.config.app)
+    start = cti.events.mark()
+    phones["1000"].dial("7002")
+    phones["1002"].wait_for("CALL_ESTABLISHED")
+    phones["1000"].wait_for("CALL_ESTABLISHED")
+    cti.events.wait_call("established", "PJSIP/1000", since=start)
+    assert cti.wait_idle(5.0)
+    (kai,) = cti.line("PJSIP/1000").connections
+    phones["1000"].hold()
+    for _ in range(2):
+        began = time.monotonic()
+        cti.control.retrieve(kai)
+        assert time.monotonic() - began < 3.0
+    assert cti.control.in_stasis(kai.connection_id)
+    cti.control.hangup(kai)
+    phones["1000"].wait_for("CALL_CLOSED")
+    phones["1002"].wait_for("CALL_CLOSED")
