@@ -48,13 +48,16 @@ def normalize_source(source: str) -> str:
 
     :raises ConfigurationError: for anything that is not an endpoint or a technology.
     """
-    text = source.strip()
+    text = source.strip() if isinstance(source, str) else ""
     if text.startswith("endpoint:"):
         text = text[len("endpoint:"):]
     tech, _, res = text.partition("/")
+    # ARI takes a comma-separated list of sources: a comma would subscribe more than asked
+    # (``PJSIP/1000,bridge:`` is every bridge); whitespace and control characters are never
+    # part of an endpoint name.
     if not tech or not tech.replace("_", "").replace("-", "").isalnum() or "/" in res or (
         _ and not res
-    ):
+    ) or any(c == "," or c.isspace() or not c.isprintable() for c in res):
         raise ConfigurationError(
             "monitor", f"{source!r} is not an endpoint (PJSIP/1000) or a technology (PJSIP)"
         )
