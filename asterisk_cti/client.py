@@ -25,13 +25,13 @@ from .config import CtiConfig, validate_source
 from .dispatcher import Dispatcher, ErrorHook, safe_call
 from .errors import (
     AsteriskCtiError,
-    AuthenticationError,
     ClientStoppedError,
     ConnectError,
     CtiTimeoutError,
     NotFoundError,
     RedirectError,
     WouldDeadlockError,
+    http_error,
 )
 from .listeners import (
     CONNECTION_METHODS,
@@ -173,6 +173,8 @@ class CtiClient:
         :raises AuthenticationError: when Asterisk refuses the credentials.
         :raises RedirectError: at once when the server answers the websocket upgrade with
             a redirect (never followed; the client is stopped again).
+        :raises UnknownSourceError: when Asterisk does not know a monitored source (the
+            client is stopped again; the error names the sources).
         :raises CtiTimeoutError: when not connected in time (the client is stopped again);
             the message says what the last attempt got.
 
@@ -221,14 +223,17 @@ class CtiClient:
             if isinstance(err, RedirectError):
                 raise RedirectError(err.status or 0, err.location)
             if isinstance(err, ConnectError) and err.status in (401, 403):
-                raise AuthenticationError("GET", "/events", err.status or 401,
-                                          "websocket handshake refused: check username/password")
+                raise http_error("GET", "/events", err.status or 401, "websocket handshake " + (
+                    "forbidden (ari.conf ACL?)" if err.status == 403 else
+                    "refused: check username/password"))
             if time.monotonic() >= deadline:
                 last = processor.sync_error or reactor.last_error
                 raise CtiTimeoutError(
                     f"not connected to {cfg.ari_url} within {wait:g} s"
                     + (f" (last error: {last})" if last else "")
                 )
+        if self.subscriptions.refused:  # an unknown monitored source: fail fast, not half-up
+            raise self.subscriptions.refused_error()
 
     def stop(self, timeout: float = 5.0) -> bool:
         """Stop every thread and close the websocket (idempotent, bounded, listener-safe).
@@ -292,6 +297,8 @@ class CtiClient:
         resynchronises the new lines, blocking the caller until Asterisk agreed.
 
         :raises ConfigurationError: for a malformed source.
+        :raises UnknownSourceError: when Asterisk does not know a source (422); the other
+            sources are monitored, the unknown ones are dropped from :attr:`monitored`.
         :raises AriHttpError: when Asterisk refuses the subscription.
         """
         for source in sources:
@@ -299,6 +306,10 @@ class CtiClient:
         added = self.subscriptions.add(sources)
         if added:
             self._apply_monitor_change(timeout)
+            refused = [s for s in added if s in self.subscriptions.refused]
+            if refused:  # the others are subscribed; forget the unknown ones
+                self.unmonitor(*refused, timeout=timeout)
+                raise self.subscriptions.refused_error(refused)
 
     def unmonitor(self, *sources: str, timeout: Optional[float] = None) -> None:
         """Stop monitoring endpoints or technologies (see :meth:`monitor`)."""

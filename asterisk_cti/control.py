@@ -27,7 +27,7 @@ import threading
 from dataclasses import dataclass, replace
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-from .errors import AsteriskCtiError, CtiTimeoutError, NotInStasisError
+from .errors import AsteriskCtiError, CtiTimeoutError, NotInStasisError, ServerError
 from .events import Event
 from .rest import ari_path
 from .stasis import (
@@ -77,6 +77,25 @@ class CallFailedError(AsteriskCtiError):
         self.dialstatus = dialstatus
         self.cause = cause
         self.channel_id = channel_id
+
+
+def _unavailable(exc: AsteriskCtiError, endpoint: str, channel_id: str) -> AsteriskCtiError:
+    """``POST /channels`` answered 500 "Allocation failed": Asterisk 22 could not create the
+    channel (``ast_dial_prerun`` failed: an unknown PJSIP endpoint, or one with no registered
+    contact). That is a call that failed with CHANUNAVAIL, not a server fault."""
+    if (isinstance(exc, ServerError) and exc.status == 500
+            and exc.message.strip().lower() == "allocation failed"):
+        return CallFailedError(
+            f"call to {endpoint} failed: CHANUNAVAIL (Asterisk could not create the channel: "
+            "unknown endpoint, or not registered)",
+            dialstatus="CHANUNAVAIL", channel_id=channel_id)
+    return exc
+
+
+def _raise_unavailable(exc: AsteriskCtiError, endpoint: str, channel_id: str) -> None:
+    err = _unavailable(exc, endpoint, channel_id)
+    if err is not exc:
+        raise err from exc
 
 
 class CallStateError(AsteriskCtiError):
@@ -328,10 +347,13 @@ class CallControl:
 
     def _require_stasis(self, channel_id: str, method: str, *path: str) -> None:
         if self._state.known_outside(channel_id):
+            other = self._state.other_app(channel_id, self._app)
+            where = (f"in another application '{other}'" if other
+                     else f"outside application '{self._app}'")
             raise NotInStasisError(
                 method, ari_path("channels", channel_id, *path), 409,
-                f"Channel not in Stasis application (the SDK saw channel {channel_id} outside "
-                f"application '{self._app}'; no request was sent)")
+                f"Channel not in Stasis application (the SDK saw channel {channel_id} {where}; "
+                "no request was sent)", other_app=other)
 
     def _call_peers(self, holder: str) -> Tuple[Optional[str], Tuple[str, ...]]:
         return self._state.bridge_members(holder)
@@ -399,7 +421,9 @@ class CallControl:
         :param timeout: seconds each phone may ring.
         :param wait_for: ``"originated"``, ``"delivered"`` or ``"established"``.
         :returns: a :class:`ControlledCall`.
-        :raises CallFailedError: the agent or the destination did not answer, was busy...
+        :raises CallFailedError: the agent or the destination did not answer, was busy...;
+            also (``dialstatus`` CHANUNAVAIL) when Asterisk cannot create the channel of an
+            unknown or unregistered endpoint (it answers 500 "Allocation failed").
         :raises CtiTimeoutError: no outcome in time (the SDK then hangs up what it started).
         :raises AriHttpError: Asterisk refused the request (bad endpoint: 400/404...).
         :raises TransportError: Asterisk could not be reached.
@@ -445,11 +469,12 @@ class CallControl:
         try:
             self._client.rest.post("channels", params=params,
                                    json_body={"variables": dict(variables)} if variables else None)
-        except AsteriskCtiError:
+        except AsteriskCtiError as exc:
             with self._state.lock:
                 self._state.plans.pop(agent_id, None)
             if waiter is not None:
                 waiter.cancel()
+            _raise_unavailable(exc, endpoint, agent_id)
             raise
         logger.info("originate %s -> %s (%s): agent channel %s", endpoint, destination,
                     dest_endpoint, agent_id)
@@ -480,9 +505,10 @@ class CallControl:
         try:
             self._client.rest.post("channels", params=params,
                                    json_body={"variables": dict(variables)} if variables else None)
-        except AsteriskCtiError:
+        except AsteriskCtiError as exc:
             if waiter is not None:
                 waiter.cancel()
+            _raise_unavailable(exc, endpoint, agent_id)
             raise
         handle = ControlledCall(agent_id, agent_id, None, None, False, (agent_id,))
         if waiter is None or outcome is None:
@@ -679,15 +705,31 @@ class CallControl:
         held; parties that hung up meanwhile are skipped. Marks the connection not held in the
         call model. Returns when Asterisk accepted. Any thread; blocks the caller.
 
+        A call the SDK did not put on hold (held from the desk phone) is retrieved the same
+        way; a channel in no SDK bridge gets ``DELETE /channels/{id}/hold`` itself, so an
+        unknown or gone id raises instead of passing silently. Calling it twice is harmless.
+
         :raises NotInStasisError: the call does not run through the SDK's application.
+        :raises NotFoundError: the channel is unknown or gone.
         """
         holder = self._channel_of(target)
         self._require_stasis(holder, "DELETE", "hold")
+        # bridge_members takes the state lock itself: never call it with the lock held (it
+        # is not reentrant; that deadlocked the whole client on a call not held by the SDK).
         with self._state.lock:
             known = holder in self._state.held
-            if not known:
-                _, peers = self._state.bridge_members(holder)
-                self._state.held[holder] = peers or (holder,)
+        if not known:
+            _, peers = self._state.bridge_members(holder)
+            if not peers:
+                # Nothing the SDK put on hold (held from the desk phone, an unknown id, a
+                # second retrieve): take the channel itself off hold, and let Asterisk say
+                # if it is gone (404) or not ours (409).
+                what = "hold" if self._get_options().moh_class is None else "moh"
+                self._client.rest.delete("channels", holder, what)
+                self._model_held(holder, False)
+                return
+            with self._state.lock:
+                self._state.held.setdefault(holder, peers)
         self._engine.unhold(holder)
         if not known:
             self._model_held(holder, False)
@@ -761,9 +803,10 @@ class CallControl:
             waiter = self._expect(outcome)
         try:
             self._engine.dial(leg, timeout=timeout)
-        except AsteriskCtiError:
+        except AsteriskCtiError as exc:
             if waiter is not None:
                 waiter.cancel()
+            _raise_unavailable(exc, leg.endpoint, leg.channel_id)
             raise
         return waiter, outcome
 
@@ -949,7 +992,11 @@ class CallControl:
                 self._engine.protect(bid, -1)
             self._engine.unhold(holder)
             for leg in legs:
-                self._engine.dial(leg, timeout=timeout)
+                try:
+                    self._engine.dial(leg, timeout=timeout)
+                except AsteriskCtiError as exc:
+                    _raise_unavailable(exc, leg.endpoint, leg.channel_id)
+                    raise
         except AsteriskCtiError:
             for waiter, _, _ in waiters:
                 waiter.cancel()

@@ -2,13 +2,15 @@
 
 Every error the SDK raises derives from :class:`AsteriskCtiError`. Configuration errors are also
 :class:`ValueError`; HTTP errors carry the method, the path, the status and Asterisk's own
-message, and the cases callers handle (404, 409 "not in Stasis") have classes of their own.
-No exception message ever contains a credential.
+message, and the cases callers handle (404, 409 "not in Stasis", 412 "invalid state", 403
+"forbidden", 422 "unknown event source") have classes of their own. The mapping follows
+Asterisk 22's own ``rest-api/api-docs`` and ``res/ari`` sources (see the error table in the
+call-control guide). No exception message ever contains a credential.
 """
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Sequence, Tuple
 
 
 class AsteriskCtiError(Exception):
@@ -40,6 +42,15 @@ class EventParseError(AsteriskCtiError, ValueError):
 
 class TransportError(AsteriskCtiError):
     """The connection to Asterisk failed: refused, reset, timed out, TLS, or dropped."""
+
+
+class RequestTimeoutError(TransportError, CtiTimeoutError):
+    """An ARI REST request did not complete within its deadline.
+
+    The deadline is total: connecting, sending the request and reading the whole answer
+    together, whatever pace the server sends at. Also a :class:`TransportError` (what a
+    timed-out request raised before) and a :class:`CtiTimeoutError`.
+    """
 
 
 class ConnectError(TransportError):
@@ -102,15 +113,62 @@ class InvalidRequestError(AriHttpError):
 
 
 class AuthenticationError(AriHttpError):
-    """401 or 403: the ARI user name or password was refused."""
+    """401: the ARI user name or password was refused (403: see :class:`ForbiddenError`)."""
+
+
+class ForbiddenError(AuthenticationError):
+    """403: the credentials were accepted, but this user may not do this.
+
+    Asterisk 22 answers ``403 "Write access denied"`` to a ``read_only`` ARI user for any
+    request but GET, and ``403 "Access denied by ACL"`` when ``ari.conf``'s ACL refuses the
+    client's address. The password is not the problem. A subclass of
+    :class:`AuthenticationError` so that existing handlers still catch it.
+    """
 
 
 class NotFoundError(AriHttpError):
-    """404: the channel, bridge, endpoint or application does not exist (often: already gone)."""
+    """404: the channel, bridge, endpoint or application does not exist (often: already gone).
+
+    Also raised for ``400 "Channel not found"``, which ``POST /bridges/{id}/addChannel`` and
+    ``removeChannel`` answer for a channel that is gone (``status`` then stays 400).
+    """
 
 
 class ConflictError(AriHttpError):
     """409: the object exists but is in a state that does not allow the operation."""
+
+
+class ChannelStateError(ConflictError):
+    """412 "Channel in invalid state": the channel is in Stasis but not answered yet.
+
+    Asterisk 22 (``channel_state_invalid()`` in ``res/ari/resource_channels.c``) refuses
+    continue, redirect, answer, ring, progress, dtmf, mute/unmute, hold/unhold, moh,
+    silence and play on an *outbound* channel that is still ``Down``, ``Reserved`` or
+    ``Ringing``: wait for it to be answered.
+    """
+
+
+class UnknownSourceError(InvalidRequestError):
+    """422 "Event source does not exist": a monitored endpoint or technology is unknown.
+
+    Asterisk stops at the first unknown source of a subscription; the SDK then subscribes the
+    other sources one by one, so only the ones named here are missing.
+
+    :ivar sources: the refused sources, as given to ``monitor()`` (``PJSIP/1000``).
+    """
+
+    def __init__(self, method: str, path: str, status: int, message: str,
+                 sources: Sequence[str] = ()) -> None:
+        super().__init__(method, path, status, message)
+        self.sources: Tuple[str, ...] = tuple(sources)
+        if self.sources:
+            hints = [f"{s!r} -> 'PJSIP/{s}'?" for s in self.sources if "/" not in s
+                     and s.isdigit()]
+            self.args = (
+                f"Asterisk does not know the event source(s) {', '.join(self.sources)} "
+                f"({status}: {message})"
+                + (f"; an extension needs its technology: {', '.join(hints)}" if hints
+                   else "; check the endpoint name (asterisk -rx 'pjsip show endpoints')"),)
 
 
 class NotInStasisError(ConflictError):
@@ -127,9 +185,15 @@ class NotInStasisError(ConflictError):
         "(dialplan: exten => _1XXX,1,Stasis(<app>,dial)) or originate it with the SDK"
     )
 
-    def __init__(self, method: str, path: str, status: int, message: str) -> None:
+    def __init__(self, method: str, path: str, status: int, message: str,
+                 other_app: Optional[str] = None) -> None:
         super().__init__(method, path, status, message)
-        self.args = (f"{method} {path} -> {status}: {message}; {self.HINT}",)
+        #: the other Stasis application the channel is in, when the SDK knows it
+        self.other_app = other_app
+        hint = self.HINT if other_app is None else (
+            f"the channel is in another application ({other_app!r}), not in the SDK's; "
+            "that application controls it")
+        self.args = (f"{method} {path} -> {status}: {message}; {hint}",)
 
 
 class ServerError(AriHttpError):
@@ -146,14 +210,19 @@ def http_error(method: str, path: str, status: int, message: str) -> AriHttpErro
     :returns: an exception instance, not raised.
     """
     cls: type[AriHttpError]
-    if status in (401, 403):
+    text = message.strip().lower()
+    if status == 401:
         cls = AuthenticationError
-    elif status == 404:
+    elif status == 403:
+        cls = ForbiddenError
+    elif status == 404 or (status == 400 and text == "channel not found"):
         cls = NotFoundError
-    elif status in (409, 422) and "not in stasis" in message.lower():
+    elif status in (409, 422) and "not in stasis" in text:
         cls = NotInStasisError
-    elif status == 409:
-        cls = ConflictError
+    elif status in (409, 412):
+        cls = ChannelStateError if status == 412 else ConflictError
+    elif status == 422 and text == "event source does not exist":
+        cls = UnknownSourceError
     elif status in (400, 422):
         cls = InvalidRequestError
     elif status >= 500:

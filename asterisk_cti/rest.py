@@ -2,10 +2,18 @@
 
 All requests go through :meth:`AriRest.request`: the path is built from segments that are each
 URL-encoded (no user string reaches a URL unescaped), credentials travel in an
-``Authorization`` header set on the session (never in the URL), every request has a timeout,
-only idempotent methods (GET, PUT, DELETE) are retried, and only on connection errors and 503
-"not booted" answers, and error statuses become the typed exceptions of
+``Authorization`` header set on the session (never in the URL), redirects are never followed
+(ARI does not redirect; a 30x is an error naming its ``Location``, so the credentials go to no
+other host), only idempotent methods (GET, PUT, DELETE) are retried, and only on connection
+errors and 503 "not booted" answers, and error statuses become the typed exceptions of
 :mod:`asterisk_cti.errors`.
+
+Every request has a **deadline**, not only a timeout: connecting, sending and reading the
+whole answer (status line, headers, body) must all finish within ``timeout`` seconds in total,
+retries included, or :class:`~asterisk_cti.errors.RequestTimeoutError` is raised within it.
+``requests`` alone only bounds each socket read, so a server trickling one byte a second could
+hold a call for ever; here each socket operation of the session's connections is given the
+time left until the deadline (a thread-local set around the request).
 
 Threads: any. ``requests.Session`` is safe for concurrent simple requests with its default
 pooled adapter; the session is configured once, before it is shared.
@@ -13,16 +21,29 @@ pooled adapter; the session is configured once, before it is shared.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import socket
+import threading
 import time
 from typing import Any, Mapping, Optional, Sequence, Union
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from .config import CtiConfig
-from .errors import InvalidRequestError, TransportError, http_error
+from .errors import (
+    AriHttpError,
+    InvalidRequestError,
+    NotFoundError,
+    RequestTimeoutError,
+    TransportError,
+    http_error,
+)
 from .transport import basic_auth_header
 
 logger = logging.getLogger(__name__)
@@ -49,6 +70,132 @@ def ari_path(*segments: Segment) -> str:
     return "/" + "/".join(parts)
 
 
+# -- deadlines --------------------------------------------------------------------------------
+
+_local = threading.local()
+
+
+def _time_left() -> Optional[float]:
+    """Seconds until the current thread's request deadline (None: no deadline set)."""
+    at: Optional[float] = getattr(_local, "deadline", None)
+    return None if at is None else at - time.monotonic()
+
+
+class _DeadlineSocket:
+    """Wraps a connection's socket so that every send and receive ends by the deadline of the
+    request the calling thread is making (each call gets the time left as its timeout)."""
+
+    def __init__(self, sock: Any) -> None:
+        self._sock = sock
+        self._timeout: Optional[float] = sock.gettimeout()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+    def settimeout(self, value: Optional[float]) -> None:
+        self._timeout = value
+        self._sock.settimeout(value)
+
+    def gettimeout(self) -> Optional[float]:
+        return self._timeout
+
+    def _arm(self) -> None:
+        left = _time_left()
+        if left is None:
+            self._sock.settimeout(self._timeout)
+            return
+        if left <= 0:
+            raise socket.timeout("request deadline passed")
+        self._sock.settimeout(left if self._timeout is None else min(left, self._timeout))
+
+    def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
+        self._arm()
+        return int(self._sock.recv_into(buffer, nbytes, flags))
+
+    def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        self._arm()
+        return bytes(self._sock.recv(bufsize, flags))
+
+    def send(self, data: Any, flags: int = 0) -> int:
+        self._arm()
+        return int(self._sock.send(data, flags))
+
+    def sendall(self, data: Any, flags: int = 0) -> None:
+        view = memoryview(data).cast("B")
+        while view:  # one send per step, so the deadline is checked between them
+            sent = self.send(view, flags)
+            view = view[sent:]
+
+    def makefile(self, mode: str = "r", buffering: Optional[int] = None, **_: Any) -> Any:
+        if mode not in ("rb", "br"):
+            raise ValueError(f"unsupported makefile mode {mode!r}")
+        return io.BufferedReader(_DeadlineReader(self), buffering or io.DEFAULT_BUFFER_SIZE)
+
+
+class _DeadlineReader(io.RawIOBase):
+    def __init__(self, sock: _DeadlineSocket) -> None:
+        super().__init__()
+        self._sock = sock
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        return self._sock.recv_into(buffer)
+
+
+class _DeadlineHTTPConnection(HTTPConnection):
+    def connect(self) -> None:
+        super().connect()
+        self.sock = _DeadlineSocket(self.sock)
+
+
+class _DeadlineHTTPSConnection(HTTPSConnection):
+    def connect(self) -> None:
+        super().connect()
+        self.sock = _DeadlineSocket(self.sock)
+
+
+class _DeadlineHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _DeadlineHTTPConnection
+
+
+class _DeadlineHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _DeadlineHTTPSConnection
+
+
+class DeadlineAdapter(HTTPAdapter):
+    """The transport adapter :class:`AriRest` mounts: requests' own, with connections whose
+    every socket operation ends by the calling thread's request deadline."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _DeadlineHTTPPool, "https": _DeadlineHTTPSPool}
+
+
+def _connect_failed(exc: requests.RequestException) -> bool:
+    """True when the request surely never reached the server (so its outcome is known)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    if isinstance(exc, requests.ConnectionError):
+        reason = getattr(exc.args[0], "reason", None) if exc.args else None
+        return type(reason).__name__ == "NewConnectionError"
+    return False
+
+
+def _location(resp: requests.Response) -> str:
+    """The ``Location`` of a redirect, without user info, cut to a sane length."""
+    loc = resp.headers.get("Location", "")
+    try:
+        parts = urlsplit(loc)
+        if parts.username is not None or parts.password is not None:
+            loc = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+    except ValueError:
+        loc = "(unparsable)"
+    return loc[:200]
+
+
 class AriRest:
     """A thin, typed client for ARI REST.
 
@@ -69,6 +216,11 @@ class AriRest:
         self._timeout = config.request_timeout
         self._retries = retries
         self.session = session if session is not None else requests.Session()
+        # Deadline-aware connections, unless the caller mounted a transport of its own (tests
+        # mount fakes): replace only requests' stock adapter.
+        for prefix in ("https://", "http://"):
+            if type(self.session.adapters.get(prefix)) is HTTPAdapter:
+                self.session.mount(prefix, DeadlineAdapter())
         self.session.headers["Authorization"] = basic_auth_header(
             config.username, config.password
         )
@@ -86,47 +238,79 @@ class AriRest:
         json_body: Any = None,
         timeout: Optional[float] = None,
     ) -> Any:
-        """Send one request and decode the answer.
+        """Send one request and decode the answer, all within one deadline.
 
         :param method: HTTP method.
         :param path: a path made with :func:`ari_path` (already encoded).
         :param params: query parameters (encoded by requests).
         :param json_body: a JSON body, if any.
-        :param timeout: seconds, default the config's request timeout.
-        :returns: the decoded JSON body, or ``None`` for an empty answer (204).
-        :raises AriHttpError: a subclass matching the status.
-        :raises TransportError: on connection errors and timeouts.
+        :param timeout: seconds for the whole call (connect, send, read the whole answer,
+            retries included); default the config's request timeout.
+        :returns: the decoded JSON body, or ``None`` for an empty answer (204), and for a
+            ``DELETE`` that answers 404 after an earlier attempt whose answer was lost (the
+            first attempt did delete it).
+        :raises AriHttpError: a subclass matching the status; a redirect is not followed
+            (:class:`AriHttpError` naming the ``Location``).
+        :raises RequestTimeoutError: the deadline passed (a :class:`TransportError`).
+        :raises TransportError: on connection errors.
         """
         method = method.upper()
         url = self._base + path
+        budget = float(timeout if timeout is not None else self._timeout)
+        deadline = time.monotonic() + budget
         attempts = 1 + (self._retries if method in _IDEMPOTENT else 0)
         last: Optional[BaseException] = None
+        maybe_done = False  # an earlier attempt may have reached Asterisk
         for attempt in range(attempts):
             if attempt:
-                time.sleep(min(0.1 * 2**attempt, 1.0))
+                pause = min(0.1 * 2**attempt, 1.0)
+                if deadline - time.monotonic() <= pause:
+                    break
+                time.sleep(pause)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            previous = getattr(_local, "deadline", None)
+            _local.deadline = deadline
             try:
                 resp = self.session.request(
-                    method, url, params=params, json=json_body,
-                    timeout=timeout if timeout is not None else self._timeout,
+                    method, url, params=params, json=json_body, timeout=(left, left),
+                    allow_redirects=False,
                 )
-            except requests.Timeout:
-                last = TransportError(f"{method} {path}: timed out")
-                continue
             except requests.RequestException as exc:
-                last = TransportError(f"{method} {path}: {type(exc).__name__}")
+                if time.monotonic() >= deadline or isinstance(exc, requests.Timeout):
+                    last = RequestTimeoutError(
+                        f"{method} {path}: no complete answer within {budget:g} s")
+                else:
+                    last = TransportError(f"{method} {path}: {type(exc).__name__}")
+                maybe_done = maybe_done or not _connect_failed(exc)
                 continue
-            if resp.status_code == 503 and attempt + 1 < attempts:
+            finally:
+                _local.deadline = previous
+            status = resp.status_code
+            if status == 503 and attempt + 1 < attempts:
                 last = http_error(method, path, 503, _message(resp))
                 continue
-            if resp.status_code >= 400:
-                raise http_error(method, path, resp.status_code, _message(resp))
+            if 300 <= status < 400:
+                raise AriHttpError(method, path, status,
+                                   f"redirect to {_location(resp)!r} not followed")
+            if status >= 400:
+                error = http_error(method, path, status, _message(resp))
+                if method == "DELETE" and maybe_done and isinstance(error, NotFoundError):
+                    logger.info("%s %s: gone after an attempt whose answer was lost; done",
+                                method, path)
+                    return None
+                raise error
             if not resp.content:
                 return None
             try:
                 return resp.json()
             except ValueError:
                 return resp.text
-        assert last is not None
+        if last is None or (time.monotonic() >= deadline
+                            and not isinstance(last, RequestTimeoutError)):
+            last = RequestTimeoutError(f"{method} {path}: no complete answer within "
+                                       f"{budget:g} s" + (f" (last: {last})" if last else ""))
         raise last
 
     def get(self, *segments: Segment, params: Optional[Mapping[str, Any]] = None) -> Any:

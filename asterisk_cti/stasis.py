@@ -256,6 +256,9 @@ class StasisState:
         self.legs: Dict[str, Leg] = {}
         self.plans: Dict[str, OriginatePlan] = {}
         self.consults: Dict[str, Consult] = {}
+        #: the Stasis application each channel's last snapshot showed it in (dialplan
+        #: ``app_name`` Stasis, first ``app_data`` argument), to say "in another application"
+        self.apps: OrderedDict[str, str] = OrderedDict()
 
     # -- processor thread -------------------------------------------------------------------
 
@@ -282,11 +285,13 @@ class StasisState:
 
     def _observe(self, event: Event) -> None:
         etype = event.type
-        if etype not in ENGINE_EVENT_TYPES:
-            return
         raw = event.raw
         chan = raw.get("channel")
         cid = chan.get("id") if isinstance(chan, dict) else None
+        if isinstance(cid, str) and isinstance(chan, dict):
+            self._note_app(cid, chan.get("dialplan"))
+        if etype not in ENGINE_EVENT_TYPES:
+            return
         cstate = chan.get("state") if isinstance(chan, dict) else None
         with self.lock:
             if isinstance(cid, str) and isinstance(cstate, str):
@@ -306,6 +311,7 @@ class StasisState:
             elif etype == "ChannelDestroyed" and isinstance(cid, str):
                 self.in_stasis.pop(cid, None)
                 self.outside.pop(cid, None)
+                self.apps.pop(cid, None)
                 self.states.pop(cid, None)
                 self._leave(cid, None)
             elif etype in ("ChannelEnteredBridge", "ChannelLeftBridge") and isinstance(cid, str):
@@ -326,6 +332,19 @@ class StasisState:
                     for member in owned.members:
                         if self.bridge_of.get(member) == owned.id:
                             del self.bridge_of[member]
+
+    def _note_app(self, cid: str, dialplan: Any) -> None:
+        if not isinstance(dialplan, dict):
+            return
+        name, data = dialplan.get("app_name"), dialplan.get("app_data")
+        if name != "Stasis" or not isinstance(data, str):
+            return
+        app = data.split(",", 1)[0].strip()
+        with self.lock:
+            self.apps[cid] = app
+            self.apps.move_to_end(cid)
+            if len(self.apps) > _SEEN_LIMIT:
+                self.apps.popitem(last=False)
 
     def _mark_outside(self, cid: str) -> None:
         self.outside[cid] = None
@@ -349,6 +368,12 @@ class StasisState:
         never entered, or left with StasisEnd), so a Stasis-only request would fail."""
         with self.lock:
             return channel_id not in self.in_stasis and channel_id in self.outside
+
+    def other_app(self, channel_id: str, app: str) -> Optional[str]:
+        """The other Stasis application the channel was last seen in, if it is not ``app``."""
+        with self.lock:
+            seen = self.apps.get(channel_id)
+        return seen if seen and seen != app else None
 
     def is_in_stasis(self, channel_id: str) -> bool:
         """True when the channel is in the SDK's application (StasisStart seen, no end)."""

@@ -11,6 +11,14 @@ filter as a *disallowed* list: every known ARI event type the client does not ne
 later Asterisk adds still arrives (and is filtered client-side), and so do the ones an
 *allowed* list would wrongly block (ApplicationReplaced, StasisStart/StasisEnd).
 
+A source Asterisk does not know (``1000`` instead of ``PJSIP/1000``, a deleted endpoint) is a
+permanent ``422 "Event source does not exist"``, and Asterisk stops at the first such source
+of a request (the ones before it are subscribed, the ones after it are not). The SDK then
+subscribes the remaining sources one by one, so one bad source never costs the others, and
+remembers the refused ones in :attr:`Subscriptions.refused`; it never raises for them on a
+(re)connect, which would only reconnect for ever. ``start()`` and ``monitor()`` turn them
+into an :class:`~asterisk_cti.errors.UnknownSourceError`.
+
 Threads: :meth:`add`/:meth:`remove` from any thread (they take effect at once when connected);
 :meth:`sync` on the processor thread.
 """
@@ -21,7 +29,7 @@ import logging
 import threading
 from typing import AbstractSet, Any, Iterable, List, Mapping, NamedTuple, Tuple
 
-from .errors import AriHttpError, ConfigurationError, NotFoundError
+from .errors import AriHttpError, ConfigurationError, NotFoundError, UnknownSourceError
 from .events import ARI_EVENT_TYPES
 from .rest import AriRest
 
@@ -40,13 +48,16 @@ def normalize_source(source: str) -> str:
 
     :raises ConfigurationError: for anything that is not an endpoint or a technology.
     """
-    text = source.strip()
+    text = source.strip() if isinstance(source, str) else ""
     if text.startswith("endpoint:"):
         text = text[len("endpoint:"):]
     tech, _, res = text.partition("/")
+    # ARI takes a comma-separated list of sources: a comma would subscribe more than asked
+    # (``PJSIP/1000,bridge:`` is every bridge); whitespace and control characters are never
+    # part of an endpoint name.
     if not tech or not tech.replace("_", "").replace("-", "").isalnum() or "/" in res or (
         _ and not res
-    ):
+    ) or any(c == "," or c.isspace() or not c.isprintable() for c in res):
         raise ConfigurationError(
             "monitor", f"{source!r} is not an endpoint (PJSIP/1000) or a technology (PJSIP)"
         )
@@ -75,6 +86,7 @@ class Subscriptions:
         self._server_filter = server_filter
         self._lock = threading.Lock()
         self._wanted: List[str] = []
+        self._refused: Tuple[str, ...] = ()
         self.filter_supported = True
 
     # -- the desired set ---------------------------------------------------------------------
@@ -108,6 +120,18 @@ class Subscriptions:
         with self._lock:
             return tuple(self._wanted)
 
+    @property
+    def refused(self) -> Tuple[str, ...]:
+        """The wanted sources Asterisk refused as unknown at the last sync (422)."""
+        with self._lock:
+            return self._refused
+
+    def refused_error(self, sources: Iterable[str] = ()) -> UnknownSourceError:
+        """An :class:`UnknownSourceError` naming ``sources`` (default: :attr:`refused`)."""
+        names = tuple(sources) or self.refused
+        return UnknownSourceError("POST", f"/applications/{self.app}/subscription", 422,
+                                  "Event source does not exist", names)
+
     def server_sources(self) -> List[str]:
         """The event sources to hold on the server: technologies, and endpoints whose
         technology is not monitored as a whole (overlap would duplicate every event)."""
@@ -128,7 +152,8 @@ class Subscriptions:
         :param rest: the REST client.
         :param needed_types: every event type the client consumes (listeners and call model).
         :returns: what changed.
-        :raises AriHttpError: when Asterisk refuses (the caller reconnects and retries).
+        :raises AriHttpError: when Asterisk refuses (the caller reconnects and retries); not
+            for unknown sources, which are left out and listed in :attr:`refused`.
         """
         missing, extra = self._reconcile(rest, strict=False)
         installed = False
@@ -141,7 +166,8 @@ class Subscriptions:
 
         Computed against the server's current state, so that it is safe to call any time.
 
-        :raises AriHttpError: when Asterisk refuses a subscription or an unsubscription.
+        :raises AriHttpError: when Asterisk refuses a subscription or an unsubscription
+            (unknown sources are not raised: they are listed in :attr:`refused`).
         """
         self._reconcile(rest, strict=True)
 
@@ -162,9 +188,18 @@ class Subscriptions:
         extra = [s for s in sorted(have) if s not in want]
         if self._subscribe_bridges and not set(_ids(current, "bridge_ids")) & _ALL_BRIDGES:
             missing.append("bridge:")
+        refused: List[str] = []
         if missing:
-            rest.subscribe(self.app, missing)
-            logger.info("subscribed %s to %s", self.app, ", ".join(missing))
+            refused = self._subscribe(rest, missing)
+            missing = [s for s in missing if s not in refused]
+            if missing:
+                logger.info("subscribed %s to %s", self.app, ", ".join(missing))
+        names = tuple(s[len("endpoint:"):] if s.startswith("endpoint:") else s for s in refused)
+        with self._lock:
+            self._refused = names
+        if names:
+            logger.error("Asterisk does not know the event source(s) %s; monitoring the others",
+                         ", ".join(names))
         if extra:
             try:
                 rest.unsubscribe(self.app, extra)
@@ -174,6 +209,35 @@ class Subscriptions:
                     raise
                 logger.warning("could not unsubscribe %s: %s", ", ".join(extra), exc)
         return missing, extra
+
+    def _subscribe(self, rest: AriRest, sources: List[str]) -> List[str]:
+        """Subscribe ``sources``; after a 422 (an unknown source: Asterisk stopped there),
+        subscribe those still missing one by one.
+
+        :returns: the sources Asterisk refused as unknown.
+        :raises AriHttpError: for any other refusal.
+        """
+        try:
+            rest.subscribe(self.app, sources)
+            return []
+        except UnknownSourceError as exc:
+            logger.info("subscribing %s one by one after: %s", ", ".join(sources), exc)
+        try:
+            current = rest.application(self.app)
+        except NotFoundError:
+            current = {}
+        have = set(_held_endpoint_sources(current))
+        if set(_ids(current, "bridge_ids")) & _ALL_BRIDGES:
+            have.add("bridge:")
+        refused: List[str] = []
+        for source in sources:
+            if source in have:
+                continue
+            try:
+                rest.subscribe(self.app, [source])
+            except UnknownSourceError:
+                refused.append(source)
+        return refused
 
     def install_filter(self, rest: AriRest, needed_types: AbstractSet[str]) -> bool:
         """``PUT eventFilter`` with every known type outside ``needed_types`` disallowed.
