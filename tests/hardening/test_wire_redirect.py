@@ -57,31 +57,3 @@ def test_start_fails_at_once_on_a_redirect_and_sends_nothing_elsewhere() -> None
                 client.start(timeout=10.0)
             assert not client.running
         assert target.accepted == 0
-
-
-def test_rest_redirect_to_another_port_carries_no_credentials() -> None:
-    """REST already strips them (requests' rebuild_auth): keep it that way."""
-    from asterisk_cti.rest import AriRest
-
-    def answer(c: Conn) -> None:
-        c.read_request()
-        c.send(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-               b"Content-Length: 2\r\nConnection: close\r\n\r\n{}")
-
-    with HostileServer(answer) as target:
-        def redirect(c: Conn) -> None:
-            c.read_request()
-            c.send(f"HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:{target.port}/ari/x\r\n"
-                   "Content-Length: 0\r\nConnection: close\r\n\r\n".encode())
-
-        with HostileServer(redirect) as front:
-            cfg = CtiConfig(url=front.url, username="cti", password="s3cret", app="desk",
-                            request_timeout=3.0)
-            rest = AriRest(cfg)
-            try:
-                rest.get("asterisk", "info")
-            finally:
-                rest.close()
-            assert front.requests[0].authorization == AUTH["Authorization"]
-        assert len(target.requests) == 1
-        assert target.requests[0].authorization is None
