@@ -21,7 +21,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 import requests
 
-from .config import CtiConfig, validate_source
+from .config import CtiConfig
 from .dispatcher import Dispatcher, ErrorHook, safe_call
 from .errors import (
     AsteriskCtiError,
@@ -301,8 +301,6 @@ class CtiClient:
             sources are monitored, the unknown ones are dropped from :attr:`monitored`.
         :raises AriHttpError: when Asterisk refuses the subscription.
         """
-        for source in sources:
-            validate_source(source)
         added = self.subscriptions.add(sources)
         if added:
             self._apply_monitor_change(timeout)

@@ -272,30 +272,3 @@ def validate_app_name(app: str) -> str:
             "whitespace, control characters, commas or slashes")
     return app
 
-
-def validate_source(source: str) -> str:
-    """Check one monitor source: a technology (``PJSIP``), an endpoint (``PJSIP/1000``,
-    also ``endpoint:PJSIP/1000``), with no whitespace, control character or comma anywhere
-    (a comma would subscribe extra sources: ``PJSIP/1000,channel:x``).
-
-    The shapes are those :func:`asterisk_cti.subscriptions.normalize_source` accepts; this
-    adds the character rules.
-
-    :returns: ``source`` unchanged.
-    :raises ConfigurationError: (field ``monitor``) naming the bad value.
-    """
-    if not isinstance(source, str) or not source.strip():
-        raise ConfigurationError("monitor", f"{source!r} is not a non-empty string")
-    c = _bad_char(source.strip())
-    if c is not None:
-        raise ConfigurationError(
-            "monitor", f"{source!r} holds {c!r}: a source may not contain whitespace, "
-            "control characters or commas (use PJSIP/1000, or PJSIP for a technology)")
-    text = source.strip()
-    body = text[len("endpoint:"):] if text.startswith("endpoint:") else text
-    tech, slash, res = body.partition("/")
-    if not tech or not tech.replace("_", "").replace("-", "").isalnum() or (
-            slash and (not res or "/" in res)):
-        raise ConfigurationError(
-            "monitor", f"{source!r} is not an endpoint (PJSIP/1000) or a technology (PJSIP)")
-    return source
