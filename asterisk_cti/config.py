@@ -75,6 +75,15 @@ class CtiConfig:
     :param subscribe_bridges: subscribe ``bridge:`` (all bridges) besides the endpoints, so that
         bridge events arrive (endpoint subscriptions deliver none on Asterisk 22).
     :param server_filter: install the server-side event filter (``PUT eventFilter``).
+    :param ring_bytes: bytes of frames the circular buffer holds before it overwrites the
+        oldest (besides ``ring_capacity``; 0: no byte bound).
+    :param lane_capacity: parsed events one line's lane holds; past it that line's oldest
+        events are dropped, announced (``on_events_lost``, reason ``lane_overflow``, with the
+        line) and the line is resynchronised.
+    :param lane_total_capacity: parsed events all lanes hold together; past it the oldest
+        events of the longest lane are dropped the same way.
+    :param dedup_window_bytes: bytes of recent frames the duplicate filter remembers (besides
+        its 256 frames).
     """
 
     url: str = "http://127.0.0.1:8088"
@@ -94,6 +103,10 @@ class CtiConfig:
     lane_backlog_warning: int = 1000
     subscribe_bridges: bool = True
     server_filter: bool = True
+    ring_bytes: int = 16 * 1024 * 1024
+    lane_capacity: int = 4096
+    lane_total_capacity: int = 16384
+    dedup_window_bytes: int = 1024 * 1024
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.url)
@@ -123,6 +136,10 @@ class CtiConfig:
         _check_int("ring_capacity", self.ring_capacity, 16)
         _check_int("workers", self.workers, 1)
         _check_int("lane_backlog_warning", self.lane_backlog_warning, 1)
+        _check_int("ring_bytes", self.ring_bytes, 0)
+        _check_int("lane_capacity", self.lane_capacity, 16)
+        _check_int("lane_total_capacity", self.lane_total_capacity, 16)
+        _check_int("dedup_window_bytes", self.dedup_window_bytes, 0)
         for name in ("reconnect_min", "reconnect_max", "connect_timeout", "request_timeout",
                      "ping_interval"):
             value = getattr(self, name)

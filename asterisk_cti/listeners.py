@@ -101,17 +101,22 @@ class ConnectionEvent:
 
 @dataclass(frozen=True)
 class EventsLostEvent:
-    """Events were lost: the ring overflowed, or the websocket was down.
+    """Events were lost: the ring overflowed, a line's queue of parsed events was full, or
+    the websocket was down. A resynchronisation from REST follows.
 
-    :ivar count: how many frames were overwritten (0 when unknown, e.g. while disconnected:
-        Asterisk keeps no backlog).
-    :ivar reason: ``"ring_overflow"`` or ``"disconnected"``.
+    :ivar count: how many frames (``ring_overflow``) or parsed events (``lane_overflow``)
+        were dropped (0 when unknown, e.g. while disconnected: Asterisk keeps no backlog).
+    :ivar reason: ``"ring_overflow"``, ``"lane_overflow"`` or ``"disconnected"``.
     :ivar timestamp: when the loss was noticed (epoch seconds).
+    :ivar line: for ``lane_overflow``, the line whose oldest events were dropped
+        (``PJSIP/1000``; for events routed by channel, its lane key as text); ``None`` when
+        the loss concerns every line (the ring holds frames of all lines).
     """
 
     count: int
     reason: str
     timestamp: float = field(default_factory=time.time)
+    line: Optional[str] = None
 
 
 @dataclass(frozen=True)
