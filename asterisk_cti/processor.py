@@ -781,6 +781,8 @@ class Processor:
         elif isinstance(marker, MonitorChange):
             self._on_monitor_change(marker)
         elif isinstance(marker, Barrier):
+            self._poll_lost()
+            self._flush_losses(force=True)  # whoever waits sees every loss announced
             marker.done.set()
         elif isinstance(marker, SetHeld):
             self._set_held(marker)
@@ -829,13 +831,13 @@ class Processor:
     def _pending_notices(self) -> bool:
         return bool(self._lost_ring or self._lost_lanes)
 
-    def _flush_losses(self) -> None:
+    def _flush_losses(self, force: bool = False) -> None:
         """Announce losses at once, or — within :data:`_NOTICE_GAP` of the previous notice —
-        add them up for the next one."""
+        add them up for the next one (``force``: whatever the gap)."""
         if not (self._lost_ring or self._lost_lanes):
             return
         now = time.monotonic()
-        if now - self._notice_at < _NOTICE_GAP:
+        if not force and now - self._notice_at < _NOTICE_GAP:
             return  # the loop comes back within the gap (get_batch waits no longer)
         self._notice_at = now
         if self._lost_ring:
