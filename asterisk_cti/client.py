@@ -61,7 +61,7 @@ logger = logging.getLogger(__name__)
 #: Parsed events waiting in moving lanes before the processor pauses (see
 #: :meth:`Dispatcher.wait_for_room`), and the longest pause per batch.
 _LANE_ROOM = 2048
-_LANE_ROOM_WAIT = 0.25  # per step; the processor takes up to 4 steps, announcing losses
+_LANE_ROOM_WAIT = 0.25  # per step; the processor takes up to 3 steps, announcing losses
 #: Threads that deliver connection notices: one lane per ConnectionListener, so a listener
 #: that blocks delays only itself (threads start on demand).
 _NOTICE_WORKERS = 32

@@ -255,8 +255,14 @@ class Dispatcher:
         with self._lock:
             while self._queued > limit and not self._stopping:
                 now = time.monotonic()
-                stuck = sum(len(lane.items) for lane in self._lanes.values()
-                            if lane.busy_since and now - lane.busy_since > STUCK_AFTER)
+                stuck = 0
+                stuck_lanes = 0
+                for lane in self._lanes.values():
+                    if lane.busy_since and now - lane.busy_since > STUCK_AFTER:
+                        stuck += len(lane.items)
+                        stuck_lanes += 1
+                if stuck_lanes >= self._workers:
+                    return True  # every pool thread is held by a blocked listener: no lane moves
                 if self._queued - stuck <= limit:
                     return True
                 left = deadline - now

@@ -603,8 +603,8 @@ class Processor:
             self._submit_items(out)
             throttle = self._throttle
             if throttle is not None:
-                # wait for the lanes in short steps, announcing losses meanwhile
-                for _ in range(4):
+                # wait for the lanes in short steps (0.75 s at most), announcing losses
+                for _ in range(3):
                     if throttle() is not False:
                         break
                     self._poll_lost()
