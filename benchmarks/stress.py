@@ -29,6 +29,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from typing import Any, Dict, List, Optional
@@ -242,6 +243,10 @@ SCENARIOS = ("flood-1ms", "blocked-line", "stalled-rest", "stuck-listeners")
 
 
 def run_one(name: str, port: int, n: int) -> Dict[str, Any]:
+    """Run one scenario in this process and return its figures."""
+    import asterisk_cti
+
+    print(f"package: {asterisk_cti.__file__}", file=sys.stderr)
     if name == "flood-1ms":
         return flood(port, n, blocked=False)
     if name == "blocked-line":
@@ -253,14 +258,21 @@ def run_one(name: str, port: int, n: int) -> Dict[str, Any]:
 
 def _spawn(name: str, port: int, n: int, path: Optional[str]) -> Dict[str, Any]:
     env = dict(os.environ)
-    if path:
-        env["PYTHONPATH"] = path + os.pathsep + env.get("PYTHONPATH", "")
-    cmd = [sys.executable, "-m", "benchmarks.stress", "--one", name, str(port), str(n)]
-    try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=150, env=env,
-                             cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    except subprocess.TimeoutExpired:
-        return {"error": "timed out after 150 s (wedged)"}
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with tempfile.TemporaryDirectory() as tmp:
+        cwd = repo
+        if path:
+            # the package from ``path``, these benchmarks from here: a directory that holds
+            # only a link to them comes first on sys.path
+            env["PYTHONPATH"] = path + os.pathsep + env.get("PYTHONPATH", "")
+            os.symlink(os.path.join(repo, "benchmarks"), os.path.join(tmp, "benchmarks"))
+            cwd = tmp
+        cmd = [sys.executable, "-m", "benchmarks.stress", "--one", name, str(port), str(n)]
+        try:
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=150, env=env,
+                                 cwd=cwd)
+        except subprocess.TimeoutExpired:
+            return {"error": "timed out after 150 s (wedged)"}
     lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
     if out.returncode or not lines:
         return {"error": (out.stderr.strip().splitlines() or ["failed"])[-1][:200]}
