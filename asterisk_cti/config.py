@@ -105,7 +105,7 @@ class CtiConfig:
     server_filter: bool = True
     ring_bytes: int = 16 * 1024 * 1024
     lane_capacity: int = 4096
-    lane_total_capacity: int = 16384
+    lane_total_capacity: int = 8192
     dedup_window_bytes: int = 1024 * 1024
 
     def __post_init__(self) -> None:

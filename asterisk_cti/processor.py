@@ -119,11 +119,13 @@ class ResyncResult(Marker):
     ``/endpoints`` answered (or the error), applied by the processor in order with the
     events around it."""
 
-    __slots__ = ("reason", "epoch", "channels", "bridges", "endpoints", "error")
+    __slots__ = ("reason", "epoch", "channels", "bridges", "endpoints", "error", "changes")
 
     def __init__(self, reason: str, epoch: int) -> None:
         self.reason = reason
         self.epoch = epoch
+        #: monitor changes that return once this resynchronisation was applied
+        self.changes: List[MonitorChange] = []
         self.channels: List[Dict[str, Any]] = []
         self.bridges: List[Dict[str, Any]] = []
         self.endpoints: List[Dict[str, Any]] = []
@@ -354,6 +356,7 @@ class Processor:
         self._resync_again: Optional[str] = None
         self._resync_failures = 0
         self._changes_waiting: List[MonitorChange] = []
+        self._barriers: List[Barrier] = []
         self._repair_inflight = False
         self._repair_due = 0.0
         self._repair_ids: Set[str] = set()
@@ -783,7 +786,12 @@ class Processor:
         elif isinstance(marker, Barrier):
             self._poll_lost()
             self._flush_losses(force=True)  # whoever waits sees every loss announced
-            marker.done.set()
+            if self._inflight:
+                # a resync or repair asked for before the barrier: it is part of "everything
+                # received so far"; the barrier passes once it was applied
+                self._barriers.append(marker)
+            else:
+                marker.done.set()
         elif isinstance(marker, SetHeld):
             self._set_held(marker)
 
@@ -885,17 +893,19 @@ class Processor:
         One resynchronisation is in flight at a time; another asked for meanwhile follows it.
         """
         if self._resync_inflight is not None:
-            self._resync_again = reason
+            # the one in flight may predate what made this one necessary: another follows
+            if self._resync_again != "connected":
+                self._resync_again = reason
             return
         self._resync_due = None
         job = ResyncResult(reason, self._start_request())
+        job.changes, self._changes_waiting = self._changes_waiting, []
         self._resync_inflight = job
         self._worker.post(job)
 
     def _on_resync_result(self, job: ResyncResult) -> None:
-        if job is not self._resync_inflight:
-            return  # from before a restart of the processor's state
-        self._resync_inflight = None
+        if job is self._resync_inflight:
+            self._resync_inflight = None
         try:
             if job.error is not None:
                 self._resync_failed(job)
@@ -903,14 +913,20 @@ class Processor:
                 self._apply_resync(job)
         finally:
             self._end_request()
-            changes, self._changes_waiting = self._changes_waiting, []
-            for change in changes:
+            for change in job.changes:
                 change.done.set()
             if job.reason == "connected":
                 self.ready.set()
             again, self._resync_again = self._resync_again, None
             if again is not None and self.connected and self._resync_due is None:
                 self.resync(again)
+            self._release_barriers()
+
+    def _release_barriers(self) -> None:
+        if not self._inflight and self._barriers:
+            barriers, self._barriers = self._barriers, []
+            for barrier in barriers:
+                barrier.done.set()
 
     def _resync_failed(self, job: ResyncResult) -> None:
         self.stats.resync_failures += 1
@@ -919,7 +935,7 @@ class Processor:
         logger.warning("resynchronisation failed (%s); the call model is kept, retrying in "
                        "%.0f s", job.error, delay)
         self._resync_due = time.monotonic() + delay
-        self._resync_reason = job.reason
+        self._resync_reason = job.reason if self._resync_again != "connected" else "connected"
         self._resync_again = None
 
     def _apply_resync(self, job: ResyncResult) -> None:
@@ -999,6 +1015,7 @@ class Processor:
                 logger.debug("repair deferred: %s", job.error)
         finally:
             self._end_request()
+            self._release_barriers()
 
     def _set_held(self, marker: SetHeld) -> None:
         try:
