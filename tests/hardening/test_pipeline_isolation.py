@@ -41,6 +41,11 @@ class Rec(ChannelEventListener, ConnectionListener, CallListener):
     def on_call_event(self, event: Any) -> None:
         with self.cond:
             self.calls.append(event)
+            self.cond.notify_all()
+
+    def wait(self, pred: Any, timeout: float = 5.0) -> bool:
+        with self.cond:
+            return self.cond.wait_for(pred, timeout)
 
 
 def test_poison_frames_in_one_batch_cost_nothing_else() -> None:
@@ -68,3 +73,54 @@ def test_poison_frames_in_one_batch_cost_nothing_else() -> None:
         assert st["frames"] - before["frames"] == 7
         # every frame is accounted for: delivered, dropped by the line filter or rejected
         assert st["rejected"] >= 1
+
+
+def test_a_raising_user_filter_costs_only_its_own_listener() -> None:
+    fake = FakeAsterisk(endpoints=["PJSIP/1000"])
+    rec = Rec()
+
+    class Raw:
+        def __init__(self) -> None:
+            self.seen: List[str] = []
+
+        def on_event(self, event: Event) -> None:
+            self.seen.append(event.type)
+
+    def wants(cid: str) -> bool:
+        if cid == "bad":
+            raise RuntimeError("user filter bug")
+        return True
+
+    raw = Raw()
+    client = fake.client(model=False)
+    client.add_listener(rec)
+    client.add_raw_listener(raw, ["ChannelStateChange"], wants=wants)
+    client.monitor("PJSIP/1000")
+    with client.start():
+        fake.push(ev("ChannelStateChange", "1.1"), ev("ChannelStateChange", "bad"),
+                  ev("ChannelStateChange", "1.2"))
+        assert fake.settle(client)
+        st = client.stats()["processor"]
+    assert rec.ids == ["1.1", "bad", "1.2"]  # the channel listeners got all three
+    assert len(raw.seen) == 2  # the raw listener got the two its filter did not fail on
+    assert st["filter_errors"] == 1 and st["rejected"] == 0
+
+
+def test_a_rejected_event_is_repaired_from_rest() -> None:
+    fake = FakeAsterisk(endpoints=["PJSIP/1000"])
+    rec = Rec()
+    client = fake.client()
+    client.add_listener(rec)
+    client.monitor("PJSIP/1000")
+    with client.start():
+        fake.push(ev("ChannelCreated", "3.1"))  # ringing, known to the model
+        assert rec.wait(lambda: any(c.connection_id == "3.1" for c in rec.calls))
+        # Asterisk has it answered and bridged; the event that says so is broken
+        fake.ari.add_channel(chan("3.1", state="Up"))
+        n = len(rec.calls)
+        fake.push(ev("ChannelEnteredBridge", "3.1",
+                     bridge={"id": ["b"], "channels": ["3.1"], "technology": "simple_bridge"}))
+        assert rec.wait(lambda: any(c.connection_id == "3.1" and c.state.value == "connected"
+                                    for c in rec.calls[n:]))
+        assert client.stats()["processor"]["rejected"] == 1
+        assert fake.ari.calls("GET", "/channels/3.1")
