@@ -40,7 +40,7 @@ from .errors import AsteriskCtiError, ClientStoppedError, NotFoundError
 from .events import Event, channel_ids_of, decode_frame, endpoint_of_channel_name, parse_event
 from .listeners import ConnectionEvent, EventsLostEvent, ResyncEvent
 from .reactor import Connected, Disconnected, Marker, Reactor
-from .rest import AriRest
+from .rest import AriRest, is_bridge, is_channel
 from .ring import Ring
 from .subscriptions import Subscriptions
 from .waiters import Waiters
@@ -542,8 +542,6 @@ class Processor:
                 self._malformed(item, exc)
                 continue
             etype = data["type"]
-            if self._inflight:
-                self._touch(etype, data)
             mark = len(out)
             try:
                 if model is not None and etype in model_types:
@@ -564,6 +562,8 @@ class Processor:
                 del out[mark:]
                 self._rejected(event, exc)
                 continue
+            if self._inflight:
+                self._touch(etype, data)
             if raw_types and etype in raw_types:
                 try:
                     ids = channel_ids_of(event)
@@ -732,15 +732,11 @@ class Processor:
         gone = etype == "ChannelDestroyed"
         for key in ("channel", "caller", "peer"):
             ch = data.get(key)
-            if type(ch) is dict:
-                cid = ch.get("id")
-                if type(cid) is str:
-                    self._touched_ch[cid] = (epoch, None if gone and key == "channel" else ch)
+            if type(ch) is dict and is_channel(ch):  # only what a REST answer could hold
+                self._touched_ch[ch["id"]] = (epoch, None if gone and key == "channel" else ch)
         br = data.get("bridge")
-        if type(br) is dict:
-            bid = br.get("id")
-            if type(bid) is str:
-                self._touched_br[bid] = (epoch, None if etype == "BridgeDestroyed" else br)
+        if type(br) is dict and is_bridge(br):
+            self._touched_br[br["id"]] = (epoch, None if etype == "BridgeDestroyed" else br)
 
     @staticmethod
     def _merged(items: List[Dict[str, Any]], touched: Mapping[str, Tuple[int, Any]],
@@ -941,8 +937,6 @@ class Processor:
     def _apply_resync(self, job: ResyncResult) -> None:
         """Rebuild the bridge map and the model from a validated answer, corrected with the
         events seen since it was asked for, and tell listeners."""
-        self._resync_failures = 0
-        self.stats.resyncs += 1
         channels = self._merged(job.channels, self._touched_ch, job.epoch)
         bridges = self._merged(job.bridges, self._touched_br, job.epoch)
         endpoints = job.endpoints
@@ -964,10 +958,18 @@ class Processor:
         report = None
         if self._model is not None:
             self._repair_ids.clear()
-            events, report = self._model.resync(channels, bridges, endpoints)
+            try:
+                events, report = self._model.resync(channels, bridges, endpoints)
+            except Exception as exc:  # the model must not be left half-rebuilt silently
+                job.error = exc
+                logger.exception("applying the resynchronisation failed")
+                self._resync_failed(job)
+                return
             for cev in events:
                 out.append((cev.line, (CALL, cev)))
                 self._waiters.offer(cev)
+        self._resync_failures = 0
+        self.stats.resyncs += 1
         if out:
             self._submit_items(out)
         self._notify(ResyncEvent(
