@@ -160,7 +160,10 @@ def test_every_field_of_every_event_type_mutated(caplog: pytest.LogCaptureFixtur
 
     fake = FakeAsterisk(endpoints=LINES)
     errors: List[Any] = []
-    client = fake.client(fake.config(event_types=("*",), ring_capacity=1 << 16, ring_bytes=0),
+    # bounds out of the way: this test is about isolation (the fake's REST holds a lock while
+    # it answers slowly, which holds lanes whose listeners call it)
+    client = fake.client(fake.config(event_types=("*",), ring_capacity=1 << 16, ring_bytes=0,
+                                     lane_capacity=1 << 16, lane_total_capacity=1 << 17),
                          error_hook=lambda lst, ev, exc: errors.append(exc))
     rec = Rec()
     client.add_listener(rec)
@@ -168,8 +171,25 @@ def test_every_field_of_every_event_type_mutated(caplog: pytest.LogCaptureFixtur
     caplog.set_level(logging.WARNING, logger="asterisk_cti")
     with client.start():
         before = client.stats()["processor"]
-        for start in range(0, len(frames), 200):  # many batches, many frames per batch
+        # Halfway, a monitor change starts a resynchronisation whose answer takes a while:
+        # the mutated frames that arrive meanwhile are merged into it.
+        answered = threading.Event()
+
+        @fake.ari.route("GET", r"/channels")
+        def slow(req: Any, m: Any) -> Any:
+            answered.wait(0.3)  # a slow server
+            return 200, list(fake.ari.channels.values())
+
+        half = len(frames) // 2
+        for start in range(0, half, 200):  # many batches, many frames per batch
+            fake.push(*frames[start:min(start + 200, half)])
+        change = threading.Thread(target=client.monitor, args=("PJSIP/1099",),
+                                  name="test-monitor")
+        change.start()
+        for start in range(half, len(frames), 200):
             fake.push(*frames[start:start + 200])
+        change.join(10)
+        assert not change.is_alive()
         assert fake.settle(client, 30)
         st = client.stats()["processor"]
         assert client._processor is not None and client._processor._thread is not None
@@ -178,6 +198,8 @@ def test_every_field_of_every_event_type_mutated(caplog: pytest.LogCaptureFixtur
 
     assert not [r for r in caplog.records if "processor error" in r.getMessage()]
     assert not [r for r in caplog.records if "failed; continuing" in r.getMessage()]
+    assert not [r for r in caplog.records if "resynchronisation failed" in r.getMessage()]
+    assert delta["resyncs"] >= 1
     assert errors == []  # no listener saw an exception (nothing odd reached them unwrapped)
     # every neighbour, in order
     assert rec.neighbours == [f"n{i}" for i in range(len(cases) + 1)]
