@@ -145,6 +145,32 @@ class RepairResult(Marker):
         self.error: Optional[BaseException] = None
 
 
+class ConnectSync(Marker):
+    """Posted through the ring by the REST worker after a (re)connect: what
+    ``GET /asterisk/info`` said and what the subscription sync did (or the error)."""
+
+    __slots__ = ("seq", "attempts", "needed", "info", "result", "error")
+
+    def __init__(self, seq: int, attempts: int, needed: FrozenSet[str]) -> None:
+        self.seq = seq
+        self.attempts = attempts
+        self.needed = needed
+        self.info: Mapping[str, Any] = {}
+        self.result: Any = None
+        self.error: Optional[BaseException] = None
+
+
+class ChangeSync(Marker):
+    """Posted through the ring by the REST worker once a monitor change was subscribed (or
+    refused)."""
+
+    __slots__ = ("change", "error")
+
+    def __init__(self, change: MonitorChange) -> None:
+        self.change = change
+        self.error: Optional[BaseException] = None
+
+
 class RestWorker:
     """The thread (``asterisk-cti-rest``) that runs the pipeline's own REST reads —
     resynchronisations and channel repairs — so that a slow or trickling server never holds
@@ -154,9 +180,10 @@ class RestWorker:
     Thread contract: :meth:`post` from the processor thread; :meth:`stop` from any thread.
     """
 
-    def __init__(self, rest: AriRest, ring: Ring) -> None:
+    def __init__(self, rest: AriRest, ring: Ring, subscriptions: Subscriptions) -> None:
         self._rest = rest
         self._ring = ring
+        self._subs = subscriptions
         self._jobs: Deque[Marker] = deque()
         self._cond = threading.Condition()
         self._stopping = False
@@ -200,6 +227,10 @@ class RestWorker:
                     self._resync(job)
                 elif isinstance(job, RepairResult):
                     self._repair(job)
+                elif isinstance(job, ConnectSync):
+                    self._connect(job)
+                elif isinstance(job, ChangeSync):
+                    self._change(job)
             except Exception as exc:  # never lose a job: the processor must hear back
                 job.error = exc  # type: ignore[attr-defined]
             if not self._stopping:
@@ -211,6 +242,19 @@ class RestWorker:
             job.channels = rest.channels()
             job.bridges = rest.bridges()
             job.endpoints = rest.endpoints()
+        except AsteriskCtiError as exc:
+            job.error = exc
+
+    def _connect(self, job: ConnectSync) -> None:
+        try:
+            job.info = self._rest.asterisk_info()
+            job.result = self._subs.sync(self._rest, job.needed)
+        except AsteriskCtiError as exc:
+            job.error = exc
+
+    def _change(self, job: ChangeSync) -> None:
+        try:
+            self._subs.apply_change(self._rest)
         except AsteriskCtiError as exc:
             job.error = exc
 
@@ -346,7 +390,8 @@ class Processor:
         self._notify_fn = notify
         self._dedup_bytes_max = dedup_window_bytes
         self._dedup_bytes = 0
-        self._worker = RestWorker(rest, ring)
+        self._worker = RestWorker(rest, ring, subscriptions)
+        self._conn_seq = 0
         # REST requests in flight: events seen meanwhile are merged into their answers
         self._epoch = 0
         self._inflight = 0
@@ -772,9 +817,14 @@ class Processor:
             self._on_resync_result(marker)
         elif isinstance(marker, RepairResult):
             self._on_repair_result(marker)
+        elif isinstance(marker, ConnectSync):
+            self._on_connect_sync(marker)
+        elif isinstance(marker, ChangeSync):
+            self._on_change_sync(marker)
         elif isinstance(marker, Connected):
             self._on_connected(marker)
         elif isinstance(marker, Disconnected):
+            self._conn_seq += 1
             self.connected = False
             self._notify(ConnectionEvent(connected=False, url=self._url, reason=marker.reason))
         elif isinstance(marker, MonitorChange):
@@ -792,23 +842,29 @@ class Processor:
             self._set_held(marker)
 
     def _on_connected(self, marker: Connected) -> None:
-        restarted = False
-        try:
-            info = self._rest.asterisk_info()
-            status = info.get("status") if isinstance(info, dict) else None
-            startup = status.get("startup_time") if isinstance(status, dict) else None
-            system = info.get("system") if isinstance(info, dict) else None
-            self.asterisk_version = str(system.get("version", "")) if isinstance(system, dict) \
-                else ""
-            if startup is not None:
-                restarted = self._startup_time is not None and startup != self._startup_time
-                self._startup_time = str(startup)
-            result = self._subs.sync(self._rest, self.needed_types)
-        except AsteriskCtiError as exc:
-            self.sync_error = exc
-            logger.warning("subscribing after connect failed: %s; reconnecting", exc)
-            self._reactor.reconnect(f"subscription failed: {exc}")
+        # Subscribing takes REST round trips: the worker does them, events keep flowing.
+        self._conn_seq += 1
+        self._worker.post(ConnectSync(self._conn_seq, marker.attempts, self.needed_types))
+
+    def _on_connect_sync(self, job: ConnectSync) -> None:
+        if job.seq != self._conn_seq:
+            return  # that connection is gone already
+        if job.error is not None:
+            self.sync_error = job.error
+            logger.warning("subscribing after connect failed: %s; reconnecting", job.error)
+            self._reactor.reconnect(f"subscription failed: {job.error}")
             return
+        restarted = False
+        info = job.info
+        status = info.get("status")
+        startup = status.get("startup_time") if isinstance(status, dict) else None
+        system = info.get("system")
+        self.asterisk_version = str(system.get("version", "")) if isinstance(system, dict) \
+            else ""
+        if startup is not None:
+            restarted = self._startup_time is not None and startup != self._startup_time
+            self._startup_time = str(startup)
+        result = job.result
         self.sync_error = None
         self.connected = True
         if restarted:
@@ -816,7 +872,7 @@ class Processor:
         logger.info("subscribed (added %s); event filter %s", list(result.subscribed) or "none",
                     "installed" if result.filter_installed else "client-side")
         self._notify(ConnectionEvent(
-            connected=True, url=self._url, attempt=marker.attempts, restarted=restarted,
+            connected=True, url=self._url, attempt=job.attempts, restarted=restarted,
             asterisk_version=self.asterisk_version))
         self._resync_failures = 0
         self.resync("connected")  # ready is set once it was applied (or failed)
@@ -865,16 +921,24 @@ class Processor:
         self.filter = _refilter(self.filter, self._subs.wanted)
         if self._model is not None:
             self._model.set_monitored(self._subs.wanted)
-        try:
-            if self.connected:
-                self._subs.apply_change(self._rest)
-                self._changes_waiting.append(change)  # done once the resync was applied
-                self.resync("monitor")
-                return
-        except AsteriskCtiError as exc:
-            change.error = exc
-            logger.warning("changing subscriptions failed: %s", exc)
-        change.done.set()
+        if self.connected:
+            self._worker.post(ChangeSync(change))  # done once subscribed and resynchronised
+        else:
+            change.done.set()
+
+    def _on_change_sync(self, job: ChangeSync) -> None:
+        change = job.change
+        if job.error is not None:
+            change.error = job.error
+            logger.warning("changing subscriptions failed: %s", job.error)
+            change.done.set()
+            return
+        self._changes_waiting.append(change)
+        if self.connected:
+            self.resync("monitor")
+        else:
+            self._changes_waiting.remove(change)
+            change.done.set()
 
     def _resync_soon(self, reason: str) -> None:
         if self._resync_due is None and self._resync_inflight is None:

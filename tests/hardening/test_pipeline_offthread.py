@@ -144,3 +144,34 @@ def test_a_channel_created_during_the_resync_is_not_cleared() -> None:
         assert fake.settle(client)
         assert client.line("PJSIP/1000").connections
         assert not [c for c in rec.calls if c.kind.value == "connection_cleared"]
+
+
+def test_a_stalled_subscription_change_does_not_hold_other_lines() -> None:
+    fake = FakeAsterisk(endpoints=["PJSIP/1000", "PJSIP/1002", "PJSIP/1006"])
+    rec = Rec()
+    client = fake.client()
+    client.add_listener(rec)
+    client.monitor("PJSIP/1000")
+    with client.start():
+        entered, gate = threading.Event(), threading.Event()
+
+        @fake.ari.route("GET", r"/applications/cti-test")
+        def slow(req: Any, m: Any) -> Any:
+            entered.set()
+            gate.wait(10)
+            return 200, fake.ari.app("cti-test")
+
+        change = threading.Thread(target=client.monitor, args=("PJSIP/1006",),
+                                  name="test-monitor")
+        change.start()
+        try:
+            assert entered.wait(5)
+            fake.push(ev("ChannelCreated", chan("6.1", "PJSIP/1000", "Ring")))
+            assert rec.wait(lambda: any(e.type == "ChannelCreated" for e in rec.events), 2)
+            assert change.is_alive()  # monitor() still waits for its subscription
+        finally:
+            gate.set()
+        change.join(5)
+        assert not change.is_alive()
+        assert fake.ari.subscription_count("cti-test", "endpoint:PJSIP/1006") == 1
+        assert fake.settle(client)
