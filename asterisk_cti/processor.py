@@ -6,7 +6,13 @@ here). Each frame is decoded (:func:`~asterisk_cti.events.decode_frame`) into a 
 fed to the call model (when one is plugged in), offered to call control's waiters, given its
 listeners' lane key (the monitored line), and the batch goes to the dispatcher in one call.
 Connection markers from the reactor make it sync the subscriptions and resynchronise state
-from REST; a gap reported by the ring does the same.
+from REST; a gap reported by the ring does the same. Those REST requests run on the
+:class:`RestWorker` thread and their answers come back through the ring as markers, so no
+request holds the events of any line.
+
+Each frame is isolated: one that cannot be decoded is counted ``malformed``, one whose fields
+break the model or the routing is counted ``rejected`` and repaired from REST; the frames
+around it are delivered.
 
 Only the processor thread runs this module's loop; :class:`LineFilter` is replaced (never
 mutated) when the monitored set changes, so reads need no lock.
