@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test integration lab lab-stop lint typecheck docs demo bench check clean
+.PHONY: install test integration lab lab-stop lint typecheck docs demo bench stress check clean
 
 $(STAMP): setup.cfg setup.py pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,9 @@ demo: $(STAMP)  ## the main job on the embedded simulator
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+stress: $(STAMP)  ## floods and memory bounds with figures (~2 min; STRESS_ARGS=--quick for less)
+	$(BIN)/python -m benchmarks.stress $(STRESS_ARGS)
 
 check: lint typecheck test docs
 

@@ -64,7 +64,10 @@ logger = logging.getLogger(__name__)
 #: Parsed events waiting in moving lanes before the processor pauses (see
 #: :meth:`Dispatcher.wait_for_room`), and the longest pause per batch.
 _LANE_ROOM = 2048
-_LANE_ROOM_WAIT = 1.0
+_LANE_ROOM_WAIT = 0.25  # per step; the processor takes up to 3 steps, announcing losses
+#: Threads that deliver connection notices: one lane per ConnectionListener, so a listener
+#: that blocks delays only itself (threads start on demand).
+_NOTICE_WORKERS = 32
 
 
 class ListenerHandle:
@@ -145,6 +148,7 @@ class CtiClient:
         self._reactor: Optional[Reactor] = None
         self._processor: Optional[Processor] = None
         self._dispatcher: Optional[Dispatcher] = None
+        self._notices: Optional[Dispatcher] = None
         self._control: Any = None
 
     @staticmethod
@@ -189,22 +193,31 @@ class CtiClient:
         with self._lock:
             if self._running:
                 return self
-            ring = Ring(cfg.ring_capacity)
+            ring = Ring(cfg.ring_capacity, cfg.ring_bytes)
             dispatcher = Dispatcher(self._deliver, workers=cfg.workers,
-                                    backlog_warning=cfg.lane_backlog_warning)
+                                    backlog_warning=cfg.lane_backlog_warning,
+                                    lane_capacity=cfg.lane_capacity,
+                                    total_capacity=cfg.lane_total_capacity)
+            notices = Dispatcher(self._deliver_notice, workers=_NOTICE_WORKERS,
+                                 backlog_warning=cfg.lane_backlog_warning,
+                                 thread_name_prefix="asterisk-cti-notice",
+                                 lane_capacity=cfg.lane_capacity)
             reactor = Reactor(cfg, self._factory, ring)
             processor = Processor(
                 ring, dispatcher.submit_many, self.rest, self.subscriptions, reactor,
                 self.waiters, cfg.event_types, model=self.model,
                 model_types=self._model_types(), url=cfg.events_url,
                 throttle=lambda: dispatcher.wait_for_room(_LANE_ROOM, _LANE_ROOM_WAIT),
+                notify=self._notify, dedup_window_bytes=cfg.dedup_window_bytes,
             )
             self._ring, self._dispatcher, self._reactor, self._processor = (
                 ring, dispatcher, reactor, processor)
+            self._notices = notices
             self._update_raw_types()
             self.waiters.reopen()
             self._running = True
         try:
+            notices.start()
             dispatcher.start()
             processor.start()
             reactor.start()
@@ -251,6 +264,7 @@ class CtiClient:
             self._running = False
             ring, reactor, processor, dispatcher = (
                 self._ring, self._reactor, self._processor, self._dispatcher)
+            notices = self._notices
         deadline = time.monotonic() + timeout
         ok = True
         self.waiters.close()
@@ -262,6 +276,8 @@ class CtiClient:
             ok &= processor.join(max(0.0, deadline - time.monotonic()))
         if dispatcher is not None:
             ok &= dispatcher.stop(max(0.0, deadline - time.monotonic()))
+        if notices is not None:
+            ok &= notices.stop(max(0.0, deadline - time.monotonic()))
         if not ok:
             logger.error("stop: some threads did not end within %.1f s", timeout)
         return ok
@@ -505,6 +521,26 @@ class CtiClient:
             for listener in targets:
                 safe_call(listener, "on_event", raw_event, hook)
 
+    def _notify(self, event: Any) -> None:
+        # Processor thread: one lane per connection listener on the notice pool.
+        notices = self._notices
+        if notices is None:
+            return
+        pairs = [(id(listener), (listener, event)) for listener in self._connection_listeners]
+        if pairs:
+            try:
+                notices.submit_many(pairs)
+            except ClientStoppedError:
+                pass
+
+    def _deliver_notice(self, item: Tuple[Any, Any]) -> None:
+        listener, event = item
+        if isinstance(event, ConnectionEvent):
+            method = "on_connected" if event.connected else "on_disconnected"
+        else:
+            method = CONNECTION_METHODS[type(event)]
+        safe_call(listener, method, event, self._error_hook)
+
     # -- call control, queries, stats ---------------------------------------------------------
 
     def set_held(self, channel_id: str, held: bool, timeout: float = 5.0) -> None:
@@ -554,6 +590,9 @@ class CtiClient:
         if self._dispatcher is not None:
             out["dispatcher"] = {**self._dispatcher.stats.as_dict(),
                                  "backlog": self._dispatcher.backlog()}
+        if self._notices is not None:
+            out["notices"] = {**self._notices.stats.as_dict(),
+                              "backlog": self._notices.backlog()}
         if self._reactor is not None:
             out["reactor"] = self._reactor.stats()
         return out
@@ -574,11 +613,13 @@ class CtiClient:
                 f"wait_idle() called on {name}: a listener cannot wait for its own lane to "
                 "drain; call it from another thread")
         deadline = time.monotonic() + timeout
-        ring, dispatcher = self._ring, self._dispatcher
+        ring, dispatcher, notices = self._ring, self._dispatcher, self._notices
         if ring is None or dispatcher is None or not self._running:
             raise ClientStoppedError("the client is not running")
         barrier = Barrier()
         ring.put(barrier)
         if not barrier.done.wait(timeout):
             return False
-        return dispatcher.wait_idle(max(0.0, deadline - time.monotonic()))
+        if not dispatcher.wait_idle(max(0.0, deadline - time.monotonic())):
+            return False
+        return notices is None or notices.wait_idle(max(0.0, deadline - time.monotonic()))

@@ -86,6 +86,15 @@ class CtiConfig:
         ``reconnect_max`` * 10; the name counts as free when Asterisk forgot the application
         or lists it without the all-bridges subscription a connected client holds (the rule
         is in "Guarantees under failure").
+    :param ring_bytes: bytes of frames the circular buffer holds before it overwrites the
+        oldest (besides ``ring_capacity``; 0: no byte bound).
+    :param lane_capacity: parsed events one line's lane holds; past it that line's oldest
+        events are dropped, announced (``on_events_lost``, reason ``lane_overflow``, with the
+        line) and the line is resynchronised.
+    :param lane_total_capacity: parsed events all lanes hold together; past it the oldest
+        events of the longest lane are dropped the same way.
+    :param dedup_window_bytes: bytes of recent frames the duplicate filter remembers (besides
+        its 256 frames).
     """
 
     url: str = "http://127.0.0.1:8088"
@@ -110,6 +119,10 @@ class CtiConfig:
     max_handshake_headers: int = 64
     healthy_after: float = 10.0
     replaced_recheck: float = 30.0
+    ring_bytes: int = 16 * 1024 * 1024
+    lane_capacity: int = 4096
+    lane_total_capacity: int = 8192
+    dedup_window_bytes: int = 1024 * 1024
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.url)
@@ -143,6 +156,10 @@ class CtiConfig:
         _check_int("max_message_size", self.max_message_size, 1024)
         _check_int("max_handshake_bytes", self.max_handshake_bytes, 1024)
         _check_int("max_handshake_headers", self.max_handshake_headers, 8)
+        _check_int("ring_bytes", self.ring_bytes, 0)
+        _check_int("lane_capacity", self.lane_capacity, 16)
+        _check_int("lane_total_capacity", self.lane_total_capacity, 16)
+        _check_int("dedup_window_bytes", self.dedup_window_bytes, 0)
         for name in ("reconnect_min", "reconnect_max", "connect_timeout", "request_timeout",
                      "ping_interval", "healthy_after", "replaced_recheck"):
             value = getattr(self, name)

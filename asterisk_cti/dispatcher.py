@@ -34,21 +34,28 @@ def safe_call(
     """Call ``listener.<method>(event)``, isolating the caller from whatever it raises.
 
     A missing method is not an error (listeners override what they need).
+    A :class:`BaseException` such as :class:`SystemExit` is caught too: raised on a lane
+    thread it would otherwise end the lane's task silently and leave its line without
+    delivery for good.
     """
-    fn = getattr(listener, method, None)
+    try:
+        fn = getattr(listener, method, None)
+    except Exception:  # a hostile __getattr__
+        logger.exception("listener %s: looking up %s raised", type(listener).__qualname__, method)
+        return
     if fn is None:
         return
     try:
         fn(event)
-    except Exception as exc:
-        logger.exception(
+    except BaseException as exc:  # see the docstring: a lane must not die
+        logger.error(
             "listener %s.%s raised %s: %s", type(listener).__qualname__, method,
-            type(exc).__name__, exc,
+            type(exc).__name__, exc, exc_info=exc,
         )
         if error_hook is not None:
             try:
                 error_hook(listener, event, exc)
-            except Exception:
+            except BaseException:
                 logger.exception("the error hook itself raised")
 
 
@@ -69,13 +76,15 @@ class _Lane:
 class DispatcherStats:
     """Counters of a :class:`Dispatcher` (read without a lock; approximate while running)."""
 
-    __slots__ = ("submitted", "delivered", "lanes_started", "max_backlog")
+    __slots__ = ("submitted", "delivered", "lanes_started", "max_backlog", "dropped")
 
     def __init__(self) -> None:
         self.submitted = 0
         self.delivered = 0
         self.lanes_started = 0
         self.max_backlog = 0
+        #: items dropped (oldest first) because a lane or all lanes together were full
+        self.dropped = 0
 
     def as_dict(self) -> Dict[str, int]:
         """The counters as a dict."""
@@ -90,6 +99,10 @@ class Dispatcher:
     :param workers: pool threads.
     :param backlog_warning: items waiting in one lane before a warning is logged.
     :param thread_name_prefix: the pool threads' name prefix.
+    :param lane_capacity: items one lane holds; past it the lane's oldest items are dropped
+        (0: unbounded).
+    :param total_capacity: items all lanes hold together; past it the oldest items of the
+        longest lane are dropped (0: unbounded). :meth:`submit_many` returns what it dropped.
 
     Thread contract: :meth:`submit_many` is called by the processor thread (any thread works);
     :meth:`stop` from any thread, including a lane thread.
@@ -102,8 +115,12 @@ class Dispatcher:
         workers: int = 4,
         backlog_warning: int = 1000,
         thread_name_prefix: str = "asterisk-cti-lane",
+        lane_capacity: int = 0,
+        total_capacity: int = 0,
     ) -> None:
         self._deliver = deliver
+        self._lane_capacity = lane_capacity
+        self._total_capacity = total_capacity
         self._workers = workers
         self._backlog_warning = backlog_warning
         self._prefix = thread_name_prefix
@@ -126,13 +143,17 @@ class Dispatcher:
                     self._workers, thread_name_prefix=self._prefix
                 )
 
-    def submit_many(self, pairs: Iterable[Tuple[Hashable, Any]]) -> None:
+    def submit_many(self, pairs: Iterable[Tuple[Hashable, Any]]) -> Dict[Hashable, int]:
         """Queue items on their keys' lanes; start a lane task for each idle lane.
 
         :param pairs: ``(key, item)`` in arrival order.
+        :returns: ``{key: count}`` of the items dropped to keep the bounds (empty when none
+            were: the common case).
         :raises ClientStoppedError: when the dispatcher is stopped.
         """
         to_start: List[Tuple[Hashable, _Lane]] = []
+        dropped: Dict[Hashable, int] = {}
+        lane_cap = self._lane_capacity
         n = 0
         with self._lock:
             if self._executor is None or self._stopping:
@@ -147,6 +168,11 @@ class Dispatcher:
                 items = lane.items
                 items.append(item)
                 size = len(items)
+                if lane_cap and size > lane_cap:
+                    items.popleft()
+                    size -= 1
+                    self._queued -= 1
+                    dropped[key] = dropped.get(key, 0) + 1
                 if size > self.stats.max_backlog:
                     self.stats.max_backlog = size
                 if size > self._backlog_warning and not lane.warned:
@@ -157,10 +183,32 @@ class Dispatcher:
                     )
             self.stats.submitted += n
             self._queued += n
+            total = self._total_capacity
+            if total and self._queued > total:
+                self._shed(self._queued - total, dropped)
+            if dropped:
+                self.stats.dropped += sum(dropped.values())
             executor = self._executor
             self.stats.lanes_started += len(to_start)
         for key, lane in to_start:
             executor.submit(self._run_lane, key, lane)
+        return dropped
+
+    def _shed(self, excess: int, dropped: Dict[Hashable, int]) -> None:
+        # All lanes together are over the bound: drop the oldest items of the longest lanes
+        # (the ones falling behind), never of lanes that keep up. Lock held.
+        while excess > 0:
+            key, lane = max(self._lanes.items(), key=lambda kv: len(kv[1].items))
+            items = lane.items
+            if not items:
+                return
+            # take the longest lane down to the next one's length, at least one item
+            n = min(excess, max(1, len(items) // 2))
+            for _ in range(n):
+                items.popleft()
+            excess -= n
+            self._queued -= n
+            dropped[key] = dropped.get(key, 0) + n
 
     def _run_lane(self, key: Hashable, lane: _Lane) -> None:
         deliver = self._deliver
@@ -184,7 +232,10 @@ class Dispatcher:
             for item in items:
                 if self._stopping:
                     break
-                deliver(item)
+                try:
+                    deliver(item)
+                except BaseException:  # deliver must not raise; never let a lane die
+                    logger.exception("delivery on lane %r raised; the lane goes on", key)
             lane.busy_since = 0.0
             self.stats.delivered += len(items)
 
@@ -204,8 +255,14 @@ class Dispatcher:
         with self._lock:
             while self._queued > limit and not self._stopping:
                 now = time.monotonic()
-                stuck = sum(len(lane.items) for lane in self._lanes.values()
-                            if lane.busy_since and now - lane.busy_since > STUCK_AFTER)
+                stuck = 0
+                stuck_lanes = 0
+                for lane in self._lanes.values():
+                    if lane.busy_since and now - lane.busy_since > STUCK_AFTER:
+                        stuck += len(lane.items)
+                        stuck_lanes += 1
+                if stuck_lanes >= self._workers:
+                    return True  # every pool thread is held by a blocked listener: no lane moves
                 if self._queued - stuck <= limit:
                     return True
                 left = deadline - now

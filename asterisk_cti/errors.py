@@ -230,3 +230,20 @@ def http_error(method: str, path: str, status: int, message: str) -> AriHttpErro
     else:
         cls = AriHttpError
     return cls(method, path, status, message)
+
+
+class InvalidResponseError(AsteriskCtiError):
+    """Asterisk (or whatever answered in its place) sent a success status whose body is not
+    what ARI defines for the request: HTML from a proxy, ``{"error": ...}``, a number where a
+    list of channels belongs. The answer is not trusted: nothing is changed from it.
+
+    :ivar method: the HTTP method.
+    :ivar path: the request path relative to the ARI root (ids URL-encoded).
+    :ivar reason: what was wrong with the body (never the body itself in full).
+    """
+
+    def __init__(self, method: str, path: str, reason: str) -> None:
+        self.method = method
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{method} {path}: invalid answer: {reason}")

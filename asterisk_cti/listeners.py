@@ -1,7 +1,8 @@
 """Listener base classes that users subclass, and the events of the connection itself.
 
 Every callback takes exactly one immutable event object, so fields can be added later without
-breaking anyone. All callbacks run on a dispatcher lane thread (``asterisk-cti-lane_N``),
+breaking anyone. Channel and call callbacks run on a dispatcher lane thread
+(``asterisk-cti-lane_N``), connection callbacks on a notice thread (``asterisk-cti-notice_N``),
 never on the reactor or processor thread: events that share a key (the line, or the channel
 when it is on no monitored line) arrive in order; different keys run in parallel. A callback
 that raises is logged and reported to the client's error hook, and delivery goes on. A
@@ -101,17 +102,22 @@ class ConnectionEvent:
 
 @dataclass(frozen=True)
 class EventsLostEvent:
-    """Events were lost: the ring overflowed, or the websocket was down.
+    """Events were lost: the ring overflowed, a line's queue of parsed events was full, or
+    the websocket was down. A resynchronisation from REST follows.
 
-    :ivar count: how many frames were overwritten (0 when unknown, e.g. while disconnected:
-        Asterisk keeps no backlog).
-    :ivar reason: ``"ring_overflow"`` or ``"disconnected"``.
+    :ivar count: how many frames (``ring_overflow``) or parsed events (``lane_overflow``)
+        were dropped (0 when unknown, e.g. while disconnected: Asterisk keeps no backlog).
+    :ivar reason: ``"ring_overflow"``, ``"lane_overflow"`` or ``"disconnected"``.
     :ivar timestamp: when the loss was noticed (epoch seconds).
+    :ivar line: for ``lane_overflow``, the line whose oldest events were dropped
+        (``PJSIP/1000``; for events routed by channel, its lane key as text); ``None`` when
+        the loss concerns every line (the ring holds frames of all lines).
     """
 
     count: int
     reason: str
     timestamp: float = field(default_factory=time.time)
+    line: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -138,7 +144,9 @@ class ResyncEvent:
 class ConnectionListener:
     """Receives the state of the connection to Asterisk; override what you need.
 
-    Threading: runs on the dispatcher lane reserved for connection events, in order.
+    Threading: runs on a notice thread (``asterisk-cti-notice_N``), never on a line's lane:
+    each connection listener has its own ordered queue, so a listener that blocks delays only
+    its own notices, and listeners blocked on every line cannot hold them up.
     """
 
     def on_connected(self, event: ConnectionEvent) -> None:

@@ -27,7 +27,7 @@ import logging
 import socket
 import threading
 import time
-from typing import Any, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 from urllib.parse import quote, urlsplit
 
 import requests
@@ -39,6 +39,7 @@ from .config import CtiConfig
 from .errors import (
     AriHttpError,
     InvalidRequestError,
+    InvalidResponseError,
     NotFoundError,
     RequestTimeoutError,
     TransportError,
@@ -337,12 +338,65 @@ class AriRest:
     # -- the few calls the pipeline itself makes ----------------------------------------------
 
     def asterisk_info(self) -> Mapping[str, Any]:
-        """``GET /asterisk/info``."""
-        return self.get("asterisk", "info") or {}
+        """``GET /asterisk/info``.
+
+        :raises InvalidResponseError: when the answer is not a JSON object.
+        """
+        return _object(self.get("asterisk", "info"), "/asterisk/info", empty_ok=True)
 
     def application(self, app: str) -> Mapping[str, Any]:
-        """``GET /applications/{app}``."""
-        return self.get("applications", app) or {}
+        """``GET /applications/{app}``.
+
+        :raises InvalidResponseError: when the answer is not an Application object.
+        """
+        path = ari_path("applications", app)
+        body = _object(self.get("applications", app), path, empty_ok=True)
+        _check_fields(body, path, {"name": str, "channel_ids": list, "bridge_ids": list,
+                                   "endpoint_ids": list, "device_names": list})
+        return body
+
+    # -- the listings a resynchronisation reads: validated, never trusted ----------------------
+
+    def channels(self) -> List[Dict[str, Any]]:
+        """``GET /channels``: every channel, each checked to be a Channel object.
+
+        :raises InvalidResponseError: when the answer is not a list of Channel objects (an
+            HTML page, ``{"error": ...}``, a number): a resynchronisation must not treat it
+            as "no channels" and clear every call.
+        """
+        return _listing(self.get("channels"), "/channels", _CHANNEL_FIELDS)
+
+    def channel(self, channel_id: str) -> Dict[str, Any]:
+        """``GET /channels/{id}``, checked to be a Channel object with that id.
+
+        :raises NotFoundError: when the channel is gone.
+        :raises InvalidResponseError: when the answer is not a Channel object.
+        """
+        path = ari_path("channels", channel_id)
+        body = _object(self.get("channels", channel_id), path)
+        _check_fields(body, path, _CHANNEL_FIELDS)
+        return body
+
+    def bridges(self) -> List[Dict[str, Any]]:
+        """``GET /bridges``, each item checked to be a Bridge object.
+
+        :raises InvalidResponseError: when the answer is not a list of Bridge objects.
+        """
+        return _listing(self.get("bridges"), "/bridges", _BRIDGE_FIELDS)
+
+    def endpoints(self) -> List[Dict[str, Any]]:
+        """``GET /endpoints``, each item checked to be an Endpoint object.
+
+        :raises InvalidResponseError: when the answer is not a list of Endpoint objects.
+        """
+        return _listing(self.get("endpoints"), "/endpoints", _ENDPOINT_FIELDS)
+
+    def applications(self) -> List[Dict[str, Any]]:
+        """``GET /applications``, each item checked to be an Application object.
+
+        :raises InvalidResponseError: when the answer is not a list of Application objects.
+        """
+        return _listing(self.get("applications"), "/applications", _APPLICATION_FIELDS)
 
     def subscribe(self, app: str, sources: Sequence[str]) -> Any:
         """``POST /applications/{app}/subscription?eventSource=a,b``."""
@@ -367,6 +421,83 @@ class AriRest:
     def close(self) -> None:
         """Close the session's pooled connections."""
         self.session.close()
+
+
+#: Required fields of the ARI models the resynchronisation reads, and their JSON types
+#: (rest-api/api-docs/{channels,bridges,endpoints,applications}.json of Asterisk 22).
+_CHANNEL_FIELDS: Mapping[str, type] = {"id": str, "name": str, "state": str}
+_BRIDGE_FIELDS: Mapping[str, type] = {"id": str, "channels": list}
+_ENDPOINT_FIELDS: Mapping[str, type] = {"technology": str, "resource": str}
+_APPLICATION_FIELDS: Mapping[str, type] = {"name": str}
+#: Optional fields that must have this type when present.
+_OPTIONAL_FIELDS: Mapping[str, type] = {"caller": dict, "connected": dict, "dialplan": dict,
+                                        "channelvars": dict, "channel_ids": list,
+                                        "bridge_ids": list, "endpoint_ids": list,
+                                        "device_names": list, "state": str}
+
+
+def _describe(body: Any) -> str:
+    if isinstance(body, str):
+        return f"text {body[:60]!r}" if body else "an empty body"
+    if isinstance(body, dict):
+        keys = sorted(str(k) for k in body)[:5]
+        return f"an object with keys {keys}"
+    return f"a JSON {type(body).__name__}"
+
+
+def _object(body: Any, path: str, *, empty_ok: bool = False) -> Dict[str, Any]:
+    if body is None and empty_ok:
+        return {}
+    if not isinstance(body, dict):
+        raise InvalidResponseError("GET", path, f"expected an object, got {_describe(body)}")
+    if "error" in body and "id" not in body and "name" not in body:
+        raise InvalidResponseError("GET", path, f"an error object: {str(body['error'])[:100]!r}")
+    return body
+
+
+def _check_fields(body: Dict[str, Any], path: str, required: Mapping[str, type]) -> None:
+    for key, kind in required.items():
+        value = body.get(key)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise InvalidResponseError(
+                "GET", path, f"field {key!r} is {_describe(value)}, not {kind.__name__}")
+    for key, kind in _OPTIONAL_FIELDS.items():
+        value = body.get(key)
+        if value is not None and not isinstance(value, kind):
+            raise InvalidResponseError(
+                "GET", path, f"field {key!r} is {_describe(value)}, not {kind.__name__}")
+    for key in ("channels", "channel_ids"):
+        items = body.get(key)
+        if isinstance(items, list) and not all(isinstance(x, str) for x in items):
+            raise InvalidResponseError("GET", path, f"field {key!r} holds non-string ids")
+
+
+def is_channel(obj: Any) -> bool:
+    """Whether ``obj`` has the shape of an ARI Channel (what :meth:`AriRest.channels` accepts)."""
+    try:
+        _check_fields(obj, "", _CHANNEL_FIELDS)
+    except (InvalidResponseError, AttributeError):
+        return False
+    return isinstance(obj, dict)
+
+
+def is_bridge(obj: Any) -> bool:
+    """Whether ``obj`` has the shape of an ARI Bridge (what :meth:`AriRest.bridges` accepts)."""
+    try:
+        _check_fields(obj, "", _BRIDGE_FIELDS)
+    except (InvalidResponseError, AttributeError):
+        return False
+    return isinstance(obj, dict)
+
+
+def _listing(body: Any, path: str, required: Mapping[str, type]) -> List[Dict[str, Any]]:
+    if not isinstance(body, list):
+        raise InvalidResponseError("GET", path, f"expected a list, got {_describe(body)}")
+    for i, item in enumerate(body):
+        if not isinstance(item, dict):
+            raise InvalidResponseError("GET", path, f"item {i} is {_describe(item)}")
+        _check_fields(item, f"{path}[{i}]", required)
+    return body
 
 
 def _message(resp: requests.Response) -> str:

@@ -26,6 +26,10 @@ class RingStats(NamedTuple):
     high_water: int
     overwritten: int
     put: int
+    bytes: int = 0
+    """Bytes of the frames waiting now."""
+    max_bytes: int = 0
+    """The byte bound (0: frames only)."""
 
 
 class Batch(NamedTuple):
@@ -44,10 +48,15 @@ class Ring:
     :meth:`get_batch`. :meth:`close` may be called from any thread and wakes the consumer.
     """
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, max_bytes: int = 0) -> None:
         if capacity < 1:
             raise ValueError("capacity must be at least 1")
+        if max_bytes < 0:
+            raise ValueError("max_bytes must not be negative")
         self._capacity = capacity
+        #: Bytes of waiting frames before the oldest are overwritten (0: no byte bound).
+        self._max_bytes = max_bytes
+        self._bytes = 0
         self._items: Deque[Any] = deque()
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
@@ -72,6 +81,15 @@ class Ring:
 
         :param items: raw frames (``bytes``/``str``) or marker objects.
         """
+        if self._max_bytes:
+            if not isinstance(items, (list, tuple)):
+                items = list(items)
+            try:
+                size = sum(map(len, items))  # frames only, in the common case
+            except TypeError:  # markers among them
+                size = sum(len(x) for x in items if isinstance(x, (bytes, str)))
+        else:
+            size = 0
         with self._lock:
             if self._closed:
                 return
@@ -80,7 +98,8 @@ class Ring:
             q.extend(items)
             n = len(q)
             self._put += n - before
-            if n > self._capacity:
+            self._bytes += size
+            if n > self._capacity or (self._max_bytes and self._bytes > self._max_bytes):
                 self._overflow()
                 n = len(q)
             if n > self._high_water:
@@ -92,13 +111,16 @@ class Ring:
         # Drop the oldest frames; keep markers (they are rare and carry connection state).
         q = self._items
         excess = len(q) - self._capacity
+        limit = self._max_bytes
         kept: list[Any] = []
-        while excess > 0 and q:
+        while q and (excess > 0 or (limit and self._bytes > limit)):
             item = q.popleft()
             if isinstance(item, (bytes, str)):
                 excess -= 1
                 self._overwritten += 1
                 self._lost_pending += 1
+                if limit:
+                    self._bytes -= len(item)
             else:
                 kept.append(item)
         q.extendleft(reversed(kept))
@@ -120,11 +142,21 @@ class Ring:
             items: Union[Deque[Any], Sequence[Any]] = self._items
             if items:
                 self._items = deque()
+                self._bytes = 0
             else:
                 items = ()
             lost = self._lost_pending
             self._lost_pending = 0
         return Batch(items, lost)
+
+    def take_lost(self) -> int:
+        """The count of entries overwritten since the last :meth:`get_batch` or call of this,
+        and reset it (the consumer polls it while it works through a long batch, so that a
+        loss is announced at once)."""
+        with self._lock:
+            lost = self._lost_pending
+            self._lost_pending = 0
+        return lost
 
     def close(self) -> None:
         """Refuse further puts and wake the consumer (idempotent)."""
@@ -144,5 +176,6 @@ class Ring:
         """A consistent snapshot of the counters."""
         with self._lock:
             return RingStats(
-                self._capacity, len(self._items), self._high_water, self._overwritten, self._put
+                self._capacity, len(self._items), self._high_water, self._overwritten, self._put,
+                self._bytes, self._max_bytes,
             )

@@ -820,7 +820,9 @@ class StasisEngine:
         elif is_leg:
             self.leg_answered(cid)
         else:
-            args = event.raw.get("args") or []
+            args = event.raw.get("args")
+            if not isinstance(args, list):  # a hostile or broken frame: no switch argument
+                args = []
             options = self._options()
             if options.switch and args and str(args[0]) == options.switch_arg:
                 self.switch(event)
