@@ -43,7 +43,6 @@ from .listeners import (
 from .processor import (
     CALL,
     CHANNEL,
-    CONNECTION,
     RAW,
     Barrier,
     CallModelProtocol,
@@ -506,16 +505,6 @@ class CtiClient:
             for listener in self._call_listeners:
                 safe_call(listener, "on_call_event", event, hook)
                 safe_call(listener, method, event, hook)
-        elif group == CONNECTION:
-            if isinstance(event, ConnectionEvent):
-                method = "on_connected" if event.connected else "on_disconnected"
-            else:
-                method = CONNECTION_METHODS[type(event)]
-            if isinstance(event, ConnectionEvent) and not event.connected and (
-                    "replaced" in (event.reason or "")):
-                self._watch_replaced()
-            for listener in self._connection_listeners:
-                safe_call(listener, method, event, hook)
         elif group == RAW:
             raw_event, targets = event
             for listener in targets:
@@ -523,6 +512,9 @@ class CtiClient:
 
     def _notify(self, event: Any) -> None:
         # Processor thread: one lane per connection listener on the notice pool.
+        if isinstance(event, ConnectionEvent) and not event.connected and (
+                "replaced" in (event.reason or "")):
+            self._watch_replaced()
         notices = self._notices
         if notices is None:
             return
