@@ -47,6 +47,7 @@ from typing import (
 from .config import CtiConfig
 from .errors import AriHttpError, AsteriskCtiError, NotFoundError
 from .events import Event, parse_event
+from .model.types import ControlHint, Party
 from .rest import AriRest
 from .waiters import Waiter, Waiters
 
@@ -113,6 +114,20 @@ def hangup_reason_for(dialstatus: str) -> str:
 def new_id(prefix: str) -> str:
     """A fresh id for a channel, bridge or playback the SDK creates (``cti-c-<uuid4>``)."""
     return f"{prefix}-{uuid.uuid4()}"
+
+
+def party_of(identity: Optional[str], endpoint: str = "") -> Party:
+    """The party of a caller id (``"Kai" <1000>``); without one, the endpoint's resource
+    (``PJSIP/1000`` -> ``1000``) as the number, so identities never depend on the dynamic
+    configuration route."""
+    if identity:
+        text = identity.strip()
+        if "<" in text and text.endswith(">"):
+            name, _, number = text[:-1].partition("<")
+            return Party(number.strip(), name.strip().strip('"').strip())
+        return Party(text, "")
+    resource = endpoint.partition("/")[2] if "/" in endpoint else endpoint
+    return Party(resource.split("@", 1)[0], "") if resource else Party("", "")
 
 
 def default_endpoint_for(destination: str) -> str:
@@ -429,6 +444,20 @@ class StasisEngine:
         self._identities[endpoint] = value
         return value
 
+    def hint(self, channel_id: str, hint: ControlHint) -> None:
+        """Tell the call model what call control is about to do with a channel (before the
+        request), so SDK-driven calls are reported like calls made on the phones."""
+        expect = getattr(self._host.model, "expect", None)
+        if expect is not None:
+            try:
+                expect(channel_id, hint)
+            except Exception:  # the model must never break call control
+                logger.exception("the call model refused a hint for %s", channel_id)
+
+    def party(self, endpoint: str) -> Party:
+        """The party an endpoint stands for: its configured caller id, or its resource."""
+        return party_of(self.identity(endpoint), endpoint)
+
     def present_as(self, channel_id: str, party: Optional[str]) -> None:
         """Make a channel of the app present ``party`` (``"Ping" <1002>``) as its caller id.
 
@@ -572,6 +601,9 @@ class StasisEngine:
         if caller_id:
             params["callerId"] = caller_id
         body = {"variables": dict(variables)} if variables else None
+        self.hint(leg.channel_id, ControlHint("leg", peer=leg.peer_id,
+                                              called=self.party(leg.endpoint),
+                                              purpose=leg.purpose))
         try:
             self.rest.post("channels", params=params, json_body=body)
         except AsteriskCtiError as exc:
@@ -717,6 +749,12 @@ class StasisEngine:
         with self._state.lock:
             if self._state.consults.pop(consult.dest_id, None) is None:
                 return
+            owned = self._state.bridges.get(consult.call_bridge)
+            transferees = tuple(sorted(owned.members)) if owned is not None else ()
+        if hangup_agent:
+            # the agent leaves by the transfer: cleared as transferred, the others told
+            self.hint(consult.agent_id, ControlHint(
+                "transfer", transferees=transferees, target=consult.dest_id))
         self.remove_from_bridge(consult.consult_bridge, consult.dest_id)
         try:
             self.add_to_bridge(consult.call_bridge, (consult.dest_id,))

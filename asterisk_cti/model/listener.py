@@ -20,8 +20,24 @@ class CallListener:
         long.
         """
 
+    def on_service_initiated(self, event: CallEvent) -> None:
+        """This client's click-to-dial started at the line: the agent's own phone rings
+        (state initiated, direction outgoing; ``called`` is the destination). Not a
+        screen-pop: the agent is placing the call.
+
+        Runs on a dispatcher lane thread; events of one line arrive in order; do not block for
+        long.
+        """
+
     def on_originated(self, event: CallEvent) -> None:
         """The monitored line started an outgoing call (state initiated).
+
+        Runs on a dispatcher lane thread; events of one line arrive in order; do not block for
+        long.
+        """
+
+    def on_ringback(self, event: CallEvent) -> None:
+        """The far end of the line's outgoing call rings (phone state ringback).
 
         Runs on a dispatcher lane thread; events of one line arrive in order; do not block for
         long.
