@@ -223,6 +223,18 @@ def _check_text(name: str, value: object) -> str:
     return value
 
 
+class _KeepTypes:
+    """A raw listener that asks the processor for call control's event types and ignores
+    the few it gets (StasisStart reaches every raw listener)."""
+
+    def on_event(self, event: Event) -> None:
+        """Lane thread; nothing to do."""
+
+
+def _nothing(channel_id: str) -> bool:
+    return False
+
+
 class CallControl:
     """Blocking call control over ARI, reached as ``client.control``.
 
@@ -245,8 +257,9 @@ class CallControl:
         self._state = StasisState()
         self._engine = StasisEngine(client, self._state, self._get_options, self._model_held)
         self._engine.ensure_tracker()
-        self._handle = client.add_raw_listener(self._engine, ENGINE_EVENT_TYPES,
-                                               self._state.concerns)
+        # The engine runs on the processor thread (StasisEngine.observe); this listener only
+        # makes the processor keep the engine's event types, and takes nothing on the lanes.
+        self._handle = client.add_raw_listener(_KeepTypes(), ENGINE_EVENT_TYPES, _nothing)
 
     # -- configuration ------------------------------------------------------------------------
 

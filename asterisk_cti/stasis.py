@@ -480,6 +480,32 @@ class StasisEngine:
         """The client's REST client."""
         return self._host.rest
 
+    def observe(self, item: Any) -> bool:
+        """The permanent waiter's predicate, on the **processor thread**: record the event in
+        :class:`StasisState`, then let the engine act on it when it concerns call control.
+
+        The engine runs here rather than on a dispatcher lane so that completing a control
+        operation never needs a free lane: a listener may block its lane in
+        ``originate(..., wait_for="established")`` even with ``workers=1``. It only sends short
+        requests and never waits for an event. Never matches (the waiter stays forever).
+        """
+        event: Optional[Event] = None
+        wanted = False
+        try:
+            if isinstance(item, Event) and item.type in ENGINE_EVENT_TYPES:
+                event = item
+                wanted = item.type == "StasisStart" or any(
+                    self._state.concerns(cid) for cid in _ids_of(item.raw))
+        except Exception:
+            logger.exception("call control could not read an event")
+        self._state.observe(item)
+        if event is not None and wanted:
+            try:
+                self.on_event(event)
+            except Exception:  # the engine must never break the processor's waiters
+                logger.exception("call control failed on %s", event.type)
+        return False
+
     def ensure_tracker(self) -> None:
         """(Re-)register the permanent waiter that feeds :class:`StasisState` (it is failed
         when the client stops); a stopped client is left alone."""
@@ -487,7 +513,7 @@ class StasisEngine:
             if self._tracker is not None and not self._tracker.done:
                 return
             try:
-                self._tracker = self._host.waiters.expect(self._state.observe)
+                self._tracker = self._host.waiters.expect(self.observe)
             except AsteriskCtiError:
                 self._tracker = None
 
@@ -806,8 +832,8 @@ class StasisEngine:
     # -- the raw listener -------------------------------------------------------------------
 
     def on_event(self, event: Event) -> None:
-        """Raw listener entry point (a dispatcher lane keyed by the channel id)."""
-        self.ensure_tracker()
+        """Act on one event that concerns call control (processor thread, from
+        :meth:`observe`)."""
         etype = event.type
         if etype == "StasisStart":
             self._on_stasis_start(event)
@@ -895,6 +921,16 @@ class StasisEngine:
                 leg.dialstatus = status
                 if status == "RINGING":
                     leg.state = "ringing"
+
+
+def _ids_of(raw: Mapping[str, Any]) -> List[str]:
+    ids: List[str] = []
+    for key in ("channel", "peer", "caller"):
+        value = raw.get(key)
+        cid = value.get("id") if isinstance(value, dict) else None
+        if isinstance(cid, str):
+            ids.append(cid)
+    return ids
 
 
 def channel_ids(items: Iterable[Optional[str]]) -> List[str]:

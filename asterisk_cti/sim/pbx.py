@@ -1308,7 +1308,7 @@ class Pbx:
             x, y = b.channels
             self.bridge_peer_vars(b)
             self.connected_line(y, x.caller_name, x.caller_number)
-            self.connected_line(x, x.caller_name, x.caller_number)
+            self.connected_line(x, y.caller_name, y.caller_number)
         self.start_talk_detect(ch)
 
     def remove_from_bridge(self, b: Bridge, ch: Channel) -> None:
