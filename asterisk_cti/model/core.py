@@ -1077,6 +1077,8 @@ class CallModel:
         if hint.purpose in ("originate", "switch") and peer.state is _INITIATED:
             if not peer.ringback:
                 peer.ringback = True
+                if not peer.connected:
+                    peer.connected = ch.own
                 self._fire(peer, Stimulus.RINGBACK)
         elif hint.purpose == "transfer" and peer.connected != ch.own:
             xfer = peer.xfer
@@ -1087,19 +1089,31 @@ class CallModel:
                        transferring=(xfer.calling if xfer is not None else before) or None,
                        transferred=peer.own or None, transfer_target=ch.own or None)
 
-    def _leg_answered(self, ch: _Chan) -> None:
-        """A leg call control dialled answered: the caller it was dialled for is established
-        with it (the switch's caller, a click-to-dial agent)."""
-        hint = ch.hint
-        peer = self._chans.get(hint.peer) if hint is not None else None
-        if hint is None or peer is None or peer.line is None or peer.cleared:
-            return
-        if hint.purpose == "transfer":
-            self._leg_rings(ch)
-        elif hint.purpose in ("originate", "switch") and peer.state is _INITIATED:
-            if ch.own:
-                peer.connected = ch.own
-            self._fire(peer, Stimulus.ANSWERED)
+    def _legs_bridged(self, members: Sequence[str]) -> None:
+        """Legs call control dialled are established when they are bridged with their party
+        (not when they answer: call control bridges them a moment later, and a listener that
+        reacts to ``established`` must find the call ready for transfer or hold). The caller a
+        leg was dialled for (the switch's caller, a click-to-dial agent) is established with
+        it when both are in the bridge."""
+        ids = set(members)
+        for cid in members:
+            ch = self._chans.get(cid)
+            hint = ch.hint if ch is not None else None
+            if ch is None or hint is None or hint.role != "leg" or ch.state is _CONNECTED:
+                continue
+            peer = self._chans.get(hint.peer)
+            pairs = hint.purpose in ("originate", "switch")
+            if pairs and peer is not None and peer.id not in ids:
+                continue  # its party joins next
+            if hint.purpose == "transfer" and peer is not None and peer.connected != ch.own:
+                self._leg_rings(ch)  # answered without ringing: transferred now
+            if ch.line is not None and not ch.cleared:
+                self._fire_if_fits(ch, Stimulus.ANSWERED)
+            if (pairs and peer is not None and peer.line is not None and not peer.cleared
+                    and peer.state is _INITIATED):
+                if ch.own:
+                    peer.connected = ch.own
+                self._fire(peer, Stimulus.ANSWERED)
 
     def _leg_failed(self, ch: _Chan, cause: int) -> None:
         """A leg call control dialled is gone unanswered: its caller's call failed."""
@@ -1172,9 +1186,7 @@ class CallModel:
                 self._leg_rings(ch)
                 return
             if state == "Up":
-                if ch.line is not None and not ch.cleared:
-                    self._fire(ch, Stimulus.ANSWERED)
-                self._leg_answered(ch)
+                # established once it talks to its party: when call control bridges it
                 return
         if ch.line is None or ch.cleared or self._agent_waits(ch):
             return
@@ -1439,7 +1451,8 @@ class CallModel:
             elif status == "CANCEL":
                 peer.reason = Reason.CANCELLED
             if (status == "ANSWER" and peer.line is not None and not peer.cleared
-                    and not self._agent_waits(peer)):
+                    and not self._agent_waits(peer)
+                    and (peer.hint is None or peer.hint.role != "leg")):
                 self._fire(peer, Stimulus.ANSWERED)
         if caller is None:
             return
@@ -1603,6 +1616,7 @@ class CallModel:
             ch = self._chans.get(cid)
             if ch is not None:
                 self._claim_transfer(ch)
+        self._legs_bridged(ids)
         self._bridge_members(ids, bid, self._is_mixing(b), check=bid not in self._merging)
 
     def _on_left_bridge(self, raw: Mapping[str, Any]) -> None:

@@ -10,7 +10,7 @@ Threads: the test thread only.
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, Dict, Iterable, List, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Protocol, Tuple
 
 from asterisk_cti import CallEvent
 from asterisk_cti.model import CallListener
@@ -86,7 +86,13 @@ class Recorder(CallListener):
         return {line: [describe(e) for e in self.of(line, since)] for line in lines}
 
 
-Phones = Callable[[str, str], None]  # phones(ext, action): "answer", "hangup"
+class Drive(Protocol):
+    """The phones of a lab or of the simulator, on auto-answer."""
+
+    def dial(self, ext: str, number: str) -> None: ...
+    def hangup(self, ext: str) -> None: ...
+    def dtmf(self, ext: str, digits: str) -> None: ...
+    def refer(self, ext: str, number: str) -> None: ...
 
 
 def settle(rec: Recorder, since: int, lines: Tuple[str, ...]) -> None:
@@ -102,16 +108,16 @@ def click_to_dial(cti: Any, rec: Recorder) -> Tuple[Any, int]:
     return call, start
 
 
-def scenario_click_to_dial(cti: Any, rec: Recorder) -> int:
-    """1000 clicks to dial 1002; 1002 answers; 1000 hangs up."""
+def sdk_click_to_dial(cti: Any, rec: Recorder, drive: Drive) -> int:
+    """1000 clicks to dial 1002; 1002 answers; the SDK hangs 1000 up."""
     call, start = click_to_dial(cti, rec)
     cti.control.hangup(call)
     settle(rec, start, (K, P))
     return start
 
 
-def scenario_blind_transfer(cti: Any, rec: Recorder) -> int:
-    """Click-to-dial 1000 -> 1002, transfer(1006); 1006 answers and hangs up."""
+def sdk_blind_transfer(cti: Any, rec: Recorder, drive: Drive) -> int:
+    """Click-to-dial 1000 -> 1002, transfer(1006); 1006 answers; 1006 is hung up."""
     call, start = click_to_dial(cti, rec)
     moved = cti.control.transfer(call, "1006", wait_for="established")
     rec.wait("established", L, start)
@@ -120,8 +126,8 @@ def scenario_blind_transfer(cti: Any, rec: Recorder) -> int:
     return start
 
 
-def scenario_attended_transfer(cti: Any, rec: Recorder) -> int:
-    """Click-to-dial 1000 -> 1002, consult(1006), complete_transfer; 1006 hangs up."""
+def sdk_attended_transfer(cti: Any, rec: Recorder, drive: Drive) -> int:
+    """Click-to-dial 1000 -> 1002, consult(1006), complete_transfer; 1006 is hung up."""
     call, start = click_to_dial(cti, rec)
     consult = cti.control.consult(call, "1006", wait_for="established")
     rec.wait("established", L, start)
@@ -132,7 +138,7 @@ def scenario_attended_transfer(cti: Any, rec: Recorder) -> int:
     return start
 
 
-def scenario_conference(cti: Any, rec: Recorder) -> int:
+def sdk_conference(cti: Any, rec: Recorder, drive: Drive) -> int:
     """Click-to-dial 1000 -> 1002, consult(1006), conference; 1000 leaves, then 1006."""
     call, start = click_to_dial(cti, rec)
     consult = cti.control.consult(call, "1006", wait_for="established")
@@ -147,9 +153,223 @@ def scenario_conference(cti: Any, rec: Recorder) -> int:
     return start
 
 
-SCENARIOS: Dict[str, Callable[[Any, Recorder], int]] = {
-    "click_to_dial": scenario_click_to_dial,
-    "blind_transfer": scenario_blind_transfer,
-    "attended_transfer": scenario_attended_transfer,
-    "conference": scenario_conference,
+def switch_call(cti: Any, rec: Recorder, drive: Drive) -> int:
+    """1000 dials 7002: the switch dials 1002, which answers; 1000 hangs up."""
+    start = rec.mark()
+    drive.dial("1000", "7002")
+    rec.wait("established", K, start)
+    rec.wait("established", P, start)
+    drive.hangup("1000")
+    settle(rec, start, (K, P))
+    return start
+
+
+def phone_basic(cti: Any, rec: Recorder, drive: Drive) -> int:
+    """1000 dials 1002 (plain dialplan call), 1002 answers, 1000 hangs up."""
+    start = rec.mark()
+    drive.dial("1000", "1002")
+    rec.wait("established", K, start)
+    rec.wait("established", P, start)
+    drive.hangup("1000")
+    settle(rec, start, (K, P))
+    return start
+
+
+def phone_blind_transfer(cti: Any, rec: Recorder, drive: Drive) -> int:
+    """1000 calls 1002, transfers it to 1006 with a REFER; 1006 answers, then hangs up."""
+    start = rec.mark()
+    drive.dial("1000", "1002")
+    rec.wait("established", K, start)
+    rec.wait("established", P, start)
+    drive.refer("1000", "1006")
+    rec.wait("established", L, start)
+    rec.wait("call_cleared", K, start)
+    drive.hangup("1006")
+    settle(rec, start, (K, P, L))
+    return start
+
+
+def phone_attended_transfer(cti: Any, rec: Recorder, drive: Drive) -> int:
+    """1000 calls 1002, consults 1006 with ``*2 1006``, 1006 answers, 1000 hangs up."""
+    start = rec.mark()
+    drive.dial("1000", "1002")
+    rec.wait("established", K, start)
+    rec.wait("established", P, start)
+    drive.dtmf("1000", "*21006")
+    rec.wait("established", L, start)
+    drive.hangup("1000")
+    rec.wait("call_cleared", K, start)
+    drive.hangup("1006")
+    settle(rec, start, (K, P, L))
+    return start
+
+
+def phone_conference(cti: Any, rec: Recorder, drive: Drive) -> int:
+    """1000 calls 1002, ``*2 1006``, 1006 answers, ``*3``: three-way; 1000 then 1006 hang up."""
+    start = rec.mark()
+    drive.dial("1000", "1002")
+    rec.wait("established", K, start)
+    rec.wait("established", P, start)
+    drive.dtmf("1000", "*21006")
+    rec.wait("established", L, start)
+    drive.dtmf("1000", "*3")
+    for line in (K, P, L):
+        rec.wait("conferenced", line, start)
+    drive.hangup("1000")
+    rec.wait("call_cleared", K, start)
+    drive.hangup("1006")
+    settle(rec, start, (K, P, L))
+    return start
+
+
+Scenario = Callable[[Any, Recorder, Drive], int]
+
+#: The operations call control offers, driven by the SDK.
+SDK_SCENARIOS: Dict[str, Scenario] = {
+    "click_to_dial": sdk_click_to_dial,
+    "blind_transfer": sdk_blind_transfer,
+    "attended_transfer": sdk_attended_transfer,
+    "conference": sdk_conference,
+    "switch": switch_call,
 }
+
+#: The same calls made on the phones.
+PHONE_SCENARIOS: Dict[str, Scenario] = {
+    "basic": phone_basic,
+    "blind_transfer": phone_blind_transfer,
+    "attended_transfer": phone_attended_transfer,
+    "conference": phone_conference,
+}
+
+_KAI, _PING, _LEE = "1000/Kai", "1002/Ping", "1006/Lee"
+
+#: The exact CTI sequence per line of every SDK operation (talk detection and registration
+#: left out), the same on the real Asterisk 22 lab and on the simulator.
+SDK_EXPECTED: Dict[str, Dict[str, List[str]]] = {
+    "click_to_dial": {
+        K: [f"service_initiated(calling {_KAI}, called {_PING}, dialing)",
+            f"originated(calling {_KAI}, called {_PING}, dialing)",
+            f"ringback(connected {_PING}, ringback)",
+            f"established(connected {_PING}, connected)",
+            "connection_cleared(disconnected)", "call_cleared(disconnected)"],
+        P: [f"delivered(calling {_KAI}, ringing)",
+            f"established(connected {_KAI}, connected)",
+            "connection_cleared(disconnected)", "call_cleared(disconnected)"],
+        L: [],
+    },
+    "blind_transfer": {
+        K: [f"service_initiated(calling {_KAI}, called {_PING}, dialing)",
+            f"originated(calling {_KAI}, called {_PING}, dialing)",
+            f"ringback(connected {_PING}, ringback)",
+            f"established(connected {_PING}, connected)",
+            "connection_cleared(transferred, disconnected)",
+            "call_cleared(transferred, disconnected)"],
+        P: [f"delivered(calling {_KAI}, ringing)",
+            f"established(connected {_KAI}, connected)",
+            f"transferred(connected {_LEE}, connected)",
+            "connection_cleared(disconnected)", "call_cleared(disconnected)"],
+        L: [f"delivered(calling {_PING}, ringing)",
+            f"established(connected {_PING}, connected)",
+            "connection_cleared(disconnected)", "call_cleared(disconnected)"],
+    },
+    "attended_transfer": {
+        K: [f"service_initiated(calling {_KAI}, called {_PING}, dialing)",
+            f"originated(calling {_KAI}, called {_PING}, dialing)",
+            f"ringback(connected {_PING}, ringback)",
+            f"established(connected {_PING}, connected)",
+            f"held(connected {_PING}, held)",
+            f"party_changed(connected {_LEE}, held)",
+            "connection_cleared(transferred, disconnected)",
+            "call_cleared(transferred, disconnected)"],
+        P: [f"delivered(calling {_KAI}, ringing)",
+            f"established(connected {_KAI}, connected)",
+            f"transferred(connected {_LEE}, connected)",
+            "connection_cleared(disconnected)", "call_cleared(disconnected)"],
+        L: [f"delivered(calling {_KAI}, ringing)",
+            f"established(connected {_KAI}, connected)",
+            f"transferred(connected {_PING}, connected)",
+            "connection_cleared(disconnected)", "call_cleared(disconnected)"],
+    },
+    "conference": {
+        K: [f"service_initiated(calling {_KAI}, called {_PING}, dialing)",
+            f"originated(calling {_KAI}, called {_PING}, dialing)",
+            f"ringback(connected {_PING}, ringback)",
+            f"established(connected {_PING}, connected)",
+            f"held(connected {_PING}, held)",
+            f"party_changed(connected {_LEE}, held)",
+            f"conferenced(conference {_KAI} {_PING} {_LEE}, connected)",
+            "connection_cleared(disconnected)", "call_cleared(disconnected)"],
+        P: [f"delivered(calling {_KAI}, ringing)",
+            f"established(connected {_KAI}, connected)",
+            f"party_changed(connected {_LEE}, connected)",
+            f"conferenced(conference {_KAI} {_PING} {_LEE}, connected)",
+            "connection_cleared(disconnected)", "call_cleared(disconnected)"],
+        L: [f"delivered(calling {_KAI}, ringing)",
+            f"established(connected {_KAI}, connected)",
+            f"party_changed(connected {_PING}, connected)",
+            f"conferenced(conference {_KAI} {_PING} {_LEE}, connected)",
+            "connection_cleared(disconnected)", "call_cleared(disconnected)"],
+    },
+    "switch": {
+        K: [f"originated(calling {_KAI}, called 7002/, dialing)",
+            f"ringback(connected {_PING}, ringback)",
+            f"established(connected {_PING}, connected)",
+            "connection_cleared(disconnected)", "call_cleared(disconnected)"],
+        P: [f"delivered(calling {_KAI}, ringing)",
+            f"established(connected {_KAI}, connected)",
+            "connection_cleared(disconnected)", "call_cleared(disconnected)"],
+        L: [],
+    },
+}
+
+
+class CallRecords(CallListener):
+    """What a call logger does: one record per ``call_id``. A record's ``calling`` is who
+    placed the call: the calling party of its outgoing connections (all of them must agree);
+    every incoming connection's calling party must be that caller, or a party the call was
+    transferred from (the transferee calls the target in a blind transfer). Order-independent:
+    the lanes deliver the lines' events in any interleaving. Lane threads write."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.first: Dict[str, Dict[str, CallEvent]] = {}
+        self.transferees: Dict[str, set] = {}
+        self.cleared: Dict[str, set] = {}
+
+    def on_call_event(self, event: CallEvent) -> None:
+        if event.kind.value in NOISE:
+            return
+        with self._lock:
+            conns = self.first.setdefault(event.call_id, {})
+            conns.setdefault(event.connection_id, event)
+            if event.transferred is not None:
+                self.transferees.setdefault(event.call_id, set()).add(event.transferred.number)
+            if event.kind.value == "call_cleared":
+                self.cleared.setdefault(event.call_id, set()).add(event.line)
+
+    def records(self) -> Dict[str, str]:
+        """``{call_id: calling number}``; raises AssertionError on a contradiction."""
+        out: Dict[str, str] = {}
+        with self._lock:
+            for call_id, conns in self.first.items():
+                outgoing = {e.calling.number for e in conns.values()
+                            if e.direction is not None and e.direction.value == "outgoing"}
+                assert len(outgoing) <= 1, f"call {call_id}: outgoing sides disagree {outgoing}"
+                incoming = [e for e in conns.values()
+                            if e.direction is None or e.direction.value != "outgoing"]
+                caller = next(iter(outgoing)) if outgoing else (
+                    incoming[0].calling.number if incoming else "")
+                allowed = {caller} | self.transferees.get(call_id, set())
+                for e in incoming:
+                    assert e.calling.number in allowed, (
+                        f"call {call_id}: {e.line} says {e.calling} called, the record says "
+                        f"{caller} ({e!r})")
+                out[call_id] = caller
+        return out
+
+
+def run(scenario: Scenario, cti: Any, rec: Recorder, drive: Drive) -> Tuple[int, int]:
+    """Run one scenario; returns (first, last) indexes of its events in ``rec``."""
+    start = scenario(cti, rec, drive)
+    assert cti.wait_idle(5.0)
+    return start, rec.mark()
