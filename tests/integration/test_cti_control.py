@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Dict
+from typing import Dict, List
 
 import pytest
 
-from asterisk_cti import ConnectionState, ControlledCall, NotInStasisError
+from asterisk_cti import ConnectionState, ControlledCall, CtiClient, CtiConfig, NotInStasisError
+from asterisk_cti.sim import AriSimulator
+
+from ..control.sdk_scenarios import SDK_EXPECTED, SDK_SCENARIOS, Recorder, Scenario, run
 
 from .calls import NOISE, assert_no_duplicates, establish, keep_sequences
 from .conftest import LAB_LINES, CtiFactory, LabCti
@@ -319,3 +322,77 @@ def test_redirect_of_an_answered_channel_makes_the_phone_call_the_target(
         cti.events.wait_call("call_cleared", line, since=start)
     for ext in ("1000", "1002", "1006"):
         phones[ext].reset()
+
+
+# -- every operation's exact CTI sequence, compared with the simulator -------------------------
+
+
+class LabDrive:
+    """The lab's phones behind the shared scenarios' ``Drive`` (auto-answer is on)."""
+
+    def __init__(self, phones: Dict[str, Phone]) -> None:
+        self.phones = phones
+
+    def dial(self, ext: str, number: str) -> None:
+        self.phones[ext].dial(number)
+
+    def hangup(self, ext: str) -> None:
+        self.phones[ext].hangup()
+
+    def dtmf(self, ext: str, digits: str) -> None:
+        self.phones[ext].send_dtmf(digits)
+
+    def refer(self, ext: str, number: str) -> None:
+        self.phones[ext].transfer(number)
+
+
+def simulator_sequences(scenario: Scenario) -> Dict[str, List[str]]:
+    """Run ``scenario`` on a fresh simulator (same phones, same dialplan) and return its
+    CTI sequences."""
+    with AriSimulator(speed=20) as sim:
+        for ext in ("1000", "1002", "1006"):
+            sim.phone(ext).auto_answer = True
+        rec = Recorder()
+        config = CtiConfig(url=sim.url, username=sim.username, password=sim.password,
+                           app="cti-ctl")
+        with CtiClient(config) as cti:
+            cti.add_listener(rec)
+            cti.monitor(*LAB_LINES)
+            start, _ = run(scenario, cti, rec, _SimDrive(sim))
+            return rec.sequences(start)
+
+
+class _SimDrive:
+    def __init__(self, sim: AriSimulator) -> None:
+        self.sim = sim
+
+    def dial(self, ext: str, number: str) -> None:
+        self.sim.phone(ext).dial(number)
+
+    def hangup(self, ext: str) -> None:
+        self.sim.phone(ext).hangup()
+
+    def dtmf(self, ext: str, digits: str) -> None:
+        self.sim.phone(ext).dtmf(digits)
+
+    def refer(self, ext: str, number: str) -> None:
+        self.sim.phone(ext).blind_transfer(number)
+
+
+@pytest.mark.parametrize("name", sorted(SDK_EXPECTED))
+def test_each_operation_gives_the_documented_sequence_as_on_the_simulator(
+        control: LabCti, phones: Dict[str, Phone], name: str) -> None:
+    """Click-to-dial, blind transfer, consult + complete, consult + conference and the switch:
+    the exact CTI sequence at every line (talk detection left out) is the documented one,
+    one call id from first to last event, and the simulator gives the same sequences."""
+    rec = Recorder()
+    control.add_listener(rec)
+    start, end = run(SDK_SCENARIOS[name], control, rec, LabDrive(phones))
+    on_lab = rec.sequences(start)
+    assert on_lab == SDK_EXPECTED[name], control.events.format_sequences(LAB_LINES, start)
+    events = [e for e in rec.events[start:end] if e.kind.value != "line_state_changed"]
+    assert len({e.call_id for e in events}) == 1, {e.call_id for e in events}
+    agent = [e for e in events if e.line == K]
+    assert all(e.client_originated for e in agent) is (name != "switch")
+    assert all(line.is_idle for line in control.lines)
+    assert simulator_sequences(SDK_SCENARIOS[name]) == on_lab
