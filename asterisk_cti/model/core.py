@@ -1373,6 +1373,11 @@ class CallModel:
                 caller.ringback = True
                 self._fire(caller, Stimulus.RINGBACK)
         elif status in _DIAL_FINAL:
+            if (status == "ANSWER" and caller is not None and not caller.connected
+                    and praw is not None and not str(praw.get("name") or "").startswith("Local/")):
+                # the far end is known now (a Queue answers the caller with the agent's
+                # channel): established names it, and its connected line follows silently
+                caller.connected = Party.from_raw(praw.get("caller"))
             self._dial_ends(caller, peer, status)
         forward = raw.get("forward")
         if forward and peer is not None and peer.line is not None and not peer.cleared:

@@ -17,7 +17,6 @@ from asterisk_cti import ConnectionState, ControlledCall, CtiClient, CtiConfig, 
 from asterisk_cti.sim import AriSimulator
 
 from ..control.sdk_scenarios import SDK_EXPECTED, SDK_SCENARIOS, Recorder, Scenario, run
-
 from .calls import NOISE, assert_no_duplicates, establish, keep_sequences
 from .conftest import LAB_LINES, CtiFactory, LabCti
 from .lab import Lab, Phone
