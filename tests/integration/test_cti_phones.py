@@ -112,7 +112,8 @@ def test_hold_and_retrieve_from_the_phone(cti: LabCti, phones: Dict[str, Phone])
     ping.wait_for("CALL_CLOSED")
     _settled(cti, K, P, since=start)
     assert cti.events.kinds(K, start, skip=NOISE) == [
-        "originated", "ringback", "established", "held", "retrieved", "connection_cleared", "call_cleared"]
+        "originated", "ringback", "established", "held", "retrieved", "connection_cleared",
+        "call_cleared"]
     # the held party's line is not told (documented limit)
     assert "held" not in cti.events.kinds(P, start, skip=NOISE)
     assert_in_order(channel_steps(cti.events, K, start),
