@@ -1231,9 +1231,13 @@ class CallModel:
             ch.calling = party
             if ch.weak and len(ch.call.chans) == 1:
                 self._guess_call(ch)
-        if first and ch.state is not _CONNECTED and ch.state is not _HOLD:
+        completed = not first and before.number == party.number and not before.name
+        if completed and ch.calling.number == party.number and not ch.calling.name:
+            ch.calling = party
+        if completed or (first and ch.state is not _CONNECTED and ch.state is not _HOLD):
             # The far end identified while the call is set up: part of delivered/established,
-            # not a change of party.
+            # not a change of party; or the same number now with a name (Asterisk's two-step
+            # connected-line update): the identity completed, the party did not change.
             self._dirty(ch)
         else:
             # A change, or the first name of the far end of an answered call (a queue answers

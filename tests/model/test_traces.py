@@ -236,7 +236,7 @@ EXPECTED_REC: Dict[str, Dict[str, Seq]] = {
 #: Where the subscribeAll trace differs from the endpoint one beyond the missing
 #: line_state_changed: with BridgeBlindTransfer the transfer is known before 1000 hangs up
 #: (so 1000 is cleared as transferred, before any hangup cause) and 1002 learns the target's
-#: name only from the later connected line.
+#: name only from the later connected line (the identity completed: no party_changed).
 ALL_OVERRIDES: Dict[str, Dict[str, Seq]] = {
     "blind_transfer": {
         "PJSIP/1000": [
@@ -252,7 +252,6 @@ ALL_OVERRIDES: Dict[str, Dict[str, Seq]] = {
             ("established", "connected", "1000/Kai", "1000/Kai", 0, "normal"),
             ("talking_started", "connected", "1000/Kai", "1000/Kai", 0, "normal"),
             ("transferred", "connected", "1000/Kai", "1006/", 0, "normal"),
-            ("party_changed", "connected", "1000/Kai", "1006/Lee", 0, "normal"),
             ("connection_cleared", "null", "1000/Kai", "1006/Lee", 16, "normal"),
             ("call_cleared", "null", "1000/Kai", "1006/Lee", 16, "normal"),
         ],
