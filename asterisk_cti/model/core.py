@@ -1153,8 +1153,8 @@ class CallModel:
         agent.xfer = None
         tees = [self._chans[i] for i in xfer.transferees if i in self._chans]
         tee = tees[0] if tees else None
-        self._transfer([agent], tee, tee.own if tee is not None else NOBODY, target.own,
-                       agent.call)
+        call = self._merge(agent.call, target.call)  # the target's call joins (phone REFER)
+        self._transfer([agent], tee, tee.own if tee is not None else NOBODY, target.own, call)
 
     def _attach_new(self, ch: _Chan, c: Mapping[str, Any]) -> None:
         lid = _linkedid(c)
@@ -1623,7 +1623,7 @@ class CallModel:
         bid = str(b.get("id") or "")
         if type(cid) is str and cid in self._hints:
             ch = self._chans.get(cid)
-            if ch is not None:
+            if ch is not None:  # the target of a transfer joined the transferees
                 self._claim_transfer(ch)
         self._legs_bridged(ids)
         self._bridge_members(ids, bid, self._is_mixing(b), check=bid not in self._merging)

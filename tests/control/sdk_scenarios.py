@@ -373,3 +373,37 @@ def run(scenario: Scenario, cti: Any, rec: Recorder, drive: Drive) -> Tuple[int,
     start = scenario(cti, rec, drive)
     assert cti.wait_idle(5.0)
     return start, rec.mark()
+
+
+def refer_on_switch_call(cti: Any, rec: Recorder, drive: Drive) -> int:
+    """1000 dials 7002 (the switch bridges 1002), then 1000's phone transfers 1002 to 1006
+    with a SIP REFER: Asterisk hands it to the application (ChannelTransfer), the SDK
+    carries it out in its bridge; 1006 answers, then hangs up."""
+    start = rec.mark()
+    drive.dial("1000", "7002")
+    rec.wait("established", K, start)
+    rec.wait("established", P, start)
+    drive.refer("1000", "1006")
+    rec.wait("established", L, start)
+    rec.wait("call_cleared", K, start)
+    drive.hangup("1006")
+    settle(rec, start, (K, P, L))
+    return start
+
+
+#: What a phone's REFER on a controlled call reports (real Asterisk 22 only: the simulator
+#: has no ChannelTransfer).
+REFER_EXPECTED: Dict[str, List[str]] = {
+    K: [f"originated(calling {_KAI}, called 7002/, dialing)",
+        f"ringback(connected {_PING}, ringback)",
+        f"established(connected {_PING}, connected)",
+        "connection_cleared(transferred, disconnected)",
+        "call_cleared(transferred, disconnected)"],
+    P: [f"delivered(calling {_KAI}, ringing)",
+        f"established(connected {_KAI}, connected)",
+        f"transferred(connected {_LEE}, connected)",
+        "connection_cleared(disconnected)", "call_cleared(disconnected)"],
+    L: [f"delivered(calling {_PING}, ringing)",
+        f"established(connected {_PING}, connected)",
+        "connection_cleared(disconnected)", "call_cleared(disconnected)"],
+}

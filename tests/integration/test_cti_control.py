@@ -9,14 +9,22 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Dict, List
+from typing import Any, Dict, List
 
 import pytest
 
 from asterisk_cti import ConnectionState, ControlledCall, CtiClient, CtiConfig, NotInStasisError
 from asterisk_cti.sim import AriSimulator
 
-from ..control.sdk_scenarios import SDK_EXPECTED, SDK_SCENARIOS, Recorder, Scenario, run
+from ..control.sdk_scenarios import (
+    REFER_EXPECTED,
+    SDK_EXPECTED,
+    SDK_SCENARIOS,
+    Recorder,
+    Scenario,
+    refer_on_switch_call,
+    run,
+)
 from .calls import NOISE, assert_no_duplicates, establish, keep_sequences
 from .conftest import LAB_LINES, CtiFactory, LabCti
 from .lab import Lab, Phone
@@ -395,3 +403,28 @@ def test_each_operation_gives_the_documented_sequence_as_on_the_simulator(
     assert all(e.client_originated for e in agent) is (name != "switch")
     assert all(line.is_idle for line in control.lines)
     assert simulator_sequences(SDK_SCENARIOS[name]) == on_lab
+
+
+def test_a_phone_transfer_on_a_controlled_call(
+        control: LabCti, lab: Lab, phones: Dict[str, Phone]) -> None:
+    """1000 dials 7002 (switch), then its phone blind-transfers 1002 to 1006 with a REFER:
+    Asterisk 22 hands it to the SDK (PJSIP_TRANSFER_HANDLING(ari-only), ChannelTransfer),
+    which dials 1006 into its bridge and answers the REFER; reported like a phone transfer."""
+    rec = Recorder()
+    control.add_listener(rec)
+    refers: List[Dict[str, Any]] = []
+
+    class Refers:
+        def on_event(self, event: Any) -> None:  # lane thread
+            refers.append(event.raw)
+
+    control.add_raw_listener(Refers(), ["ChannelTransfer"])
+    start, end = run(refer_on_switch_call, control, rec, LabDrive(phones))
+    assert rec.sequences(start) == REFER_EXPECTED, control.events.format_sequences(
+        LAB_LINES, start)
+    # Asterisk handed the REFER to the application, which carried it out
+    # (Asterisk 22.10 publishes it a second time once the transferer left the bridge)
+    assert {r["refer_to"]["requested_destination"]["destination"] for r in refers} == {"1006"}
+    assert refers[0]["referred_by"]["source_channel"]["name"].startswith("PJSIP/1000-")
+    events = [e for e in rec.events[start:end] if e.kind.value != "line_state_changed"]
+    assert len({e.call_id for e in events}) == 1
