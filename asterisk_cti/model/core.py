@@ -693,6 +693,21 @@ class CallModel:
             self._dirty(ch)
         return ch
 
+    def _call_id_changed(self, ch: _Chan, old: _Call) -> None:
+        """Tell a connection's line that its call id changed (only once it announced
+        anything: before, nobody knew the old id)."""
+        if ch.line is None or not ch.announced or ch.cleared or old.id == ch.call.id:
+            return
+        self._out.append(
+            CallEvent(
+                EventKind.CALL_ID_CHANGED, ch.line, ch.call.id, ch.id, ch.state, ch.state,
+                phone_state_of(ch.state, ch.ringback), ch.direction, ch.calling, ch.called,
+                ch.connected, ch.cause, ch.dialstatus, ch.reason, self._now(), self._raw,
+                ch.talking, ch.state is _HOLD, client_originated=ch.hint is not None,
+                previous_call_id=old.id,
+            )
+        )
+
     def _join(self, ch: _Chan, call: _Call) -> None:
         old = ch.call
         if old is call:
@@ -705,6 +720,8 @@ class CallModel:
         ch.call = call
         call.chans[ch.id] = ch
         self._dirty(ch)
+        if old is not _NO_CALL:
+            self._call_id_changed(ch, old)
 
     def _drop_call(self, call: _Call) -> None:
         for key in call.keys:
@@ -721,6 +738,7 @@ class CallModel:
             ch.call = keep
             keep.chans[ch.id] = ch
             self._dirty(ch)
+            self._call_id_changed(ch, gone)
         gone.chans.clear()
         for key in gone.keys:
             self._calls[key] = keep

@@ -134,6 +134,15 @@ class CallListener:
         long.
         """
 
+    def on_call_id_changed(self, event: CallEvent) -> None:
+        """Two calls turned out to be one (Asterisk joined them, or a guess was corrected):
+        this connection's events carry ``call_id`` from now on, instead of
+        ``previous_call_id``. A record keyed by call id merges the two.
+
+        Runs on a dispatcher lane thread; events of one line arrive in order; do not block for
+        long.
+        """
+
     def on_line_state_changed(self, event: CallEvent) -> None:
         """The line's registration changed (``line_state``, ``previous_line_state``).
 

@@ -75,6 +75,7 @@ class EventKind(str, Enum):
     TALKING_STOPPED = "talking_stopped"
     PARTY_CHANGED = "party_changed"
     LINE_STATE_CHANGED = "line_state_changed"
+    CALL_ID_CHANGED = "call_id_changed"
 
     def __str__(self) -> str:
         return self.value
@@ -279,6 +280,8 @@ class CallEvent(NamedTuple):
     #: True on every event of a connection this client's call control placed or dialled (a
     #: click-to-dial agent, a leg the switch or a transfer dialled)
     client_originated: bool = False
+    #: on call_id_changed: the id the connection's call had until now (``call_id`` is the new)
+    previous_call_id: str = ""
 
     @property
     def key(self) -> str:

@@ -334,18 +334,31 @@ class CallRecords(CallListener):
         self._lock = threading.Lock()
         self.first: Dict[str, Dict[str, CallEvent]] = {}
         self.transferees: Dict[str, set] = {}
-        self.cleared: Dict[str, set] = {}
+        self.renamed: Dict[str, str] = {}
+
+    def _id(self, call_id: str) -> str:
+        while call_id in self.renamed:
+            call_id = self.renamed[call_id]
+        return call_id
 
     def on_call_event(self, event: CallEvent) -> None:
         if event.kind.value in NOISE:
             return
         with self._lock:
-            conns = self.first.setdefault(event.call_id, {})
+            if event.kind.value == "call_id_changed":
+                # the two calls are one: the old record joins the new one
+                old, new = self._id(event.previous_call_id), self._id(event.call_id)
+                if old != new:
+                    self.renamed[old] = new
+                    self.first.setdefault(new, {}).update(self.first.pop(old, {}))
+                    self.transferees.setdefault(new, set()).update(
+                        self.transferees.pop(old, set()))
+                return
+            conns = self.first.setdefault(self._id(event.call_id), {})
             conns.setdefault(event.connection_id, event)
             if event.transferred is not None:
-                self.transferees.setdefault(event.call_id, set()).add(event.transferred.number)
-            if event.kind.value == "call_cleared":
-                self.cleared.setdefault(event.call_id, set()).add(event.line)
+                self.transferees.setdefault(self._id(event.call_id), set()).add(
+                    event.transferred.number)
 
     def records(self) -> Dict[str, str]:
         """``{call_id: calling number}``; raises AssertionError on a contradiction."""
