@@ -175,7 +175,7 @@ class _Chan:
         "id", "name", "line", "call", "state", "direction", "own", "calling", "called",
         "connected", "talking", "ringback", "cause", "dialstatus", "reason", "start", "answer",
         "end", "peer", "dials", "bridge", "hold_party", "xfer_pending", "cleared", "announced",
-        "weak", "conf", "seq", "hint", "xfer",
+        "weak", "conf", "seq", "hint", "xfer", "xfer_wait",
     )
 
     def __init__(self, cid: str, name: str, line: Optional[str], seq: int) -> None:
@@ -211,6 +211,8 @@ class _Chan:
         self.hint: Optional[ControlHint] = None
         #: a pending transfer call control announced for this (transferring) channel
         self.xfer: Optional[ControlHint] = None
+        #: a REFER blind transfer seen (transferring, target), told when the target rings
+        self.xfer_wait: Optional[Tuple[Party, Party]] = None
 
 
 _NO_CALL = _Call("", -1)
@@ -1249,6 +1251,11 @@ class CallModel:
             ch.calling = party
             if ch.weak and len(ch.call.chans) == 1:
                 self._guess_call(ch)
+        if ch.xfer_wait is not None:
+            # the REFER's target identified before it rings: told with the transfer
+            ch.xfer_wait = (ch.xfer_wait[0], party)
+            self._dirty(ch)
+            return
         completed = not first and before.number == party.number and not before.name
         if completed and ch.calling.number == party.number and not ch.calling.name:
             ch.calling = party
@@ -1390,6 +1397,8 @@ class CallModel:
         elif status == "RINGING":
             if peer is not None and peer.line is not None and not peer.cleared:
                 self._ring(peer)
+            if caller is not None and caller.xfer_wait is not None:
+                self._referred(caller)
             if (caller is not None and caller.line is not None and not caller.cleared
                     and not caller.ringback):
                 caller.ringback = True
@@ -1444,22 +1453,25 @@ class CallModel:
             and not prev_alive
         ):
             # A called channel now dials: its caller transferred it (blind transfer, REFER).
-            transferring = caller.connected
-            if target:
-                caller.connected = target
-            self._fire(
-                caller,
-                Stimulus.TRANSFERRED,
-                transferring=transferring,
-                transferred=caller.own,
-                transfer_target=target or None,
-            )
+            # Told when the target rings (or answers): until then nothing is transferred.
+            caller.xfer_wait = (caller.connected, target)
             return
         if caller.state is _CONNECTED or caller.state is _NULL or not caller.called:
             dialled = self._dial_target(raw, target)
             if dialled:
                 caller.called = dialled
         self._fire(caller, Stimulus.DIAL_OUT)
+
+    def _referred(self, ch: _Chan) -> None:
+        """The target of a REFER blind transfer rings (or answered): the transferee is told."""
+        wait, ch.xfer_wait = ch.xfer_wait, None
+        if wait is None or ch.line is None or ch.cleared:
+            return
+        transferring, target = wait
+        if target:
+            ch.connected = target
+        self._fire(ch, Stimulus.TRANSFERRED, transferring=transferring or None,
+                   transferred=ch.own or None, transfer_target=target or None)
 
     @staticmethod
     def _dial_target(raw: Mapping[str, Any], peer_caller: Party) -> Party:
@@ -1485,6 +1497,11 @@ class CallModel:
             return
         if caller.dials > 0:
             caller.dials -= 1
+        if caller.xfer_wait is not None:
+            if status == "ANSWER":
+                self._referred(caller)
+            else:
+                caller.xfer_wait = None  # the target failed: no transfer happened
         if caller.line is None or caller.cleared:
             return
         if status == "ANSWER":

@@ -182,3 +182,16 @@ def test_two_calls_found_to_be_one_tell_the_new_call_id() -> None:
                   if e.kind.value == "call_id_changed"]
     assert (changed.line, changed.previous_call_id, changed.call_id) == (P, "y", "x")
     assert feed.model.line(P).connections[0].call_id == "x"
+
+
+def test_a_refer_blind_transfer_is_told_when_the_target_rings() -> None:
+    """Phone REFER (no bridge events): the transferee's new Dial is the transfer, but it is
+    told when the target rings, not before; the target's identity comes with it."""
+    from .helpers import load_trace, replay
+
+    events = replay(new_model(), load_trace("blind_transfer", "rec"))
+    order = [(e.line, e.kind.value) for e in events]
+    transferred = order.index((P, "transferred"))
+    assert order.index((L, "delivered")) < transferred
+    assert events[transferred].connected == LEE
+    assert (P, "party_changed") not in order
