@@ -222,7 +222,41 @@ def phone_conference(cti: Any, rec: Recorder, drive: Drive) -> int:
     return start
 
 
+def queue_call(cti: Any, rec: Recorder, drive: Drive) -> int:
+    """1000 dials the queue ``2000`` (members 1002 and 1006, ring all); one answers; 1000
+    hangs up."""
+    start = rec.mark()
+    drive.dial("1000", "2000")
+    rec.wait("established", K, start)
+    drive.hangup("1000")
+    rec.wait("call_cleared", K, start)
+    return start
+
+
+#: The calling line's phone state until it talks, per path (docs/call-model.rst).
+CALLER_PHONE_STATES: Dict[str, List[str]] = {
+    "dialplan": ["originated:dialing", "ringback:ringback", "established:connected"],
+    "switch": ["originated:dialing", "ringback:ringback", "established:connected"],
+    "click_to_dial": ["service_initiated:dialing", "originated:dialing", "ringback:ringback",
+                      "established:connected"],
+    "queue": ["originated:dialing", "ringback:ringback", "established:connected"],
+}
+
+
+def caller_phone_states(rec: Recorder, since: int) -> List[str]:
+    """``kind:phone_state`` of the calling line (1000) up to its ``established``."""
+    states = []
+    for event in rec.of(K, since):
+        states.append(f"{event.kind.value}:{event.phone_state.value}")
+        if event.kind.value == "established":
+            break
+    return states
+
+
 Scenario = Callable[[Any, Recorder, Drive], int]
+
+#: The paths of the phone-state table, as scenarios.
+PATHS: Dict[str, Callable[[Any, Recorder, Drive], int]] = {}
 
 #: The operations call control offers, driven by the SDK.
 SDK_SCENARIOS: Dict[str, Scenario] = {
@@ -420,3 +454,11 @@ REFER_EXPECTED: Dict[str, List[str]] = {
         f"established(connected {_PING}, connected)",
         "connection_cleared(disconnected)", "call_cleared(disconnected)"],
 }
+
+
+PATHS.update({
+    "dialplan": phone_basic,
+    "switch": switch_call,
+    "click_to_dial": sdk_click_to_dial,
+    "queue": queue_call,
+})

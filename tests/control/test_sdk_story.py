@@ -7,7 +7,7 @@ a single dispatcher worker."""
 from __future__ import annotations
 
 import threading
-from typing import Any, Iterator, List, Optional
+from typing import Any, Iterator, List
 
 import pytest
 
@@ -16,7 +16,9 @@ from asterisk_cti.model import CallListener
 from asterisk_cti.sim import AriSimulator
 
 from .sdk_scenarios import (
+    CALLER_PHONE_STATES,
     LINES,
+    PATHS,
     PHONE_SCENARIOS,
     SDK_EXPECTED,
     SDK_SCENARIOS,
@@ -24,6 +26,7 @@ from .sdk_scenarios import (
     K,
     P,
     Recorder,
+    caller_phone_states,
     run,
 )
 
@@ -139,29 +142,12 @@ def test_blocking_control_inside_a_listener_with_one_worker(sim: AriSimulator) -
             rec.wait("call_cleared", line, start)
 
 
-def _phone_states(rec: Recorder, line: str, since: int, upto: Optional[str] = None) -> List[str]:
-    states = []
-    for event in rec.of(line, since):
-        states.append(f"{event.kind.value}:{event.phone_state.value}")
-        if upto is not None and event.kind.value == upto:
-            break
-    return states
-
-
-def test_the_phone_state_of_the_caller_on_each_path(sim: AriSimulator) -> None:
+@pytest.mark.parametrize("path", sorted(CALLER_PHONE_STATES))
+def test_the_phone_state_of_the_caller_on_each_path(sim: AriSimulator, path: str) -> None:
     """The calling line's phone state, path by path; every change comes with an event."""
     rec = Recorder()
-    drive = SimDrive(sim)
     with _client(sim) as cti:
         cti.add_listener(rec)
         cti.monitor(*LINES)
-        start, _ = run(PHONE_SCENARIOS["basic"], cti, rec, drive)
-        assert _phone_states(rec, K, start, "established") == [
-            "originated:dialing", "ringback:ringback", "established:connected"]
-        start, _ = run(SDK_SCENARIOS["switch"], cti, rec, drive)
-        assert _phone_states(rec, K, start, "established") == [
-            "originated:dialing", "ringback:ringback", "established:connected"]
-        start, _ = run(SDK_SCENARIOS["click_to_dial"], cti, rec, drive)
-        assert _phone_states(rec, K, start, "established") == [
-            "service_initiated:dialing", "originated:dialing", "ringback:ringback",
-            "established:connected"]
+        start, _ = run(PATHS[path], cti, rec, SimDrive(sim))
+        assert caller_phone_states(rec, start) == CALLER_PHONE_STATES[path]

@@ -17,11 +17,14 @@ from asterisk_cti import ConnectionState, ControlledCall, CtiClient, CtiConfig, 
 from asterisk_cti.sim import AriSimulator
 
 from ..control.sdk_scenarios import (
+    CALLER_PHONE_STATES,
+    PATHS,
     REFER_EXPECTED,
     SDK_EXPECTED,
     SDK_SCENARIOS,
     Recorder,
     Scenario,
+    caller_phone_states,
     refer_on_switch_call,
     run,
 )
@@ -428,3 +431,14 @@ def test_a_phone_transfer_on_a_controlled_call(
     assert refers[0]["referred_by"]["source_channel"]["name"].startswith("PJSIP/1000-")
     events = [e for e in rec.events[start:end] if e.kind.value != "line_state_changed"]
     assert len({e.call_id for e in events}) == 1
+
+
+@pytest.mark.parametrize("path", sorted(CALLER_PHONE_STATES))
+def test_the_phone_state_of_the_caller_on_each_path(
+        control: LabCti, phones: Dict[str, Phone], path: str) -> None:
+    """docs/call-model.rst's table: the calling line's phone state per path (dialplan call,
+    switch, click-to-dial, queue), each change told by an event carrying it."""
+    rec = Recorder()
+    control.add_listener(rec)
+    start, _ = run(PATHS[path], control, rec, LabDrive(phones))
+    assert caller_phone_states(rec, start) == CALLER_PHONE_STATES[path], rec.sequences(start)
