@@ -29,6 +29,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from .errors import AsteriskCtiError, CtiTimeoutError, NotInStasisError, ServerError
 from .events import Event
+from .model.types import ControlHint
 from .rest import ari_path
 from .stasis import (
     ENGINE_EVENT_TYPES,
@@ -44,6 +45,7 @@ from .stasis import (
     channel_ids,
     dialstatus_for_cause,
     new_id,
+    party_of,
 )
 from .waiters import Waiter
 
@@ -240,6 +242,18 @@ def _check_text(name: str, value: object) -> str:
     return value
 
 
+class _KeepTypes:
+    """A raw listener that asks the processor for call control's event types and ignores
+    the few it gets (StasisStart reaches every raw listener)."""
+
+    def on_event(self, event: Event) -> None:
+        """Lane thread; nothing to do."""
+
+
+def _nothing(channel_id: str) -> bool:
+    return False
+
+
 class CallControl:
     """Blocking call control over ARI, reached as ``client.control``.
 
@@ -262,8 +276,9 @@ class CallControl:
         self._state = StasisState()
         self._engine = StasisEngine(client, self._state, self._get_options, self._model_held)
         self._engine.ensure_tracker()
-        self._handle = client.add_raw_listener(self._engine, ENGINE_EVENT_TYPES,
-                                               self._state.concerns)
+        # The engine runs on the processor thread (StasisEngine.observe); this listener only
+        # makes the processor keep the engine's event types, and takes nothing on the lanes.
+        self._handle = client.add_raw_listener(_KeepTypes(), ENGINE_EVENT_TYPES, _nothing)
 
     # -- configuration ------------------------------------------------------------------------
 
@@ -449,6 +464,11 @@ class CallControl:
         # agent's phone was shown for the destination.
         plan = OriginatePlan(agent_id, leg, caller_id or self._engine.identity(endpoint),
                              variables, timeout)
+        # The agent's line goes outgoing: it places the call (not an incoming screen-pop).
+        self._engine.hint(agent_id, ControlHint(
+            "agent", calling=party_of(plan.caller_id, endpoint),
+            called=party_of(self._engine.identity(dest_endpoint), destination),
+            purpose="originate"))
         handle = ControlledCall(agent_id, agent_id, dest_id, bridge_id, True, (agent_id, dest_id))
         waiter: Optional[Waiter] = None
         outcome: Optional[_Outcome] = None
@@ -773,6 +793,10 @@ class CallControl:
         try:
             with self._state.lock:
                 was_held = holder in self._state.held
+            # the agent leaves by the transfer: cleared as transferred, the others told
+            self._engine.hint(holder, ControlHint(
+                "transfer", transferees=peers,
+                called=party_of(self._engine.identity(leg.endpoint), destination)))
             if was_held:
                 self._engine.unhold(holder)
             self._engine.hangup(holder)

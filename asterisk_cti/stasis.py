@@ -11,13 +11,16 @@ Two parts, each with its own thread:
   here. It records which channels are in the application (StasisStart/StasisEnd), which
   channels were seen outside it, the channel states, and the members of the bridges the SDK
   owns. It never sends a request.
-* :class:`StasisEngine` is the raw listener (:meth:`CtiClient.add_raw_listener`) and runs on
-  the **dispatcher lane of the event's channel**. It makes the calls go on: the switch (a
+* :class:`StasisEngine` acts on the same events right after they are recorded, also on the
+  **processor thread** (:meth:`StasisEngine.observe`), so that completing an operation never
+  needs a free dispatcher lane. It makes the calls go on: the switch (a
   call the dialplan sent in with ``Stasis(app,dial[,destination])`` is dialled, given
   ringback, bridged on answer, and its failure propagated), the second leg of a click-to-dial,
   the legs of transfers, consultations and conferences, and the teardown of bridges when their
-  call ends. It only sends short REST requests and never waits for an event, so it cannot
-  block the pipeline.
+  call ends. It only sends short REST requests and never waits for an event. Before it
+  creates a channel or ends one by a transfer it tells the call model
+  (:meth:`~asterisk_cti.model.CallModel.expect`), so SDK-driven calls are reported like
+  calls made on the phones.
 
 Both share one lock (:attr:`StasisState.lock`); no request is sent and no wait is made while
 it is held.
@@ -47,6 +50,7 @@ from typing import (
 from .config import CtiConfig
 from .errors import AriHttpError, AsteriskCtiError, NotFoundError
 from .events import Event, parse_event
+from .model.types import ControlHint, Party
 from .rest import AriRest
 from .waiters import Waiter, Waiters
 
@@ -64,6 +68,7 @@ ENGINE_EVENT_TYPES: Tuple[str, ...] = (
     "ChannelEnteredBridge",
     "ChannelLeftBridge",
     "BridgeDestroyed",
+    "ChannelTransfer",
 )
 
 #: Dial statuses that end a dial attempt without an answer.
@@ -115,6 +120,20 @@ def new_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4()}"
 
 
+def party_of(identity: Optional[str], endpoint: str = "") -> Party:
+    """The party of a caller id (``"Kai" <1000>``); without one, the endpoint's resource
+    (``PJSIP/1000`` -> ``1000``) as the number, so identities never depend on the dynamic
+    configuration route."""
+    if identity:
+        text = identity.strip()
+        if "<" in text and text.endswith(">"):
+            name, _, number = text[:-1].partition("<")
+            return Party(number.strip(), name.strip().strip('"').strip())
+        return Party(text, "")
+    resource = endpoint.partition("/")[2] if "/" in endpoint else endpoint
+    return Party(resource.split("@", 1)[0], "") if resource else Party("", "")
+
+
 def default_endpoint_for(destination: str) -> str:
     """Map a destination to a dial endpoint: ``1002`` -> ``PJSIP/1002``; a destination that
     already names a technology (``SIP/x``, ``Local/1002@from-internal``) is kept as is."""
@@ -158,6 +177,10 @@ class ControlOptions:
         ``POST /channels/{id}/moh?mohClass=<name>``.
     :param ringback: the media played to a party that waits for a leg to answer (agent of a
         click-to-dial, transferee of a blind transfer, consulting agent).
+    :param phone_transfers: let the phones transfer the calls the SDK controls: the SDK sets
+        ``PJSIP_TRANSFER_HANDLING(ari-only)`` on the PJSIP channels it controls, so Asterisk
+        hands a phone's REFER to the application (``ChannelTransfer``), and carries the
+        transfer out in its bridges.
     """
 
     endpoint_for: Callable[[str], str] = default_endpoint_for
@@ -167,6 +190,7 @@ class ControlOptions:
     on_failure: str = "hangup"
     moh_class: Optional[str] = None
     ringback: str = "tone:ring"
+    phone_transfers: bool = True
 
     def __post_init__(self) -> None:
         if self.on_failure not in ("hangup", "continue"):
@@ -214,6 +238,9 @@ class Leg:
     #: the caller id the peer presents once bridged (click-to-dial: the agent's own, instead
     #: of the destination its phone was shown while ringing); None leaves it as it is
     peer_identity: Optional[str] = None
+    #: a phone's REFER this leg carries out: the transferer's channel, told the outcome
+    #: (``POST /channels/{id}/transfer_progress``) and hung up when it is known
+    notify: Optional[str] = None
 
 
 @dataclass
@@ -428,6 +455,7 @@ class StasisEngine:
         self._tracker: Optional[Waiter] = None
         self._tracker_lock = threading.Lock()
         self._identities: Dict[str, Optional[str]] = {}
+        self._referred: OrderedDict[str, None] = OrderedDict()
 
     def identity(self, endpoint: str) -> Optional[str]:
         """The caller id an endpoint presents (``"Kai" <1000>``), or None when unknown.
@@ -454,6 +482,20 @@ class StasisEngine:
         self._identities[endpoint] = value
         return value
 
+    def hint(self, channel_id: str, hint: ControlHint) -> None:
+        """Tell the call model what call control is about to do with a channel (before the
+        request), so SDK-driven calls are reported like calls made on the phones."""
+        expect = getattr(self._host.model, "expect", None)
+        if expect is not None:
+            try:
+                expect(channel_id, hint)
+            except Exception:  # the model must never break call control
+                logger.exception("the call model refused a hint for %s", channel_id)
+
+    def party(self, endpoint: str) -> Party:
+        """The party an endpoint stands for: its configured caller id, or its resource."""
+        return party_of(self.identity(endpoint), endpoint)
+
     def present_as(self, channel_id: str, party: Optional[str]) -> None:
         """Make a channel of the app present ``party`` (``"Ping" <1002>``) as its caller id.
 
@@ -476,6 +518,32 @@ class StasisEngine:
         """The client's REST client."""
         return self._host.rest
 
+    def observe(self, item: Any) -> bool:
+        """The permanent waiter's predicate, on the **processor thread**: record the event in
+        :class:`StasisState`, then let the engine act on it when it concerns call control.
+
+        The engine runs here rather than on a dispatcher lane so that completing a control
+        operation never needs a free lane: a listener may block its lane in
+        ``originate(..., wait_for="established")`` even with ``workers=1``. It only sends short
+        requests and never waits for an event. Never matches (the waiter stays forever).
+        """
+        event: Optional[Event] = None
+        wanted = False
+        try:
+            if isinstance(item, Event) and item.type in ENGINE_EVENT_TYPES:
+                event = item
+                wanted = item.type == "StasisStart" or any(
+                    self._state.concerns(cid) for cid in _ids_of(item.raw))
+        except Exception:
+            logger.exception("call control could not read an event")
+        self._state.observe(item)
+        if event is not None and wanted:
+            try:
+                self.on_event(event)
+            except Exception:  # the engine must never break the processor's waiters
+                logger.exception("call control failed on %s", event.type)
+        return False
+
     def ensure_tracker(self) -> None:
         """(Re-)register the permanent waiter that feeds :class:`StasisState` (it is failed
         when the client stops); a stopped client is left alone."""
@@ -483,7 +551,7 @@ class StasisEngine:
             if self._tracker is not None and not self._tracker.done:
                 return
             try:
-                self._tracker = self._host.waiters.expect(self._state.observe)
+                self._tracker = self._host.waiters.expect(self.observe)
             except AsteriskCtiError:
                 self._tracker = None
 
@@ -597,6 +665,9 @@ class StasisEngine:
         if caller_id:
             params["callerId"] = caller_id
         body = {"variables": dict(variables)} if variables else None
+        self.hint(leg.channel_id, ControlHint("leg", peer=leg.peer_id,
+                                              called=self.party(leg.endpoint),
+                                              purpose=leg.purpose))
         try:
             self.rest.post("channels", params=params, json_body=body)
         except AsteriskCtiError as exc:
@@ -629,6 +700,10 @@ class StasisEngine:
                 "channels", leg.peer_id, "continue"))
         elif action == "return" and consult is not None:
             self.consult_return(consult)
+        if leg.notify is not None:
+            self.transfer_progress(
+                leg.notify, "channel_declined" if status == "BUSY" else "channel_unavailable")
+            self.hangup(leg.notify)
         if not leg.create_bridge:
             self.protect(leg.bridge_id, -1)
             self.teardown_if_over(leg.bridge_id)
@@ -659,6 +734,7 @@ class StasisEngine:
                 self.protect(leg.bridge_id, -1)
             return
         self._stop_ringback(leg)
+        self.allow_phone_transfers(channel_id, leg.endpoint)
         if consult is not None:
             # Answered now (this is its StasisStart). Mark it before the bridge request: the
             # caller of consult() is woken by ChannelEnteredBridge on the processor thread,
@@ -687,6 +763,9 @@ class StasisEngine:
             return
         if not leg.create_bridge:
             self.protect(leg.bridge_id, -1)
+        if leg.notify is not None:
+            self.transfer_progress(leg.notify, "channel_answered")
+            self.hangup(leg.notify)
 
     def cancel_legs_of(self, peer_id: str) -> None:
         """The peer left before its legs answered: hang the legs up."""
@@ -742,6 +821,12 @@ class StasisEngine:
         with self._state.lock:
             if self._state.consults.pop(consult.dest_id, None) is None:
                 return
+            owned = self._state.bridges.get(consult.call_bridge)
+            transferees = tuple(sorted(owned.members)) if owned is not None else ()
+        if hangup_agent:
+            # the agent leaves by the transfer: cleared as transferred, the others told
+            self.hint(consult.agent_id, ControlHint(
+                "transfer", transferees=transferees, target=consult.dest_id))
         self.remove_from_bridge(consult.consult_bridge, consult.dest_id)
         try:
             self.add_to_bridge(consult.call_bridge, (consult.dest_id,))
@@ -751,6 +836,117 @@ class StasisEngine:
                 self.hangup(consult.agent_id)
             self.destroy_bridge(consult.consult_bridge)
             self.protect(consult.call_bridge, -1)
+
+    # -- the phones' own transfers (REFER, ChannelTransfer) -----------------------------------
+
+    def allow_phone_transfers(self, channel_id: str, endpoint: str) -> None:
+        """Have Asterisk hand a phone's REFER on this PJSIP channel to the application
+        (``PJSIP_TRANSFER_HANDLING(ari-only)``), when :attr:`ControlOptions.phone_transfers`."""
+        if self._options().phone_transfers and endpoint.upper().startswith("PJSIP/"):
+            self.quiet(f"transfer handling of {channel_id}", partial(
+                self.rest.post, "channels", channel_id, "variable",
+                params={"variable": "PJSIP_TRANSFER_HANDLING()", "value": "ari-only"}))
+
+    def transfer_progress(self, channel_id: str, state: str) -> None:
+        """``POST /channels/{id}/transfer_progress?states=``: tell a phone how its REFER went
+        (best effort: the phone may have hung up already)."""
+        self.quiet(f"transfer progress of {channel_id}", partial(
+            self.rest.post, "channels", channel_id, "transfer_progress",
+            params={"states": state}))
+
+    def _on_refer(self, raw: Mapping[str, Any]) -> None:
+        """A phone sent REFER on a channel of the application (ChannelTransfer: the data is in
+        ``refer_to`` and ``referred_by``, there is no top-level channel)."""
+        refer_to, by = raw.get("refer_to"), raw.get("referred_by")
+        source = _id_in(by, "source_channel")
+        if source is None or not isinstance(refer_to, dict):
+            return
+        # Asterisk 22 may publish one REFER twice (the second once the transferer has left
+        # its bridge): a phone transfers its call once.
+        if source in self._referred:
+            return
+        self._referred[source] = None
+        if len(self._referred) > 1024:
+            self._referred.popitem(last=False)
+        wanted = refer_to.get("requested_destination")
+        destination = wanted.get("destination") if isinstance(wanted, dict) else None
+        if isinstance(destination, str) and destination:
+            self._refer_blind(source, destination)
+        else:
+            self._refer_attended(source, refer_to)
+
+    def _refer_blind(self, source: str, destination: str) -> None:
+        """Blind transfer by the phone on ``source``: it leaves the SDK bridge, the others hear
+        ringback while the destination is dialled into the bridge; the phone is told the
+        outcome and hung up (as :meth:`CallControl.transfer` does for the agent)."""
+        bid, peers = self._state.bridge_members(source)
+        with self._state.lock:
+            owned = self._state.bridges.get(bid) if bid is not None else None
+            call_id = owned.call_id if owned is not None else ""
+        if bid is None or not peers:
+            logger.info("call control: REFER on %s, which talks to nobody in an SDK bridge", source)
+            self.transfer_progress(source, "channel_declined")
+            return
+        try:
+            endpoint = self._options().endpoint_for(destination)
+        except Exception:
+            logger.exception("call control: endpoint_for(%r) raised", destination)
+            self.transfer_progress(source, "channel_unavailable")
+            return
+        leg = Leg(channel_id=new_id("cti-c"), endpoint=endpoint, purpose="transfer",
+                  peer_id=peers[0], bridge_id=bid, call_id=call_id, on_failure="hangup",
+                  notify=source)
+        leg.join = (leg.channel_id,)
+        logger.info("call control: %s transfers %s to %s (REFER)", source, ", ".join(peers),
+                    endpoint)
+        self.protect(bid, +1)
+        try:
+            self.hint(source, ControlHint("transfer", transferees=peers,
+                                          called=self.party(endpoint)))
+            self.remove_from_bridge(bid, source)
+            try:
+                leg.ringback = ("playback", self.play("bridges", bid, self._options().ringback))
+            except AsteriskCtiError as exc:
+                logger.info("call control: no ringback in %s: %s", bid, exc)
+            self.dial(leg)
+        except AsteriskCtiError as exc:
+            logger.warning("call control: REFER of %s to %s failed: %s", source, endpoint, exc)
+        finally:
+            self.protect(bid, -1)
+
+    def _refer_attended(self, source: str, refer_to: Mapping[str, Any]) -> None:
+        """Attended transfer by the phone: REFER with Replaces on ``source`` (D, talking to C)
+        naming its other call (B, talking to A): C joins A in B's bridge, D's bridge goes,
+        the phone is told 200 OK, B and D are hung up."""
+        replaced = _id_in(refer_to, "destination_channel")
+        b1, a_side = self._state.bridge_members(replaced) if replaced else (None, ())
+        b2, c_side = self._state.bridge_members(source)
+        if replaced is None or b1 is None or b2 is None or not a_side or not c_side:
+            logger.info("call control: attended REFER on %s not in SDK bridges", source)
+            self.transfer_progress(source, "channel_declined")
+            return
+        logger.info("call control: attended REFER: %s joins %s", ", ".join(c_side),
+                    ", ".join(a_side))
+        self.hint(replaced, ControlHint("transfer", transferees=a_side, target=c_side[0]))
+        self.hint(source, ControlHint("transfer", transferees=c_side))
+        self.protect(b1, +1)
+        self.protect(b2, +1)
+        try:
+            for channel_id in c_side:
+                self.remove_from_bridge(b2, channel_id)
+            # join before B leaves, so that the bridge never looks over (fewer than two)
+            self.add_to_bridge(b1, c_side)
+            self.remove_from_bridge(b1, replaced)
+            self.transfer_progress(source, "channel_answered")
+        except AsteriskCtiError as exc:
+            logger.warning("call control: attended REFER on %s failed: %s", source, exc)
+            self.transfer_progress(source, "channel_unavailable")
+        finally:
+            self.protect(b1, -1)
+            self.protect(b2, -1)
+        self.destroy_bridge(b2)
+        self.hangup(replaced)
+        self.hangup(source)
 
     # -- the switch ---------------------------------------------------------------------------
 
@@ -779,6 +975,7 @@ class StasisEngine:
         )
         leg.join = (chan.id, leg.channel_id)
         logger.info("call control: switch %s (%s) -> %s", chan.id, chan.name, endpoint)
+        self.allow_phone_transfers(chan.id, chan.name)
         if chan.state != "Up" and self.quiet(
             "ring the caller", partial(self.rest.post, "channels", chan.id, "ring")
         ):
@@ -793,8 +990,8 @@ class StasisEngine:
     # -- the raw listener -------------------------------------------------------------------
 
     def on_event(self, event: Event) -> None:
-        """Raw listener entry point (a dispatcher lane keyed by the channel id)."""
-        self.ensure_tracker()
+        """Act on one event that concerns call control (processor thread, from
+        :meth:`observe`)."""
         etype = event.type
         if etype == "StasisStart":
             self._on_stasis_start(event)
@@ -806,6 +1003,8 @@ class StasisEngine:
             bridge = event.bridge
             if bridge is not None:
                 self.teardown_if_over(bridge.id)
+        elif etype == "ChannelTransfer":
+            self._on_refer(event.raw)
 
     def _on_stasis_start(self, event: Event) -> None:
         chan = event.channel
@@ -829,6 +1028,7 @@ class StasisEngine:
 
     def _agent_answered(self, plan: OriginatePlan, agent_endpoint: str) -> None:
         leg = plan.leg
+        self.allow_phone_transfers(plan.agent_id, agent_endpoint)
         leg.peer_identity = self.identity(agent_endpoint)
         try:
             leg.ringback = ("playback", self.play(
@@ -884,6 +1084,27 @@ class StasisEngine:
                 leg.dialstatus = status
                 if status == "RINGING":
                     leg.state = "ringing"
+
+
+def _ids_of(raw: Mapping[str, Any]) -> List[str]:
+    ids: List[str] = []
+    for key in ("channel", "peer", "caller"):
+        value = raw.get(key)
+        cid = value.get("id") if isinstance(value, dict) else None
+        if isinstance(cid, str):
+            ids.append(cid)
+    by = raw.get("referred_by")  # ChannelTransfer has no top-level channel
+    source = by.get("source_channel") if isinstance(by, dict) else None
+    sid = source.get("id") if isinstance(source, dict) else None
+    if isinstance(sid, str):
+        ids.append(sid)
+    return ids
+
+
+def _id_in(holder: Any, key: str) -> Optional[str]:
+    value = holder.get(key) if isinstance(holder, dict) else None
+    cid = value.get("id") if isinstance(value, dict) else None
+    return cid if isinstance(cid, str) and cid else None
 
 
 def channel_ids(items: Iterable[Optional[str]]) -> List[str]:

@@ -46,6 +46,7 @@ from .types import (
     CallEvent,
     Connection,
     ConnectionState,
+    ControlHint,
     Direction,
     EventKind,
     Line,
@@ -80,6 +81,12 @@ _DIAL_FAILURES: Dict[str, Tuple[int, Reason]] = {
     "INVALIDARGS": (28, Reason.UNAVAILABLE),
 }
 _DIAL_FINAL = frozenset({"ANSWER", "CANCEL", *_DIAL_FAILURES})
+#: The failed DIALSTATUS a Q.850 cause of an unanswered leg stands for.
+_STATUS_OF_CAUSE: Dict[int, str] = {
+    17: "BUSY", 21: "BUSY", 18: "NOANSWER", 19: "NOANSWER", 34: "CONGESTION",
+    42: "CONGESTION", 1: "CHANUNAVAIL", 3: "CHANUNAVAIL", 20: "CHANUNAVAIL", 27: "CHANUNAVAIL",
+    38: "CHANUNAVAIL",
+}
 
 _CLEARING_KINDS = frozenset(
     {EventKind.CONNECTION_CLEARED, EventKind.CALL_CLEARED, EventKind.DIVERTED}
@@ -168,7 +175,7 @@ class _Chan:
         "id", "name", "line", "call", "state", "direction", "own", "calling", "called",
         "connected", "talking", "ringback", "cause", "dialstatus", "reason", "start", "answer",
         "end", "peer", "dials", "bridge", "hold_party", "xfer_pending", "cleared", "announced",
-        "weak", "conf", "seq",
+        "weak", "conf", "seq", "hint", "xfer", "xfer_wait",
     )
 
     def __init__(self, cid: str, name: str, line: Optional[str], seq: int) -> None:
@@ -200,6 +207,12 @@ class _Chan:
         self.weak = True
         self.conf: FrozenSet[str] = _NOBODY_IDS
         self.seq = seq
+        #: what call control said about this channel (it placed or dialled it)
+        self.hint: Optional[ControlHint] = None
+        #: a pending transfer call control announced for this (transferring) channel
+        self.xfer: Optional[ControlHint] = None
+        #: a REFER blind transfer seen (transferring, target), told when the target rings
+        self.xfer_wait: Optional[Tuple[Party, Party]] = None
 
 
 _NO_CALL = _Call("", -1)
@@ -256,6 +269,9 @@ class CallModel:
         self._merging: Dict[str, _Merge] = {}
         self._tomb: OrderedDict[str, None] = OrderedDict()
         self._repair: Set[str] = set()
+        # Call control's hints (channel id -> hint), written by any thread under _hint_lock.
+        self._hint_lock = threading.Lock()
+        self._hints: Dict[str, ControlHint] = {}
         self._seq = 0
         self._ts_cache: Dict[str, float] = {}
         #: How many stimuli did not fit the transition table since creation.
@@ -513,6 +529,29 @@ class CallModel:
         report = ResyncReport(tuple(added), tuple(removed), tuple(changed), tuple(line_changes))
         return out, report
 
+    def expect(self, channel_id: str, hint: ControlHint) -> None:
+        """Tell the model what call control is about to do with a channel: create it (a
+        click-to-dial agent, a leg it dials) or end it by a transfer. Call it *before* the
+        request, so that the channel's first event finds it.
+
+        Any thread: it only records the hint under a short lock; the processor thread reads
+        it with the channel's events. A hint nobody uses is dropped with the channel, and at
+        most 4096 are kept.
+        """
+        with self._hint_lock:
+            hints = self._hints
+            hints[channel_id] = hint
+            if hint.role == "transfer" and hint.target:
+                hints[hint.target] = ControlHint("transfer_target", peer=channel_id)
+            while len(hints) > _TOMBSTONES:
+                del hints[next(iter(hints))]
+
+    def _take_hint(self, cid: str) -> Optional[ControlHint]:
+        if cid not in self._hints:  # lock-free fast path: most channels have none
+            return None
+        with self._hint_lock:
+            return self._hints.pop(cid, None)
+
     def set_held(self, channel_id: str, held: bool) -> List[CallEvent]:
         """Tell the model that call control held (or retrieved) a channel through ARI, which
         emits no ChannelHold. Processor thread.
@@ -522,7 +561,11 @@ class CallModel:
         """
         self._begin(None)
         ch = self._chans.get(channel_id)
-        if ch is not None and ch.line is not None and not ch.cleared:
+        if ch is not None and channel_id in self._hints and not held:
+            self._claim_transfer(ch)
+        if ch is not None and ch.xfer is not None and not held:
+            pass  # leaving by a transfer: it is cleared as transferred, not retrieved
+        elif ch is not None and ch.line is not None and not ch.cleared:
             if held:
                 self._hold(ch)
             else:
@@ -652,6 +695,21 @@ class CallModel:
             self._dirty(ch)
         return ch
 
+    def _call_id_changed(self, ch: _Chan, old: _Call) -> None:
+        """Tell a connection's line that its call id changed (only once it announced
+        anything: before, nobody knew the old id)."""
+        if ch.line is None or not ch.announced or ch.cleared or old.id == ch.call.id:
+            return
+        self._out.append(
+            CallEvent(
+                EventKind.CALL_ID_CHANGED, ch.line, ch.call.id, ch.id, ch.state, ch.state,
+                phone_state_of(ch.state, ch.ringback), ch.direction, ch.calling, ch.called,
+                ch.connected, ch.cause, ch.dialstatus, ch.reason, self._now(), self._raw,
+                ch.talking, ch.state is _HOLD, client_originated=ch.hint is not None,
+                previous_call_id=old.id,
+            )
+        )
+
     def _join(self, ch: _Chan, call: _Call) -> None:
         old = ch.call
         if old is call:
@@ -664,6 +722,8 @@ class CallModel:
         ch.call = call
         call.chans[ch.id] = ch
         self._dirty(ch)
+        if old is not _NO_CALL:
+            self._call_id_changed(ch, old)
 
     def _drop_call(self, call: _Call) -> None:
         for key in call.keys:
@@ -680,6 +740,7 @@ class CallModel:
             ch.call = keep
             keep.chans[ch.id] = ch
             self._dirty(ch)
+            self._call_id_changed(ch, gone)
         gone.chans.clear()
         for key in gone.keys:
             self._calls[key] = keep
@@ -731,6 +792,15 @@ class CallModel:
             sib_ch = self._chans.get(sib) if sib is not None else None
             if sib_ch is not None:
                 return self._adopt(cid, raw, sib_ch.call)
+        if cid in self._hints:
+            hint = self._hints.get(cid)
+            peer = self._chans.get(hint.peer) if hint is not None else None
+            if hint is not None and hint.role == "leg" and peer is not None:
+                ch = self._adopt(cid, raw, peer.call)
+                if ch is not None:
+                    self._take_hint(cid)
+                    self._hinted(ch, hint, raw)
+                return ch
         if "channelvars" in raw:
             lid = _linkedid(raw)
             call = self._calls.get(lid) if lid else None
@@ -818,6 +888,7 @@ class CallModel:
                 self._raw,
                 ch.talking,
                 ch.state is _HOLD,
+                client_originated=ch.hint is not None,
                 **extra,
             )
         )
@@ -852,6 +923,7 @@ class CallModel:
                 EventKind.CALL_CLEARED, ch.line, call.id, ch.id, _NULL, _NULL,
                 PhoneState.DISCONNECTED, ch.direction, ch.calling, ch.called, ch.connected,
                 ch.cause, ch.dialstatus, ch.reason, self._now(), self._raw, False, False,
+                client_originated=ch.hint is not None,
             )
         )
 
@@ -931,10 +1003,13 @@ class CallModel:
             self._remember_local(cid, name)
         ep = endpoint_of_channel_name(name)
         if not self._is_monitored(ep):
-            if "channelvars" in c:
+            if "channelvars" in c or cid in self._hints:
                 self._lookup(c)
             return
         ch = self._new_chan(cid, name, ep, c)
+        hint = self._take_hint(cid)
+        if hint is not None and self._created_by_control(ch, hint, c):
+            return
         self._attach_new(ch, c)
         state = c.get("state")
         if state in _OUT_STATES or state == "Up":
@@ -951,6 +1026,155 @@ class CallModel:
             self._fire(ch, Stimulus.CREATED_INCOMING)
             if state == "Ringing":
                 self._fire(ch, Stimulus.RINGING)
+
+    # -- channels call control creates (hints)
+
+    def _created_by_control(self, ch: _Chan, hint: ControlHint, c: Mapping[str, Any]) -> bool:
+        """A monitored channel call control created: a click-to-dial agent goes outgoing
+        (``service_initiated``), a leg joins the call of the channel it is dialled for."""
+        if hint.role == "agent":
+            ch.hint = hint
+            self._attach_new(ch, c)
+            ch.direction = _OUTGOING
+            if hint.calling:
+                self._set_own(ch, hint.calling)
+            ch.calling = ch.own
+            ch.called = hint.called
+            ch.connected = hint.called or ch.connected
+            self._fire(ch, Stimulus.SERVICE_INITIATED)
+            return True
+        if hint.role != "leg":
+            return False
+        peer = self._chans.get(hint.peer)
+        if peer is None:
+            self._attach_new(ch, c)
+        else:
+            ch.weak = False
+            self._join(ch, peer.call)
+        ch.direction = _INCOMING
+        self._hinted(ch, hint, c)
+        self._fire(ch, Stimulus.CREATED_INCOMING)
+        if c.get("state") == "Ringing":
+            self._leg_rings(ch)
+        return True
+
+    def _hinted(self, ch: _Chan, hint: ControlHint, c: Mapping[str, Any]) -> None:
+        """Identities of a leg call control dialled: it is the destination (``called``), its
+        caller is who placed the call, whatever caller ids the channels carry; the peer, a
+        click-to-dial agent, now reaches the destination (``originated``)."""
+        ch.hint = hint
+        peer = self._chans.get(hint.peer)
+        if hint.called:
+            self._set_own(ch, hint.called)
+        if ch.line is not None:
+            ch.called = ch.own
+            ch.calling = hint.calling or (peer.own if peer is not None else NOBODY)
+            ch.connected = ch.calling or ch.connected
+        if peer is None or peer.line is None or peer.cleared:
+            return
+        if hint.purpose in ("originate", "switch"):
+            peer.peer = ch.id
+            if hint.called:
+                peer.called = hint.called
+            if peer.state is _INITIATED and peer.hint is not None and peer.hint.role == "agent":
+                self._fire(peer, Stimulus.ORIGINATE)
+
+    def _agent_waits(self, ch: _Chan) -> bool:
+        """A click-to-dial agent's own channel rings or answers: the call is still initiated
+        until the destination answers."""
+        hint = ch.hint
+        return hint is not None and hint.role == "agent" and ch.state is _INITIATED
+
+    def _leg_rings(self, ch: _Chan) -> None:
+        """A leg call control dialled rings: its line is delivered; the caller it was dialled
+        for hears ringback; a blind transfer's transferee is transferred to it."""
+        if ch.line is not None and not ch.cleared:
+            self._ring(ch)
+        hint = ch.hint
+        peer = self._chans.get(hint.peer) if hint is not None else None
+        if hint is None or peer is None or peer.line is None or peer.cleared:
+            return
+        if hint.purpose in ("originate", "switch") and peer.state is _INITIATED:
+            if not peer.ringback:
+                peer.ringback = True
+                if not peer.connected:
+                    peer.connected = ch.own
+                self._fire(peer, Stimulus.RINGBACK)
+        elif hint.purpose == "transfer" and peer.connected != ch.own:
+            xfer = peer.xfer
+            peer.xfer = None
+            before = peer.connected
+            peer.connected = ch.own or peer.connected
+            self._fire(peer, Stimulus.TRANSFERRED,
+                       transferring=(xfer.calling if xfer is not None else before) or None,
+                       transferred=peer.own or None, transfer_target=ch.own or None)
+
+    def _legs_bridged(self, members: Sequence[str]) -> None:
+        """Legs call control dialled are established when they are bridged with their party
+        (not when they answer: call control bridges them a moment later, and a listener that
+        reacts to ``established`` must find the call ready for transfer or hold). The caller a
+        leg was dialled for (the switch's caller, a click-to-dial agent) is established with
+        it when both are in the bridge."""
+        ids = set(members)
+        for cid in members:
+            ch = self._chans.get(cid)
+            hint = ch.hint if ch is not None else None
+            if ch is None or hint is None or hint.role != "leg" or ch.state is _CONNECTED:
+                continue
+            peer = self._chans.get(hint.peer)
+            pairs = hint.purpose in ("originate", "switch")
+            if pairs and peer is not None and peer.id not in ids:
+                continue  # its party joins next
+            if hint.purpose == "transfer" and peer is not None and peer.connected != ch.own:
+                self._leg_rings(ch)  # answered without ringing: transferred now
+            if ch.line is not None and not ch.cleared:
+                self._fire_if_fits(ch, Stimulus.ANSWERED)
+            if (pairs and peer is not None and peer.line is not None and not peer.cleared
+                    and peer.state is _INITIATED):
+                if ch.own:
+                    peer.connected = ch.own
+                self._fire(peer, Stimulus.ANSWERED)
+
+    def _leg_failed(self, ch: _Chan, cause: int) -> None:
+        """A leg call control dialled is gone unanswered: its caller's call failed."""
+        hint = ch.hint
+        peer = self._chans.get(hint.peer) if hint is not None else None
+        if (hint is None or peer is None or peer.line is None or peer.cleared
+                or hint.purpose not in ("originate", "switch") or peer.state is not _INITIATED):
+            return
+        status = ch.dialstatus if ch.dialstatus in _DIAL_FAILURES else _STATUS_OF_CAUSE.get(
+            cause, "NOANSWER")
+        failure = _DIAL_FAILURES[status]
+        peer.dialstatus = status
+        peer.cause = cause if cause not in (0, 16) else failure[0]
+        peer.reason = failure[1]
+        self._fire(peer, Stimulus.DIAL_FAILED)
+
+    def _claim_transfer(self, ch: _Chan) -> None:
+        """Move a pending ``transfer`` hint of a tracked channel onto it."""
+        hint = self._take_hint(ch.id)
+        if hint is None:
+            return
+        if hint.role == "transfer":
+            ch.xfer = hint
+        elif hint.role == "transfer_target":
+            self._transfer_to(ch, hint)
+
+    def _transfer_to(self, target: _Chan, hint: ControlHint) -> None:
+        """The target of an attended transfer by call control joined the transferees: the
+        transferer leaves (``transferred``), the transferees and the target are told."""
+        agent = self._chans.get(hint.peer)
+        if agent is None:
+            return
+        self._claim_transfer(agent)
+        xfer = agent.xfer
+        if xfer is None:
+            return
+        agent.xfer = None
+        tees = [self._chans[i] for i in xfer.transferees if i in self._chans]
+        tee = tees[0] if tees else None
+        call = self._merge(agent.call, target.call)  # the target's call joins (phone REFER)
+        self._transfer([agent], tee, tee.own if tee is not None else NOBODY, target.own, call)
 
     def _attach_new(self, ch: _Chan, c: Mapping[str, Any]) -> None:
         lid = _linkedid(c)
@@ -974,9 +1198,18 @@ class CallModel:
         if ch is None:
             self._unknown(c)
             return
-        if ch.line is None or ch.cleared or c is None:
+        if c is None:
             return
         state = c.get("state")
+        if ch.hint is not None and ch.hint.role == "leg":
+            if state == "Ringing":
+                self._leg_rings(ch)
+                return
+            if state == "Up":
+                # established once it talks to its party: when call control bridges it
+                return
+        if ch.line is None or ch.cleared or self._agent_waits(ch):
+            return
         if state == "Ringing":
             self._ring(ch)
         elif state == "Up":
@@ -985,6 +1218,8 @@ class CallModel:
             self._fire_if_fits(ch, Stimulus.SYNC_INITIATED)
 
     def _ring(self, ch: _Chan) -> None:
+        if self._agent_waits(ch):
+            return
         if (ch.state is _NULL or ch.state is _INITIATED) and not ch.calling:
             ch.calling = ch.connected
         self._fire(ch, Stimulus.RINGING)
@@ -1016,9 +1251,18 @@ class CallModel:
             ch.calling = party
             if ch.weak and len(ch.call.chans) == 1:
                 self._guess_call(ch)
-        if first and ch.state is not _CONNECTED and ch.state is not _HOLD:
+        if ch.xfer_wait is not None:
+            # the REFER's target identified before it rings: told with the transfer
+            ch.xfer_wait = (ch.xfer_wait[0], party)
+            self._dirty(ch)
+            return
+        completed = not first and before.number == party.number and not before.name
+        if completed and ch.calling.number == party.number and not ch.calling.name:
+            ch.calling = party
+        if completed or (first and ch.state is not _CONNECTED and ch.state is not _HOLD):
             # The far end identified while the call is set up: part of delivered/established,
-            # not a change of party.
+            # not a change of party; or the same number now with a name (Asterisk's two-step
+            # connected-line update): the identity completed, the party did not change.
             self._dirty(ch)
         else:
             # A change, or the first name of the far end of an answered call (a queue answers
@@ -1031,7 +1275,9 @@ class CallModel:
         if ch is None or c is None:
             return
         own = Party.from_raw(c.get("caller"))
-        if own and own != ch.own:
+        if own and own != ch.own and (ch.hint is None or not ch.own):
+            # a channel call control created keeps the identity it was created for (it sets
+            # caller ids for what the phones display)
             self._set_own(ch, own)
 
     def _on_hangup_request(self, raw: Mapping[str, Any]) -> None:
@@ -1057,6 +1303,19 @@ class CallModel:
                 if type(name) is str and self._is_monitored(endpoint_of_channel_name(name)):
                     self._bury(cid)
             return
+        if ch.id in self._hints:
+            self._claim_transfer(ch)
+        if ch.hint is not None and ch.hint.role == "leg" and ch.state is not _CONNECTED:
+            cause = raw.get("cause")
+            self._leg_failed(ch, cause if type(cause) is int else 0)
+        if ch.xfer is not None and ch.line is not None and not ch.cleared:
+            xfer, ch.xfer = ch.xfer, None
+            cause = raw.get("cause")
+            if type(cause) is int and cause > 0:
+                ch.cause = cause
+            ch.reason = Reason.TRANSFERRED
+            self._end(ch, Stimulus.TRANSFERRED_AWAY, transferring=ch.own or None,
+                      transferred=None, transfer_target=xfer.called or None)
         if ch.line is not None and not ch.cleared:
             failure = _DIAL_FAILURES.get(ch.dialstatus)
             if failure is not None:
@@ -1138,10 +1397,18 @@ class CallModel:
         elif status == "RINGING":
             if peer is not None and peer.line is not None and not peer.cleared:
                 self._ring(peer)
-            if caller is not None and caller.line is not None and not caller.cleared:
+            if caller is not None and caller.xfer_wait is not None:
+                self._referred(caller)
+            if (caller is not None and caller.line is not None and not caller.cleared
+                    and not caller.ringback):
                 caller.ringback = True
                 self._fire(caller, Stimulus.RINGBACK)
         elif status in _DIAL_FINAL:
+            if (status == "ANSWER" and caller is not None and not caller.connected
+                    and praw is not None and not str(praw.get("name") or "").startswith("Local/")):
+                # the far end is known now (a Queue answers the caller with the agent's
+                # channel): established names it, and its connected line follows silently
+                caller.connected = Party.from_raw(praw.get("caller"))
             self._dial_ends(caller, peer, status)
         forward = raw.get("forward")
         if forward and peer is not None and peer.line is not None and not peer.cleared:
@@ -1186,22 +1453,25 @@ class CallModel:
             and not prev_alive
         ):
             # A called channel now dials: its caller transferred it (blind transfer, REFER).
-            transferring = caller.connected
-            if target:
-                caller.connected = target
-            self._fire(
-                caller,
-                Stimulus.TRANSFERRED,
-                transferring=transferring,
-                transferred=caller.own,
-                transfer_target=target or None,
-            )
+            # Told when the target rings (or answers): until then nothing is transferred.
+            caller.xfer_wait = (caller.connected, target)
             return
         if caller.state is _CONNECTED or caller.state is _NULL or not caller.called:
             dialled = self._dial_target(raw, target)
             if dialled:
                 caller.called = dialled
         self._fire(caller, Stimulus.DIAL_OUT)
+
+    def _referred(self, ch: _Chan) -> None:
+        """The target of a REFER blind transfer rings (or answered): the transferee is told."""
+        wait, ch.xfer_wait = ch.xfer_wait, None
+        if wait is None or ch.line is None or ch.cleared:
+            return
+        transferring, target = wait
+        if target:
+            ch.connected = target
+        self._fire(ch, Stimulus.TRANSFERRED, transferring=transferring or None,
+                   transferred=ch.own or None, transfer_target=target or None)
 
     @staticmethod
     def _dial_target(raw: Mapping[str, Any], peer_caller: Party) -> Party:
@@ -1219,12 +1489,19 @@ class CallModel:
                 peer.reason = failure[1]
             elif status == "CANCEL":
                 peer.reason = Reason.CANCELLED
-            if status == "ANSWER" and peer.line is not None and not peer.cleared:
+            if (status == "ANSWER" and peer.line is not None and not peer.cleared
+                    and not self._agent_waits(peer)
+                    and (peer.hint is None or peer.hint.role != "leg")):
                 self._fire(peer, Stimulus.ANSWERED)
         if caller is None:
             return
         if caller.dials > 0:
             caller.dials -= 1
+        if caller.xfer_wait is not None:
+            if status == "ANSWER":
+                self._referred(caller)
+            else:
+                caller.xfer_wait = None  # the target failed: no transfer happened
         if caller.line is None or caller.cleared:
             return
         if status == "ANSWER":
@@ -1379,6 +1656,11 @@ class CallModel:
         if type(cid) is str and cid not in ids:
             ids.append(cid)
         bid = str(b.get("id") or "")
+        if type(cid) is str and cid in self._hints:
+            ch = self._chans.get(cid)
+            if ch is not None:  # the target of a transfer joined the transferees
+                self._claim_transfer(ch)
+        self._legs_bridged(ids)
         self._bridge_members(ids, bid, self._is_mixing(b), check=bid not in self._merging)
 
     def _on_left_bridge(self, raw: Mapping[str, Any]) -> None:

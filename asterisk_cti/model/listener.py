@@ -20,8 +20,24 @@ class CallListener:
         long.
         """
 
+    def on_service_initiated(self, event: CallEvent) -> None:
+        """This client's click-to-dial started at the line: the agent's own phone rings
+        (state initiated, direction outgoing; ``called`` is the destination). Not a
+        screen-pop: the agent is placing the call.
+
+        Runs on a dispatcher lane thread; events of one line arrive in order; do not block for
+        long.
+        """
+
     def on_originated(self, event: CallEvent) -> None:
         """The monitored line started an outgoing call (state initiated).
+
+        Runs on a dispatcher lane thread; events of one line arrive in order; do not block for
+        long.
+        """
+
+    def on_ringback(self, event: CallEvent) -> None:
+        """The far end of the line's outgoing call rings (phone state ringback).
 
         Runs on a dispatcher lane thread; events of one line arrive in order; do not block for
         long.
@@ -113,6 +129,15 @@ class CallListener:
 
     def on_party_changed(self, event: CallEvent) -> None:
         """The connected party changed (``connected``).
+
+        Runs on a dispatcher lane thread; events of one line arrive in order; do not block for
+        long.
+        """
+
+    def on_call_id_changed(self, event: CallEvent) -> None:
+        """Two calls turned out to be one (Asterisk joined them, or a guess was corrected):
+        this connection's events carry ``call_id`` from now on, instead of
+        ``previous_call_id``. A record keyed by call id merges the two.
 
         Runs on a dispatcher lane thread; events of one line arrive in order; do not block for
         long.

@@ -23,6 +23,10 @@ from .types import ConnectionState, EventKind, PhoneState
 class Stimulus(str, Enum):
     """What happened to a connection, distilled from ARI events (or call control / REST)."""
 
+    SERVICE_INITIATED = "service_initiated"
+    """Call control created the agent's channel of a click-to-dial (its own phone rings)."""
+    ORIGINATE = "originate"
+    """Call control dials the destination of this click-to-dial agent's channel."""
     CREATED_OUTGOING = "created_outgoing"
     """ChannelCreated in state Ring/Dialing/OffHook: the phone placed a call."""
     CREATED_INCOMING = "created_incoming"
@@ -88,6 +92,8 @@ def _t(state: ConnectionState, *kinds: EventKind) -> Transition:
 
 #: (current state, stimulus) -> (new state, emitted event kinds). See the module docstring.
 TRANSITIONS: Dict[Tuple[ConnectionState, Stimulus], Transition] = {
+    (_N, _S.SERVICE_INITIATED): _t(_I, _K.SERVICE_INITIATED),
+    (_I, _S.ORIGINATE): _t(_I, _K.ORIGINATED),
     (_N, _S.CREATED_OUTGOING): _t(_I, _K.ORIGINATED),
     (_N, _S.CREATED_INCOMING): _t(_N),
     (_N, _S.SYNC_INITIATED): _t(_I, _K.ORIGINATED),
@@ -97,7 +103,7 @@ TRANSITIONS: Dict[Tuple[ConnectionState, Stimulus], Transition] = {
     (_I, _S.DIAL_OUT): _t(_I),
     (_C, _S.DIAL_OUT): _t(_C, _K.ORIGINATED),
     (_F, _S.DIAL_OUT): _t(_I),
-    (_I, _S.RINGBACK): _t(_I),
+    (_I, _S.RINGBACK): _t(_I, _K.RINGBACK),
     (_C, _S.RINGBACK): _t(_C),
     (_Q, _S.RINGBACK): _t(_Q),
     (_N, _S.RINGING): _t(_A, _K.DELIVERED),

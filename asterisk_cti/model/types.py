@@ -58,7 +58,9 @@ class Direction(str, Enum):
 class EventKind(str, Enum):
     """The kind of a :class:`CallEvent`; the dispatcher calls ``on_<kind>`` on listeners."""
 
+    SERVICE_INITIATED = "service_initiated"
     ORIGINATED = "originated"
+    RINGBACK = "ringback"
     DELIVERED = "delivered"
     ESTABLISHED = "established"
     HELD = "held"
@@ -73,6 +75,7 @@ class EventKind(str, Enum):
     TALKING_STOPPED = "talking_stopped"
     PARTY_CHANGED = "party_changed"
     LINE_STATE_CHANGED = "line_state_changed"
+    CALL_ID_CHANGED = "call_id_changed"
 
     def __str__(self) -> str:
         return self.value
@@ -246,7 +249,8 @@ class CallEvent(NamedTuple):
     ARI event time (epoch seconds), or the model's clock when the event had none. ``raw`` holds
     the ARI event dicts behind it. ``transferring``/``transferred``/``transfer_target`` are set
     on transfer events, ``conference`` on conferenced events, ``line_state`` and
-    ``previous_line_state`` on line_state_changed events.
+    ``previous_line_state`` on line_state_changed events. ``client_originated`` tells the
+    connections this client's call control placed or dialled.
     """
 
     kind: EventKind
@@ -273,6 +277,11 @@ class CallEvent(NamedTuple):
     conference: Tuple[Party, ...] = ()
     line_state: str = ""
     previous_line_state: str = ""
+    #: True on every event of a connection this client's call control placed or dialled (a
+    #: click-to-dial agent, a leg the switch or a transfer dialled)
+    client_originated: bool = False
+    #: on call_id_changed: the id the connection's call had until now (``call_id`` is the new)
+    previous_call_id: str = ""
 
     @property
     def key(self) -> str:
@@ -331,3 +340,34 @@ class ResyncReport:
             changed=tuple(c for c in self.changed if c.line == line),
             line_changes=tuple(lc for lc in self.line_changes if lc.line == line),
         )
+
+
+@dataclass(frozen=True)
+class ControlHint:
+    """What call control tells the model about a channel it is about to create or end, so that
+    the calls the SDK drives are reported like the same calls made on the phones.
+
+    Immutable; created on any thread, read on the processor thread (see
+    :meth:`~asterisk_cti.model.CallModel.expect`).
+
+    :ivar role: ``agent`` (the agent's channel of a click-to-dial: outgoing, its own phone rings
+        first), ``leg`` (a channel the SDK dials for ``peer``: the switch's destination, a
+        click-to-dial destination, a transfer target, a consultation, a conference party),
+        ``transfer`` (the agent's channel leaves its call by a transfer).
+    :ivar peer: the channel this leg is for (the caller, the agent, the transferee).
+    :ivar calling: who placed the call (the agent, the caller); the leg's screen-pop.
+    :ivar called: the party dialled (the destination).
+    :ivar purpose: ``originate``, ``switch``, ``transfer``, ``consult``, ``conference``.
+    :ivar transferees: (role ``transfer``) the channels that stay in the call.
+    :ivar target: (role ``transfer``) the channel the transferees are transferred to, when it
+        is already connected (an attended transfer); empty for a blind transfer, whose target
+        leg carries ``purpose="transfer"``.
+    """
+
+    role: str
+    peer: str = ""
+    calling: Party = NOBODY
+    called: Party = NOBODY
+    purpose: str = ""
+    transferees: Tuple[str, ...] = ()
+    target: str = ""

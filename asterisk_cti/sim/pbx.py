@@ -449,6 +449,7 @@ class Pbx:
         endpoint: Endpoint | None = None,
         channel_id: str | None = None,
         linkedid: str | None = None,
+        exten: str | None = None,
     ) -> Channel:
         cid = channel_id or f"{int(time.time())}.{next(self._chan_seq)}"
         ch = Channel(
@@ -462,6 +463,8 @@ class Pbx:
             endpoint=endpoint,
         )
         ch.linkedid = linkedid or cid
+        if exten is not None:
+            ch.exten = exten  # an INVITE's channel is created with the dialled extension
         self.channels[cid] = ch
         if endpoint is not None:
             endpoint.channel_ids.append(cid)
@@ -470,11 +473,12 @@ class Pbx:
         return ch
 
     def new_pjsip(
-        self, ep: Endpoint, state: str, channel_id: str | None = None, linkedid: str | None = None
+        self, ep: Endpoint, state: str, channel_id: str | None = None, linkedid: str | None = None,
+        exten: str | None = None,
     ) -> Channel:
         name = f"PJSIP/{ep.resource}-{next(self._pjsip_seq):08x}"
         return self._new_channel(
-            "pjsip", name, state, (ep.name, ep.resource), ep, channel_id, linkedid
+            "pjsip", name, state, (ep.name, ep.resource), ep, channel_id, linkedid, exten
         )
 
     def _destroy(self, ch: Channel, cause: int) -> None:
@@ -599,8 +603,7 @@ class Pbx:
     # ------------------------------------------------------------------ the dialplan
     def phone_dial(self, ep: Endpoint, exten: str) -> Channel:
         """A phone sends INVITE for ``exten`` in ``from-internal``."""
-        a = self.new_pjsip(ep, "Ring")
-        a.exten = exten
+        a = self.new_pjsip(ep, "Ring", exten=exten)
         a.protocol_id = uuid.uuid4().hex[:16]
         self.varset(a, "SIPDOMAIN", "127.0.0.1")
         self.run_dialplan(a, exten)
@@ -1308,7 +1311,7 @@ class Pbx:
             x, y = b.channels
             self.bridge_peer_vars(b)
             self.connected_line(y, x.caller_name, x.caller_number)
-            self.connected_line(x, x.caller_name, x.caller_number)
+            self.connected_line(x, y.caller_name, y.caller_number)
         self.start_talk_detect(ch)
 
     def remove_from_bridge(self, b: Bridge, ch: Channel) -> None:

@@ -514,6 +514,8 @@ class AriSimulator:
             if ep is None:
                 raise AriError(404, "Endpoint not found")
             return 200, ep.to_json()
+        if seg[:5] == ["asterisk", "config", "dynamic", "res_pjsip", "endpoint"]:
+            return _pjsip_endpoint_config(pbx, method, seg[5:])
         if seg and seg[0] == "channels":
             return self._channels(method, seg[1:], p, body)
         if seg and seg[0] == "bridges":
@@ -626,6 +628,7 @@ class AriSimulator:
             if method == "POST":
                 self._stasis(ch)
                 pbx.varset(ch, str(name), str(p.get("value", "")))
+                _callerid_function(pbx, ch, str(name), str(p.get("value", "")))
                 return 204, None
         if op == "snoop" and method == "POST":
             if not p.get("app"):
@@ -803,3 +806,51 @@ def _read_variable(ch: Channel, name: str) -> str | None:
     if re.fullmatch(r"[A-Z_]+\(.*\)", name):
         return ""
     return ch.variables.get(name)
+
+
+def _pjsip_endpoint_config(pbx: Any, method: str, rest: List[str]) -> Tuple[int, Any]:
+    """``GET /asterisk/config/dynamic/res_pjsip/endpoint/{id}`` as Asterisk 22 answers it: the
+    endpoint's sorcery attributes as ``[{"attribute": .., "value": ..}]`` (the ones the lab's
+    pjsip.conf sets), 404 for an unknown endpoint. Other methods are refused, as a read-only
+    configuration would be."""
+    if method != "GET":
+        raise AriError(403, "Modification of the configuration is not allowed")
+    if len(rest) != 1:
+        raise AriError(404, "Not Found")
+    ep = pbx.endpoints.get(f"PJSIP/{rest[0]}")
+    if ep is None:
+        raise AriError(404, "Object not found")
+    attrs = {
+        "callerid": f'"{ep.name}" <{ep.resource}>',
+        "context": "from-internal",
+        "aors": ep.resource,
+        "auth": ep.resource,
+        "transport": "transport-udp",
+        "disallow": "",
+        "allow": "(ulaw)",
+        "direct_media": "false",
+        "trust_id_inbound": "false",
+        "send_pai": "false",
+    }
+    return 200, [{"attribute": k, "value": v} for k, v in attrs.items()]
+
+
+def _callerid_function(pbx: Any, ch: Any, name: str, value: str) -> None:
+    """``CALLERID(all)``, ``(name)``, ``(num)`` set as a variable change the channel's caller id
+    (and publish ChannelCallerId), as the dialplan function does on Asterisk."""
+    which = name.upper()
+    if which not in ("CALLERID(ALL)", "CALLERID(NAME)", "CALLERID(NUM)", "CALLERID(NUMBER)"):
+        return
+    cname, cnum = ch.caller_name, ch.caller_number
+    if which == "CALLERID(ALL)":
+        text = value.strip()
+        if "<" in text and text.endswith(">"):
+            cname, _, cnum = text[:-1].partition("<")
+            cname, cnum = cname.strip().strip('"').strip(), cnum.strip()
+        else:
+            cname, cnum = "", text
+    elif which == "CALLERID(NAME)":
+        cname = value
+    else:
+        cnum = value
+    pbx.caller_id(ch, cname, cnum)

@@ -81,9 +81,13 @@ class Pump:
 class FakeModel:
     def __init__(self) -> None:
         self.held: List[Tuple[str, bool]] = []
+        self.hints: Dict[str, Any] = {}
 
     def set_held(self, channel_id: str, held: bool) -> None:
         self.held.append((channel_id, held))
+
+    def expect(self, channel_id: str, hint: Any) -> None:
+        self.hints[channel_id] = hint
 
 
 class Host:

@@ -6,6 +6,8 @@ import pytest
 
 from asterisk_cti.control import CallControl, CallFailedError
 from asterisk_cti.errors import CtiTimeoutError, InvalidRequestError
+from asterisk_cti.model import Party
+from asterisk_cti.stasis import party_of
 
 from .conftest import APP, Pbx, answered_call
 
@@ -119,3 +121,26 @@ def test_originate_validates_arguments_before_sending(pbx: Pbx, control: CallCon
     with pytest.raises(ValueError):
         control.originate(**kwargs)
     assert not pbx.requests()
+
+
+def test_the_model_is_told_who_calls_whom_before_the_requests(
+        pbx: Pbx, control: CallControl) -> None:
+    """Click-to-dial hints: the agent's channel is an outgoing call of the agent, the leg is
+    the destination dialled for it. Without the dynamic configuration route (this fake
+    answers it 404, as a locked-down Asterisk does) the identities fall back on the
+    endpoints' resources."""
+    call = control.originate("PJSIP/1000", "1002", wait_for="established", timeout=5)
+    pbx.pump.idle()
+    hints = pbx.host.model.hints
+    agent, leg = hints[call.channel_id], hints[call.peer_channel_id]
+    assert (agent.role, agent.calling, agent.called) == (
+        "agent", Party("1000", ""), Party("1002", ""))
+    assert (leg.role, leg.peer, leg.called, leg.purpose) == (
+        "leg", call.channel_id, Party("1002", ""), "originate")
+
+
+def test_identities_come_from_the_endpoint_configuration() -> None:
+    assert party_of('"Kai" <1000>', "PJSIP/1000") == Party("1000", "Kai")
+    assert party_of(None, "PJSIP/1000") == Party("1000", "")
+    assert party_of(None, "PJSIP/2001@trunk") == Party("2001", "")
+    assert party_of("1006", "PJSIP/1006") == Party("1006", "")

@@ -68,7 +68,8 @@ def test_switch_can_continue_the_caller_in_the_dialplan(pbx: Pbx, control: CallC
     pbx.behaviour["PJSIP/1002"] = "busy"
     caller = pbx.dialplan_call("PJSIP/1000", "1002", ["dial"])
     pbx.pump.idle()
-    var = pbx.requests("POST", f"/channels/{caller}/variable")
+    var = [r for r in pbx.requests("POST", f"/channels/{caller}/variable")
+           if r.params.get("variable") == "DIALSTATUS"]
     assert var[0].params == {"variable": "DIALSTATUS", "value": "BUSY"}
     assert f"POST /channels/{caller}/continue" in pbx.paths("POST")
     assert caller in pbx.channels and not control.in_stasis(caller)

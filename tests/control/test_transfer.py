@@ -165,3 +165,75 @@ def test_conference_merges_another_controlled_call(pbx: Pbx, control: CallContro
         [agent, peer, other.channel_id, other.peer_channel_id])
     assert other.bridge_id not in pbx.bridges
     assert _bridge_of(pbx, other.channel_id) == bridge
+
+
+# -- a phone's own transfer on a controlled call (REFER -> ChannelTransfer) ----------------------
+
+
+def _refer(pbx: Pbx, source: str, **refer_to: object) -> None:
+    """Asterisk 22's ChannelTransfer: no top-level channel, the data in refer_to/referred_by."""
+    pbx.emit("ChannelTransfer", refer_to=refer_to,
+             referred_by={"source_channel": pbx.chan(source)})
+
+
+def test_controlled_channels_hand_their_refer_to_the_application(
+        pbx: Pbx, control: CallControl) -> None:
+    agent, peer, _ = answered_call(pbx, control)
+    for cid in (agent, peer):
+        assert any(r.params == {"variable": "PJSIP_TRANSFER_HANDLING()", "value": "ari-only"}
+                   for r in pbx.requests("POST", f"/channels/{cid}/variable")), cid
+
+
+def test_a_phone_blind_transfer_is_carried_out_in_the_sdk_bridge(
+        pbx: Pbx, control: CallControl) -> None:
+    agent, peer, bridge = answered_call(pbx, control)
+    _refer(pbx, agent, requested_destination={"destination": "1006"})
+    _refer(pbx, agent, requested_destination={"destination": "1006"})  # published twice
+    pbx.pump.idle()
+    dest = [r.params["channelId"] for r in pbx.originates()
+            if r.params["endpoint"] == "PJSIP/1006"]
+    assert len(dest) == 1, "one REFER, one call to the target"
+    req = next(r for r in pbx.originates() if r.params["channelId"] == dest[0])
+    assert req.params["originator"] == peer
+    assert sorted(pbx.bridges[bridge]) == sorted([peer, dest[0]])
+    assert agent not in pbx.channels
+    progress = pbx.requests("POST", f"/channels/{agent}/transfer_progress")
+    assert [r.params for r in progress] == [{"states": "channel_answered"}]
+
+
+def test_a_phone_blind_transfer_to_a_busy_target_tells_the_phone(
+        pbx: Pbx, control: CallControl) -> None:
+    agent, peer, _ = answered_call(pbx, control)
+    pbx.behaviour["PJSIP/1006"] = "busy"
+    _refer(pbx, agent, requested_destination={"destination": "1006"})
+    pbx.pump.idle()
+    progress = pbx.requests("POST", f"/channels/{agent}/transfer_progress")
+    assert [r.params for r in progress] == [{"states": "channel_declined"}]
+    assert agent not in pbx.channels and peer not in pbx.channels
+
+
+def test_a_refer_outside_an_sdk_bridge_is_declined(pbx: Pbx, control: CallControl) -> None:
+    caller = pbx.dialplan_call("PJSIP/1000", "1002", ["other"])
+    pbx.pump.idle()
+    _refer(pbx, caller, requested_destination={"destination": "1006"})
+    pbx.pump.idle()
+    progress = pbx.requests("POST", f"/channels/{caller}/transfer_progress")
+    assert [r.params for r in progress] == [{"states": "channel_declined"}]
+    assert not [r for r in pbx.originates() if r.params["endpoint"] == "PJSIP/1006"]
+
+
+def test_a_phone_attended_transfer_joins_the_two_other_parties(
+        pbx: Pbx, control: CallControl) -> None:
+    first, held, bridge1 = answered_call(pbx, control)
+    second = control.originate("PJSIP/1000", "1006", wait_for="established", timeout=5)
+    pbx.pump.idle()
+    assert second.peer_channel_id and second.bridge_id
+    # REFER with Replaces on the second call, naming the first
+    _refer(pbx, second.channel_id, requested_destination={"protocol_id": "abc"},
+           destination_channel=pbx.chan(first), bridge=pbx.bridge_json(bridge1))
+    pbx.pump.idle()
+    assert sorted(pbx.bridges[bridge1]) == sorted([held, second.peer_channel_id])
+    assert second.bridge_id not in pbx.bridges
+    assert first not in pbx.channels and second.channel_id not in pbx.channels
+    progress = pbx.requests("POST", f"/channels/{second.channel_id}/transfer_progress")
+    assert [r.params for r in progress] == [{"states": "channel_answered"}]

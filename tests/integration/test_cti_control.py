@@ -9,12 +9,25 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Dict
+from typing import Any, Dict, List
 
 import pytest
 
-from asterisk_cti import ConnectionState, ControlledCall, NotInStasisError
+from asterisk_cti import ConnectionState, ControlledCall, CtiClient, CtiConfig, NotInStasisError
+from asterisk_cti.sim import AriSimulator
 
+from ..control.sdk_scenarios import (
+    CALLER_PHONE_STATES,
+    PATHS,
+    REFER_EXPECTED,
+    SDK_EXPECTED,
+    SDK_SCENARIOS,
+    Recorder,
+    Scenario,
+    caller_phone_states,
+    refer_on_switch_call,
+    run,
+)
 from .calls import NOISE, assert_no_duplicates, establish, keep_sequences
 from .conftest import LAB_LINES, CtiFactory, LabCti
 from .lab import Lab, Phone
@@ -319,3 +332,113 @@ def test_redirect_of_an_answered_channel_makes_the_phone_call_the_target(
         cti.events.wait_call("call_cleared", line, since=start)
     for ext in ("1000", "1002", "1006"):
         phones[ext].reset()
+
+
+# -- every operation's exact CTI sequence, compared with the simulator -------------------------
+
+
+class LabDrive:
+    """The lab's phones behind the shared scenarios' ``Drive`` (auto-answer is on)."""
+
+    def __init__(self, phones: Dict[str, Phone]) -> None:
+        self.phones = phones
+
+    def dial(self, ext: str, number: str) -> None:
+        self.phones[ext].dial(number)
+
+    def hangup(self, ext: str) -> None:
+        self.phones[ext].hangup()
+
+    def dtmf(self, ext: str, digits: str) -> None:
+        self.phones[ext].send_dtmf(digits)
+
+    def refer(self, ext: str, number: str) -> None:
+        self.phones[ext].transfer(number)
+
+
+def simulator_sequences(scenario: Scenario) -> Dict[str, List[str]]:
+    """Run ``scenario`` on a fresh simulator (same phones, same dialplan) and return its
+    CTI sequences."""
+    with AriSimulator(speed=20) as sim:
+        for ext in ("1000", "1002", "1006"):
+            sim.phone(ext).auto_answer = True
+        rec = Recorder()
+        config = CtiConfig(url=sim.url, username=sim.username, password=sim.password,
+                           app="cti-ctl")
+        with CtiClient(config) as cti:
+            cti.add_listener(rec)
+            cti.monitor(*LAB_LINES)
+            start, _ = run(scenario, cti, rec, _SimDrive(sim))
+            return rec.sequences(start)
+
+
+class _SimDrive:
+    def __init__(self, sim: AriSimulator) -> None:
+        self.sim = sim
+
+    def dial(self, ext: str, number: str) -> None:
+        self.sim.phone(ext).dial(number)
+
+    def hangup(self, ext: str) -> None:
+        self.sim.phone(ext).hangup()
+
+    def dtmf(self, ext: str, digits: str) -> None:
+        self.sim.phone(ext).dtmf(digits)
+
+    def refer(self, ext: str, number: str) -> None:
+        self.sim.phone(ext).blind_transfer(number)
+
+
+@pytest.mark.parametrize("name", sorted(SDK_EXPECTED))
+def test_each_operation_gives_the_documented_sequence_as_on_the_simulator(
+        control: LabCti, phones: Dict[str, Phone], name: str) -> None:
+    """Click-to-dial, blind transfer, consult + complete, consult + conference and the switch:
+    the exact CTI sequence at every line (talk detection left out) is the documented one,
+    one call id from first to last event, and the simulator gives the same sequences."""
+    rec = Recorder()
+    control.add_listener(rec)
+    start, end = run(SDK_SCENARIOS[name], control, rec, LabDrive(phones))
+    on_lab = rec.sequences(start)
+    assert on_lab == SDK_EXPECTED[name], control.events.format_sequences(LAB_LINES, start)
+    events = [e for e in rec.events[start:end] if e.kind.value != "line_state_changed"]
+    assert len({e.call_id for e in events}) == 1, {e.call_id for e in events}
+    agent = [e for e in events if e.line == K]
+    assert all(e.client_originated for e in agent) is (name != "switch")
+    assert all(line.is_idle for line in control.lines)
+    assert simulator_sequences(SDK_SCENARIOS[name]) == on_lab
+
+
+def test_a_phone_transfer_on_a_controlled_call(
+        control: LabCti, lab: Lab, phones: Dict[str, Phone]) -> None:
+    """1000 dials 7002 (switch), then its phone blind-transfers 1002 to 1006 with a REFER:
+    Asterisk 22 hands it to the SDK (PJSIP_TRANSFER_HANDLING(ari-only), ChannelTransfer),
+    which dials 1006 into its bridge and answers the REFER; reported like a phone transfer."""
+    rec = Recorder()
+    control.add_listener(rec)
+    refers: List[Dict[str, Any]] = []
+
+    class Refers:
+        def on_event(self, event: Any) -> None:  # lane thread
+            refers.append(event.raw)
+
+    control.add_raw_listener(Refers(), ["ChannelTransfer"])
+    start, end = run(refer_on_switch_call, control, rec, LabDrive(phones))
+    assert rec.sequences(start) == REFER_EXPECTED, control.events.format_sequences(
+        LAB_LINES, start)
+    # Asterisk handed the REFER to the application, which carried it out
+    # (Asterisk 22.10 publishes it a second time once the transferer left the bridge)
+    assert {r["refer_to"]["requested_destination"]["destination"] for r in refers} == {"1006"}
+    assert refers[0]["referred_by"]["source_channel"]["name"].startswith("PJSIP/1000-")
+    events = [e for e in rec.events[start:end] if e.kind.value != "line_state_changed"]
+    assert len({e.call_id for e in events}) == 1
+
+
+@pytest.mark.parametrize("path", sorted(CALLER_PHONE_STATES))
+def test_the_phone_state_of_the_caller_on_each_path(
+        control: LabCti, phones: Dict[str, Phone], path: str) -> None:
+    """docs/call-model.rst's table: the calling line's phone state per path (dialplan call,
+    switch, click-to-dial, queue), each change told by an event carrying it."""
+    rec = Recorder()
+    control.add_listener(rec)
+    start, _ = run(PATHS[path], control, rec, LabDrive(phones))
+    assert caller_phone_states(rec, start) == CALLER_PHONE_STATES[path], rec.sequences(start)

@@ -36,6 +36,7 @@ THREEWAY: Dict[str, Seq] = {
     K: [
         ("line_state_changed", "online"),
         ("originated", "initiated", "1000/Kai", "/", 0, "normal"),
+        ("ringback", "initiated", "1000/Kai", "1002/Ping", 0, "normal"),
         ("established", "connected", "1000/Kai", "1002/Ping", 0, "normal"),
         ("talking_started", "connected", "1000/Kai", "1002/Ping", 0, "normal"),
         ("held", "hold", "1000/Kai", "1002/Ping", 0, "normal"),
@@ -72,6 +73,7 @@ TRANSFER: Dict[str, Seq] = {
     K: [
         ("line_state_changed", "online"),
         ("originated", "initiated", "1000/Kai", "/", 0, "normal"),
+        ("ringback", "initiated", "1000/Kai", "1002/Ping", 0, "normal"),
         ("established", "connected", "1000/Kai", "1002/Ping", 0, "normal"),
         ("talking_started", "connected", "1000/Kai", "1002/Ping", 0, "normal"),
         ("held", "hold", "1000/Kai", "1002/Ping", 0, "normal"),

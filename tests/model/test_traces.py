@@ -24,6 +24,7 @@ EXPECTED_REC: Dict[str, Dict[str, Seq]] = {
         "PJSIP/1000": [
             ('line_state_changed', 'online'),
             ('originated', 'initiated', '1000/Kai', '/', 0, 'normal'),
+            ('ringback', 'initiated', '1000/Kai', '1002/Ping', 0, 'normal'),
             ('established', 'connected', '1000/Kai', '1002/Ping', 0, 'normal'),
             ('talking_started', 'connected', '1000/Kai', '1002/Ping', 0, 'normal'),
             ('talking_stopped', 'connected', '1000/Kai', '1002/Ping', 0, 'normal'),
@@ -44,6 +45,7 @@ EXPECTED_REC: Dict[str, Dict[str, Seq]] = {
         "PJSIP/1000": [
             ('line_state_changed', 'online'),
             ('originated', 'initiated', '1000/Kai', '/', 0, 'normal'),
+            ('ringback', 'initiated', '1000/Kai', '1002/Ping', 0, 'normal'),
             ('established', 'connected', '1000/Kai', '1002/Ping', 0, 'normal'),
             ('talking_started', 'connected', '1000/Kai', '1002/Ping', 0, 'normal'),
             ('held', 'hold', '1000/Kai', '1002/Ping', 0, 'normal'),
@@ -64,6 +66,7 @@ EXPECTED_REC: Dict[str, Dict[str, Seq]] = {
         "PJSIP/1000": [
             ('line_state_changed', 'online'),
             ('originated', 'initiated', '1000/Kai', '/', 0, 'normal'),
+            ('ringback', 'initiated', '1000/Kai', '1002/Ping', 0, 'normal'),
             ('established', 'connected', '1000/Kai', '1002/Ping', 0, 'normal'),
             ('talking_started', 'connected', '1000/Kai', '1002/Ping', 0, 'normal'),
             ('held', 'hold', '1000/Kai', '1002/Ping', 0, 'normal'),
@@ -94,6 +97,7 @@ EXPECTED_REC: Dict[str, Dict[str, Seq]] = {
         "PJSIP/1000": [
             ('line_state_changed', 'online'),
             ('originated', 'initiated', '1000/Kai', '/', 0, 'normal'),
+            ('ringback', 'initiated', '1000/Kai', '1002/Ping', 0, 'normal'),
             ('established', 'connected', '1000/Kai', '1002/Ping', 0, 'normal'),
             ('talking_started', 'connected', '1000/Kai', '1002/Ping', 0, 'normal'),
             ('connection_cleared', 'null', '1000/Kai', '1002/Ping', 16, 'normal'),
@@ -121,6 +125,7 @@ EXPECTED_REC: Dict[str, Dict[str, Seq]] = {
         "PJSIP/1000": [
             ('line_state_changed', 'online'),
             ('originated', 'initiated', '1000/Kai', '/', 0, 'normal'),
+            ('ringback', 'initiated', '1000/Kai', '1002/Ping', 0, 'normal'),
             ('failed', 'fail', '1000/Kai', '1002/Ping', 19, 'no_answer'),
             ('connection_cleared', 'null', '1000/Kai', '1002/Ping', 19, 'no_answer'),
             ('call_cleared', 'null', '1000/Kai', '1002/Ping', 19, 'no_answer'),
@@ -136,6 +141,7 @@ EXPECTED_REC: Dict[str, Dict[str, Seq]] = {
         "PJSIP/1006": [
             ('line_state_changed', 'online'),
             ('originated', 'initiated', '1006/Lee', '/', 0, 'normal'),
+            ('ringback', 'initiated', '1006/Lee', '1002/Ping', 0, 'normal'),
             ('established', 'connected', '1006/Lee', '1002/Ping', 0, 'normal'),
             ('talking_started', 'connected', '1006/Lee', '1002/Ping', 0, 'normal'),
             ('connection_cleared', 'null', '1006/Lee', '1002/Ping', 16, 'normal'),
@@ -161,6 +167,7 @@ EXPECTED_REC: Dict[str, Dict[str, Seq]] = {
         "PJSIP/1000": [
             ('line_state_changed', 'online'),
             ('originated', 'initiated', '1000/Kai', '/', 0, 'normal'),
+            ('ringback', 'initiated', '1000/Kai', '1002/Ping', 0, 'normal'),
             ('failed', 'fail', '1000/Kai', '1002/Ping', 17, 'busy'),
             ('connection_cleared', 'null', '1000/Kai', '1002/Ping', 17, 'busy'),
             ('call_cleared', 'null', '1000/Kai', '1002/Ping', 17, 'busy'),
@@ -196,6 +203,7 @@ EXPECTED_REC: Dict[str, Dict[str, Seq]] = {
         "PJSIP/1000": [
             ('line_state_changed', 'online'),
             ('originated', 'initiated', '1000/Kai', '/', 0, 'normal'),
+            ('ringback', 'initiated', '1000/Kai', '1002/Ping', 0, 'normal'),
             ('established', 'connected', '1000/Kai', '1002/Ping', 0, 'normal'),
             ('talking_started', 'connected', '1000/Kai', '1002/Ping', 0, 'normal'),
             ('connection_cleared', 'null', '1000/Kai', '1002/Ping', 16, 'normal'),
@@ -228,11 +236,12 @@ EXPECTED_REC: Dict[str, Dict[str, Seq]] = {
 #: Where the subscribeAll trace differs from the endpoint one beyond the missing
 #: line_state_changed: with BridgeBlindTransfer the transfer is known before 1000 hangs up
 #: (so 1000 is cleared as transferred, before any hangup cause) and 1002 learns the target's
-#: name only from the later connected line.
+#: name only from the later connected line (the identity completed: no party_changed).
 ALL_OVERRIDES: Dict[str, Dict[str, Seq]] = {
     "blind_transfer": {
         "PJSIP/1000": [
             ("originated", "initiated", "1000/Kai", "/", 0, "normal"),
+            ("ringback", "initiated", "1000/Kai", "1002/Ping", 0, "normal"),
             ("established", "connected", "1000/Kai", "1002/Ping", 0, "normal"),
             ("talking_started", "connected", "1000/Kai", "1002/Ping", 0, "normal"),
             ("connection_cleared", "null", "1000/Kai", "1002/Ping", 0, "transferred"),
@@ -243,7 +252,6 @@ ALL_OVERRIDES: Dict[str, Dict[str, Seq]] = {
             ("established", "connected", "1000/Kai", "1000/Kai", 0, "normal"),
             ("talking_started", "connected", "1000/Kai", "1000/Kai", 0, "normal"),
             ("transferred", "connected", "1000/Kai", "1006/", 0, "normal"),
-            ("party_changed", "connected", "1000/Kai", "1006/Lee", 0, "normal"),
             ("connection_cleared", "null", "1000/Kai", "1006/Lee", 16, "normal"),
             ("call_cleared", "null", "1000/Kai", "1006/Lee", 16, "normal"),
         ],
