@@ -594,6 +594,9 @@ class CtiClient:
         tools): a barrier goes through the ring behind every frame already in it, then the
         dispatcher's lanes are drained.
 
+        Call control's reactions to those events (the switch dialling, bridging) are waited
+        for too.
+
         :returns: False on timeout.
         :raises ClientStoppedError: when the client is not running.
         :raises WouldDeadlockError: when called from a listener (a lane thread) or the
@@ -613,5 +616,9 @@ class CtiClient:
         if not barrier.done.wait(timeout):
             return False
         if not dispatcher.wait_idle(max(0.0, deadline - time.monotonic())):
+            return False
+        control = self._control
+        if control is not None and not control.wait_engine_idle(
+                max(0.0, deadline - time.monotonic())):
             return False
         return notices is None or notices.wait_idle(max(0.0, deadline - time.monotonic()))

@@ -276,9 +276,18 @@ class CallControl:
         self._state = StasisState()
         self._engine = StasisEngine(client, self._state, self._get_options, self._model_held)
         self._engine.ensure_tracker()
-        # The engine runs on the processor thread (StasisEngine.observe); this listener only
-        # makes the processor keep the engine's event types, and takes nothing on the lanes.
+        # The engine acts on its own thread (StasisEngine.observe queues it); this listener
+        # only makes the processor keep the engine's event types, and takes nothing on the
+        # lanes.
         self._handle = client.add_raw_listener(_KeepTypes(), ENGINE_EVENT_TYPES, _nothing)
+
+    def wait_engine_idle(self, timeout: float) -> bool:
+        """Block until the switch acted on every event it was given so far (any thread; used
+        by :meth:`CtiClient.wait_idle`).
+
+        :returns: False on timeout.
+        """
+        return self._engine.wait_idle(timeout)
 
     # -- configuration ------------------------------------------------------------------------
 

@@ -11,14 +11,17 @@ Two parts, each with its own thread:
   here. It records which channels are in the application (StasisStart/StasisEnd), which
   channels were seen outside it, the channel states, and the members of the bridges the SDK
   owns. It never sends a request.
-* :class:`StasisEngine` acts on the same events right after they are recorded, also on the
-  **processor thread** (:meth:`StasisEngine.observe`), so that completing an operation never
-  needs a free dispatcher lane. It makes the calls go on: the switch (a
-  call the dialplan sent in with ``Stasis(app,dial[,destination])`` is dialled, given
-  ringback, bridged on answer, and its failure propagated), the second leg of a click-to-dial,
-  the legs of transfers, consultations and conferences, and the teardown of bridges when their
-  call ends. It only sends short REST requests and never waits for an event. Before it
-  creates a channel or ends one by a transfer it tells the call model
+* :class:`StasisEngine` acts on the same events right after they are recorded, in their
+  order, on its own short-lived thread (``asterisk-cti-control``, :class:`SerialRunner`):
+  never on a dispatcher lane, so completing an operation never needs a free lane (a listener
+  may block its lane in ``transfer()`` with ``workers=1``), and never on the processor
+  thread, so its requests never hold the delivery of other lines' events. It makes the
+  calls go on: the switch (a call the dialplan sent in with
+  ``Stasis(app,dial[,destination])`` is dialled, given ringback, bridged on answer, and its
+  failure propagated), the second leg of a click-to-dial, the legs of transfers,
+  consultations and conferences, and the teardown of bridges when their call ends. It only
+  sends short REST requests and never waits for an event. Before it creates a channel or
+  ends one by a transfer it tells the call model
   (:meth:`~asterisk_cti.model.CallModel.expect`), so SDK-driven calls are reported like
   calls made on the phones.
 
@@ -31,12 +34,13 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from functools import partial
 from typing import (
     Any,
     Callable,
+    Deque,
     Dict,
     Iterable,
     List,
@@ -55,6 +59,51 @@ from .rest import AriRest
 from .waiters import Waiter, Waiters
 
 logger = logging.getLogger(__name__)
+
+
+class SerialRunner:
+    """Runs callables one after the other, in submission order, on one thread of its own
+    that exists only while there is work (so no thread outlives the work, and nothing needs
+    starting or stopping).
+
+    Thread contract: :meth:`submit` from any thread; the callables run on the thread named
+    ``name``. A callable that raises is the caller's to guard.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._jobs: Deque[Callable[[], None]] = deque()
+        self._lock = threading.Condition()
+        self._busy = False
+
+    def submit(self, job: Callable[[], None]) -> None:
+        """Queue ``job``; start the thread if none is running."""
+        with self._lock:
+            self._jobs.append(job)
+            if self._busy:
+                return
+            self._busy = True
+        threading.Thread(target=self._run, name=self._name, daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                if not self._jobs:
+                    self._busy = False
+                    self._lock.notify_all()
+                    return
+                job = self._jobs.popleft()
+            job()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Block until every job submitted so far has run (any thread but the runner's).
+
+        :returns: False on timeout.
+        """
+        if threading.current_thread().name == self._name:
+            return not self._jobs
+        with self._lock:
+            return self._lock.wait_for(lambda: not self._busy, timeout)
 
 #: The ARI event types call control needs; registered as raw types, so the processor keeps
 #: them (and the server-side filter lets them through).
@@ -454,6 +503,7 @@ class StasisEngine:
         self._model_held = model_held
         self._tracker: Optional[Waiter] = None
         self._tracker_lock = threading.Lock()
+        self._runner = SerialRunner("asterisk-cti-control")
         self._identities: Dict[str, Optional[str]] = {}
         self._referred: OrderedDict[str, None] = OrderedDict()
 
@@ -520,12 +570,14 @@ class StasisEngine:
 
     def observe(self, item: Any) -> bool:
         """The permanent waiter's predicate, on the **processor thread**: record the event in
-        :class:`StasisState`, then let the engine act on it when it concerns call control.
+        :class:`StasisState`, then queue the engine's action on it when it concerns call
+        control.
 
-        The engine runs here rather than on a dispatcher lane so that completing a control
-        operation never needs a free lane: a listener may block its lane in
-        ``originate(..., wait_for="established")`` even with ``workers=1``. It only sends short
-        requests and never waits for an event. Never matches (the waiter stays forever).
+        The engine acts on the control thread, in event order: not on a dispatcher lane, so
+        that completing a control operation never needs a free lane (a listener may block its
+        lane in ``originate(..., wait_for="established")`` even with ``workers=1``), and not
+        here, so that its requests never hold the processor. Never matches (the waiter stays
+        forever).
         """
         event: Optional[Event] = None
         wanted = False
@@ -538,11 +590,21 @@ class StasisEngine:
             logger.exception("call control could not read an event")
         self._state.observe(item)
         if event is not None and wanted:
-            try:
-                self.on_event(event)
-            except Exception:  # the engine must never break the processor's waiters
-                logger.exception("call control failed on %s", event.type)
+            self._runner.submit(partial(self._act, event))
         return False
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Block until the engine acted on every event queued so far (any thread).
+
+        :returns: False on timeout.
+        """
+        return self._runner.wait_idle(timeout)
+
+    def _act(self, event: Event) -> None:
+        try:
+            self.on_event(event)
+        except Exception:  # one failed action never stops the next
+            logger.exception("call control failed on %s", event.type)
 
     def ensure_tracker(self) -> None:
         """(Re-)register the permanent waiter that feeds :class:`StasisState` (it is failed
@@ -990,8 +1052,8 @@ class StasisEngine:
     # -- the raw listener -------------------------------------------------------------------
 
     def on_event(self, event: Event) -> None:
-        """Act on one event that concerns call control (processor thread, from
-        :meth:`observe`)."""
+        """Act on one event that concerns call control (the control thread, queued by
+        :meth:`observe` in event order)."""
         etype = event.type
         if etype == "StasisStart":
             self._on_stasis_start(event)

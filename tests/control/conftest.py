@@ -8,6 +8,7 @@ import itertools
 import queue
 import re
 import threading
+import time
 from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
 
 import pytest
@@ -69,8 +70,21 @@ class Pump:
                     self.cond.notify_all()
 
     def idle(self, timeout: float = 5.0) -> None:
-        with self.cond:
-            assert self.cond.wait_for(lambda: self.pending == 0, timeout), "pump not idle"
+        """Wait until every event was offered and call control's engine acted on it (its
+        actions may make the fake PBX send more events: repeat until both are quiet)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.cond:
+                assert self.cond.wait_for(lambda: self.pending == 0,
+                                          max(0.0, deadline - time.monotonic())), \
+                    "pump not idle"
+            engines = [t for t in threading.enumerate() if t.name == "asterisk-cti-control"]
+            for thread in engines:
+                thread.join(max(0.0, deadline - time.monotonic()))
+                assert not thread.is_alive(), "call control engine not idle"
+            with self.cond:
+                if not engines and self.pending == 0:
+                    return
 
     def stop(self) -> None:
         self.q.put(None)

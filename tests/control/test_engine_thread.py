@@ -1,0 +1,41 @@
+"""Where the switch acts: on call control's own thread, never on the processor or a lane."""
+
+from __future__ import annotations
+
+import re
+import threading
+from typing import List, Tuple
+
+from asterisk_cti.control import CallControl
+from asterisk_cti.testing.fake_ari import RecordedRequest
+
+from .conftest import Pbx
+
+
+def test_a_slow_switch_request_never_holds_the_processor(pbx: Pbx,
+                                                         control: CallControl) -> None:
+    release = threading.Event()
+    entered = threading.Event()
+    threads: List[str] = []
+
+    @pbx.fake.route("POST", r"/channels/(?P<id>[^/]+)/ring")
+    def slow_ring(req: RecordedRequest, m: re.Match[str]) -> Tuple[int, None]:
+        threads.append(threading.current_thread().name)
+        entered.set()
+        assert release.wait(5), "the test never released the ring request"
+        return 204, None
+
+    caller = pbx.dialplan_call("PJSIP/1000", "7002", ["dial", "1002"])
+    assert entered.wait(5), "the switch never asked for ringback"
+    # While Asterisk sits on the switch's request, events of other lines keep flowing
+    # through the processor (the pump plays it here).
+    other = pbx.observed_channel("PJSIP/1006")
+    with pbx.pump.cond:
+        assert pbx.pump.cond.wait_for(lambda: pbx.pump.pending == 0, 5), (
+            "the processor was held by call control's request")
+    assert any(raw.get("channel", {}).get("id") == other for raw in pbx.pump.seen)
+    release.set()
+    pbx.pump.idle()
+    assert threads == ["asterisk-cti-control"]
+    (bridge,) = pbx.bridges
+    assert caller in pbx.bridges[bridge]
