@@ -30,7 +30,7 @@ from typing import Any, Callable, Dict, List, Sequence, Tuple
 from urllib.parse import parse_qs, urlsplit
 
 from .model import Bridge, Channel, JsonObj
-from .pbx import AriError, Pbx, PbxConfig, cause_from_reason
+from .pbx import DEVICE_STATES, AriError, Pbx, PbxConfig, cause_from_reason
 from .phones import Phone, PhoneBook
 from .scheduler import Scheduler
 from .websocket import ServerWebSocket, WebSocketClosed, accept_key
@@ -40,6 +40,7 @@ __all__ = ["AriSimulator"]
 logger = logging.getLogger(__name__)
 
 _STASIS_ONLY = "Channel not in Stasis application"
+_INVALID_STATE = "Channel in invalid state"
 
 
 class _WsConnection:
@@ -141,13 +142,24 @@ class _Handler(BaseHTTPRequestHandler):
         body: JsonObj = {}
         if length:
             raw = self.rfile.read(length)
-            try:
-                loaded = json.loads(raw)
-                if isinstance(loaded, dict):
-                    body = loaded
-            except ValueError:
-                self._reply(400, {"message": "Invalid JSON body"})
-                return
+            ctype = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
+            if ctype == "application/x-www-form-urlencoded":
+                # Asterisk reads a form body as more query parameters
+                try:
+                    form = parse_qs(raw.decode("utf-8"), keep_blank_values=True)
+                except UnicodeDecodeError:
+                    self._reply(400, {"message": "Invalid form body"})
+                    return
+                for k, v in form.items():
+                    params.setdefault(k, v[-1])
+            else:
+                try:
+                    loaded = json.loads(raw)
+                    if isinstance(loaded, dict):
+                        body = loaded
+                except ValueError:
+                    self._reply(400, {"message": "Invalid JSON body"})
+                    return
         phase = sim._boot_phase
         if phase == "refused":
             self.close_connection = True
@@ -472,7 +484,11 @@ class AriSimulator:
         for k, v in body.items():
             if k != "variables":
                 merged.setdefault(k, v)
-        seg = [s for s in path.split("/") if s]
+        seg = path.split("/")[1:]
+        while seg and not seg[-1]:
+            seg.pop()
+        if "" in seg:  # an empty id: POST /channels//redirect
+            raise AriError(400, "Missing or empty resource id")
         with self.pbx.lock:
             return self._route_locked(method, seg, merged, body)
 
@@ -517,7 +533,35 @@ class AriSimulator:
             return self._channels(method, seg[1:], p, body)
         if seg and seg[0] == "bridges":
             return self._bridges(method, seg[1:], p)
+        if seg and seg[0] == "deviceStates":
+            return self._device_states(method, seg[1:], p)
         raise AriError(404, "Not Found")
+
+    def _device_states(self, method: str, seg: List[str], p: Dict[str, Any]) -> Tuple[int, Any]:
+        pbx = self.pbx
+        if not seg and method == "GET":
+            return 200, [{"name": n, "state": st} for n, st in pbx.device_states.items()]
+        if len(seg) != 1:
+            raise AriError(405, "Method Not Allowed")
+        name = seg[0]
+        if method == "GET":
+            return 200, {"name": name, "state": pbx.device_states.get(name, "UNKNOWN")}
+        if not name.startswith("Stasis:"):
+            raise AriError(409, "Uncontrolled device specified")
+        if name == "Stasis:":
+            raise AriError(404, "Device name is missing")
+        if method == "PUT":
+            state = str(p.get("deviceState") or "")
+            if state not in DEVICE_STATES:
+                raise AriError(400, "Invalid device state")
+            pbx.set_device_state(name, state)
+            return 204, None
+        if method == "DELETE":
+            if name not in pbx.device_states:
+                raise AriError(404, "Device not found")
+            pbx.set_device_state(name, None)
+            return 204, None
+        raise AriError(405, "Method Not Allowed")
 
     def _applications(
         self, method: str, seg: List[str], p: Dict[str, Any], body: JsonObj
@@ -580,6 +624,11 @@ class AriSimulator:
         if not ch.in_stasis:
             raise AriError(409, _STASIS_ONLY)
 
+    def _ready(self, ch: Channel) -> None:
+        """412 for a channel from ``POST /channels/create`` until it is dialled and up."""
+        if ch.created_only and ch.state != "Up":
+            raise AriError(412, _INVALID_STATE)
+
     def _channels(
         self, method: str, seg: List[str], p: Dict[str, Any], body: JsonObj
     ) -> Tuple[int, Any]:
@@ -594,7 +643,9 @@ class AriSimulator:
             if not p.get("app"):
                 raise AriError(400, "Missing parameter app")
             return 200, self._originate(p, body, dial=False)
-        if len(seg) == 1 and method == "POST" and seg[0] not in pbx.channels:
+        if len(seg) == 1 and method == "POST":
+            if seg[0] in pbx.channels:
+                raise AriError(409, "Channel with given unique ID already exists")
             return 200, self._originate(p, body, dial=True, channel_id=seg[0])
         ch = self._channel(seg[0])
         if len(seg) == 1:
@@ -624,13 +675,25 @@ class AriSimulator:
                 return 200, {"value": value}
             if method == "POST":
                 self._stasis(ch)
-                pbx.varset(ch, str(name), str(p.get("value", "")))
+                pbx.set_variable(
+                    ch, str(name), str(p.get("value", "")), _truthy(p.get("report_events"))
+                )
                 return 204, None
-        if op == "snoop" and method == "POST":
+        if op == "snoop" and method == "POST" and len(seg) <= 3:
             if not p.get("app"):
                 raise AriError(400, "Missing parameter app")
-            s = pbx.snoop(ch, str(p["app"]), str(p.get("appArgs", "")), p.get("snoopId"))
+            snoop_id = seg[2] if len(seg) == 3 else p.get("snoopId")
+            if snoop_id and snoop_id in pbx.channels:
+                raise AriError(409, "Channel with given unique ID already exists")
+            s = pbx.snoop(ch, str(p["app"]), str(p.get("appArgs", "")), snoop_id)
             return 200, pbx.cj(s)
+        if op == "move" and method == "POST":
+            self._stasis(ch)
+            if not p.get("app"):
+                raise AriError(400, "Missing parameter app")
+            args = [a for a in str(p.get("appArgs") or "").split(",")] if p.get("appArgs") else []
+            pbx.move(ch, str(p["app"]), args)
+            return 204, None
         if op in (
             "answer",
             "ring",
@@ -644,13 +707,14 @@ class AriSimulator:
             "silence",
             "play",
             "record",
-            "move",
         ):
             if op == "dial":
                 if ch.stasis_app is None:
                     raise AriError(409, _STASIS_ONLY)
             else:
                 self._stasis(ch)
+                if not (op == "redirect" and not p.get("endpoint")):
+                    self._ready(ch)
             return self._stasis_op(method, op, ch, p)
         raise AriError(404, "Not Found")
 
@@ -662,8 +726,11 @@ class AriSimulator:
                 ch.answered_at = time.monotonic()
                 pbx.start_talk_detect(ch)
             return 204, None
-        if op in ("ring", "hold", "moh", "mute", "silence") and method in ("POST", "DELETE"):
-            return 204, None  # audio only: ARI hold emits no ChannelHold
+        if op == "hold" and method in ("POST", "DELETE"):
+            pbx.ari_hold(ch, method == "POST")  # audio only, unless HOLD_INTERCEPT(set)
+            return 204, None
+        if op in ("ring", "moh", "mute", "silence") and method in ("POST", "DELETE"):
+            return 204, None
         if op == "dtmf" and method == "POST":
             if not p.get("dtmf"):
                 raise AriError(400, "DTMF is required")
@@ -671,17 +738,33 @@ class AriSimulator:
         if op == "redirect" and method == "POST":
             if not p.get("endpoint"):
                 raise AriError(400, "Required parameter endpoint not present")
+            tech, _, resource = str(p["endpoint"]).partition("/")
+            if not resource:
+                raise AriError(422, "Endpoint parameter does not contain tech/resource")
+            own_tech = "Local" if ch.kind == "local" else "PJSIP"
+            if tech.lower() != own_tech.lower():
+                raise AriError(422, "Endpoint technology does not match channel technology")
             pbx.redirect(ch)
             return 204, None
         if op == "continue" and method == "POST":
+            try:
+                priority = int(p.get("priority") or 0)
+            except ValueError as exc:
+                raise AriError(400, "Invalid priority") from exc
             pbx.stasis_continue(
-                ch, str(p.get("context") or "from-internal"), str(p.get("extension") or "")
+                ch,
+                str(p.get("context") or ("" if ch.context == "default" else "from-internal")),
+                str(p.get("extension") or ""),
+                priority,
             )
             return 204, None
         if op == "dial" and method == "POST":
             if ch.state != "Down" or not ch.originated:
                 raise AriError(409, "Channel is not in the Down state")
-            pbx.originate_dial(ch, float(p.get("timeout") or 30))
+            if ch.dp_local:
+                pbx.local_dial(ch)
+            else:
+                pbx.originate_dial(ch, float(p.get("timeout") or 30))
             return 204, None
         raise AriError(405, "Method Not Allowed")
 
@@ -692,8 +775,10 @@ class AriSimulator:
         endpoint = p.get("endpoint")
         if not endpoint:
             raise AriError(400, "Endpoint must be specified")
-        ep = pbx.endpoints.get(str(endpoint))
-        if ep is None:
+        endpoint = str(endpoint)
+        local = re.fullmatch(r"Local/([^@/]+)@([^/]+)(/\w*)?", endpoint)
+        ep = pbx.endpoints.get(endpoint)
+        if ep is None and local is None:
             raise AriError(400, "Invalid endpoint")
         app = str(p.get("app") or "")
         extension = str(p.get("extension") or "")
@@ -701,32 +786,128 @@ class AriSimulator:
             raise AriError(400, "Application or extension must be specified")
         if app and extension:
             raise AriError(400, "Application and extension cannot both be specified")
-        cid = channel_id or p.get("channelId")
-        if cid and cid in pbx.channels:
-            raise AriError(409, "Channel with given unique ID already exists")
+        cid = channel_id or p.get("channelId") or None
+        other = p.get("otherChannelId") or None
+        for given in (cid, other):
+            if given and given in pbx.channels:
+                raise AriError(409, "Channel with given unique ID already exists")
+        linkedid: str | None = None
+        if p.get("originator"):
+            orig = pbx.channels.get(str(p["originator"]))
+            if orig is None:
+                raise AriError(400, "Provided originator channel was not found")
+            linkedid = orig.linkedid
         variables = body.get("variables") or {}
         if not isinstance(variables, dict):
             raise AriError(400, "Invalid variables")
+        values: List[Tuple[str, str, bool]] = []
+        for k, v in variables.items():
+            if isinstance(v, dict):  # 22.10: {"value": ..., "report_events": ...}
+                values.append((str(k), str(v.get("value", "")), bool(v.get("report_events"))))
+            else:
+                values.append((str(k), str(v), False))
         try:
             timeout = float(p.get("timeout") or 30)
         except ValueError as exc:
             raise AriError(400, "Invalid timeout") from exc
+        app_args = str(p.get("appArgs") or "")
+        if local is not None:
+            ch = self._originate_local(
+                local.group(1), local.group(2), app, app_args, extension, p, cid, other,
+                linkedid, values, dial,
+            )
+            return pbx.cj(ch) if not dial else ch.to_json(pbx.config.channelvars)
+        assert ep is not None
         ch = pbx.ari_originate(
             ep,
             extension=extension,
             context=str(p.get("context") or "from-internal"),
             app=app,
-            app_args=str(p.get("appArgs") or ""),
+            app_args=app_args,
             caller_id=str(p.get("callerId") or ""),
             timeout=timeout,
             channel_id=cid,
-            variables={str(k): str(v) for k, v in variables.items()},
+            variables={},
             dial=False,
+            linkedid=linkedid,
         )
+        for name, value, report in values:
+            if name.startswith(("CALLERID(", "CONNECTEDLINE(", "CHANNEL(", "HOLD_INTERCEPT(")):
+                pbx.set_variable(ch, name, value, report)
+            else:
+                ch.variables[name] = value
+                if report and name not in ch.reported:
+                    ch.reported.append(name)
+        if app:
+            pbx.app_subscribe(app, ch)
         snapshot = pbx.cj(ch)  # Asterisk answers before the phone rings: state Down
         if dial:
             pbx.originate_dial(ch, timeout)
+        else:
+            self._into_app_now(ch, app, app_args)
         return snapshot
+
+    def _into_app_now(self, ch: Channel, app: str, app_args: str) -> None:
+        """``POST /channels/create``: the channel is in the app at once (StasisStart, Down);
+        operations other than dial and hangup answer 412 until it is dialled and up."""
+        pbx = self.pbx
+        ch.on_answer = None
+        ch.created_only = True
+        pbx.stasis_start(ch, app, app_args.split(",") if app_args else [])
+
+    def _originate_local(
+        self,
+        exten: str,
+        context: str,
+        app: str,
+        app_args: str,
+        extension: str,
+        p: Dict[str, Any],
+        cid: str | None,
+        other: str | None,
+        linkedid: str | None,
+        values: List[Tuple[str, str, bool]],
+        dial: bool,
+    ) -> Channel:
+        pbx = self.pbx
+        l1, l2 = pbx.new_local_pair(exten, context, cid, other, linkedid)
+        l1.originated = True
+        for name, value, report in values:
+            if name.startswith(("CALLERID(", "CONNECTEDLINE(", "CHANNEL(", "HOLD_INTERCEPT(")):
+                pbx.set_variable(l1, name, value, report)
+            else:
+                l1.variables[name] = value
+                if report and name not in l1.reported:
+                    l1.reported.append(name)
+        if app:
+            l1.stasis_app = app
+            pbx.app_subscribe(app, l1)
+            pbx.app_subscribe(app, l2)
+            args = app_args.split(",") if app_args else []
+
+            def into_app() -> None:
+                if not l1.in_stasis:
+                    pbx.varset(l1, "STASISSTATUS", "")
+                    pbx.dialplan(l1, "Stasis", f"{app},{app_args}" if app_args else app)
+                    pbx.stasis_start(l1, app, args)
+
+            l1.on_answer = into_app
+        else:
+            ctx = str(p.get("context") or "default")
+            try:
+                priority = int(p.get("priority") or 1)
+            except ValueError as exc:
+                raise AriError(400, "Invalid priority") from exc
+
+            def into_dialplan() -> None:
+                pbx.dp_run(l1, ctx, extension, priority)
+
+            l1.on_answer = into_dialplan
+        if dial:
+            pbx.local_dial(l1)
+        else:
+            self._into_app_now(l1, app, app_args)
+        return l1
 
     def _bridge(self, bid: str) -> Bridge:
         b = self.pbx.bridges.get(bid)
@@ -787,10 +968,17 @@ class AriSimulator:
         raise AriError(404, "Not Found")
 
 
+def _truthy(value: Any) -> bool:
+    return str(value).lower() in ("true", "1", "yes")
+
+
 def _read_variable(ch: Channel, name: str) -> str | None:
     fixed: Dict[str, Callable[[], str]] = {
         "CALLERID(num)": lambda: ch.caller_number,
         "CALLERID(name)": lambda: ch.caller_name,
+        "CALLERID(all)": lambda: f'"{ch.caller_name}" <{ch.caller_number}>',
+        "CHANNEL(accountcode)": lambda: ch.accountcode,
+        "CHANNEL(language)": lambda: ch.language,
         "CHANNEL(linkedid)": lambda: ch.linkedid,
         "CHANNEL(name)": lambda: ch.name,
         "CHANNEL(uniqueid)": lambda: ch.id,

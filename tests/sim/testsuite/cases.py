@@ -90,7 +90,7 @@ def _device_state(name: str, reqs: List[Req]) -> AriTest:
         steps=[
             Step(START, [ami_originate()]),
             Step([ev("StasisStart", application=APP, args=[])],
-                 reqs + [Req("delete", "channels/{channel.id}")]),
+                 [*reqs, Req("delete", "channels/{channel.id}")]),
             Step([ev("StasisEnd", application=APP)], stop=True),
         ],
         adapted=AMI_NOTE + "; stops at StasisEnd (the original when its channels are gone)",
@@ -129,8 +129,7 @@ def _create_dial_412(name: str, play: str) -> AriTest:
                                                            "app": APP, "channelId": "channel1"},
                              expect=200)]),
             Step([ev("StasisStart", application=APP, channel=chan("channel1"))],
-                 [Req("get", "channels/channel1", expect=200)] + _412s("channel1", play)
-                 + [Req("delete", "channels/channel1", expect=204)]),
+                 [Req("get", "channels/channel1", expect=200), *_412s("channel1", play), Req("delete", "channels/channel1", expect=204)]),
             Step([ev("ChannelHangupRequest", application=APP, channel=chan("channel1"))],
                  [Req("get", "channels/channel1", expect=404)]),
             Step([ev("StasisEnd", application=APP, channel=chan("channel1"))], stop=True),

@@ -115,7 +115,7 @@ def all_match(pattern: Pattern, message: Any) -> bool:
     if isinstance(pattern, str):
         text = message if isinstance(message, str) else json_str(message)
         return re.match(pattern, text) is not None
-    if isinstance(pattern, bool) or isinstance(pattern, int):
+    if isinstance(pattern, (bool, int)):
         return bool(pattern == message)
     raise TypeError(f"unhandled pattern type {type(pattern).__name__}")
 
@@ -220,7 +220,9 @@ class Runner:
             self.send(req, event, errors)
         return step.stop or step.stop_after == step.triggered
 
-    def send(self, req: Req, event: Dict[str, Any], errors: List[str]) -> Optional[requests.Response]:
+    def send(
+        self, req: Req, event: Dict[str, Any], errors: List[str]
+    ) -> Optional[requests.Response]:
         try:
             uri = var_replace(req.uri, event)
             params = {k: var_replace(v, event) for k, v in (req.params or {}).items()}
