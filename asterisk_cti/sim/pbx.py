@@ -77,6 +77,7 @@ TEST_DIALPLAN: Dict[str, List[Tuple[str, str]]] = {
     "s": [("NoOp", ""), ("Answer", ""), ("Echo", ""), ("Hangup", "")],
     "echo": [("NoOp", ""), ("Answer", ""), ("Echo", ""), ("Hangup", "")],
     "stasis": [("NoOp", ""), ("Answer", ""), ("Stasis", "testsuite"), ("Hangup", "")],
+    "stasis_echo": [("NoOp", ""), ("Answer", ""), ("Stasis", "testsuite"), ("Echo", "")],
     "1000": [("Answer", ""), ("Echo", "")],
     "2000": [("Answer", ""), ("Wait", "2"), ("Hangup", "99")],
     "wait5": [("Answer", ""), ("Wait", "5"), ("Hangup", "")],

@@ -203,16 +203,17 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(400, {"message": "Missing parameter app"})
             return
         key = self.headers.get("Sec-WebSocket-Key", "")
+        ws = ServerWebSocket(self.connection, self.rfile)
+        conn = _WsConnection(ws)
+        # the apps exist once the client sees the upgrade (events queue until the writer runs)
+        sim._ws_opened(conn, apps, params.get("subscribeAll", "false").lower() == "true")
         self.send_response(101, "Switching Protocols")
         self.send_header("Upgrade", "websocket")
         self.send_header("Connection", "Upgrade")
         self.send_header("Sec-WebSocket-Accept", accept_key(key))
         self.end_headers()
         self.wfile.flush()
-        ws = ServerWebSocket(self.connection, self.rfile)
-        conn = _WsConnection(ws)
         conn.thread.start()
-        sim._ws_opened(conn, apps, params.get("subscribeAll", "false").lower() == "true")
         try:
             while True:
                 ws.recv_message()  # clients send nothing ARI needs; pings are answered inside
@@ -882,7 +883,8 @@ class AriSimulator:
         if app:
             l1.stasis_app = app
             pbx.app_subscribe(app, l1)
-            pbx.app_subscribe(app, l2)
+            if dial:  # originate subscribes the app to the ;2 half too, create does not
+                pbx.app_subscribe(app, l2)
             args = app_args.split(",") if app_args else []
 
             def into_app() -> None:
