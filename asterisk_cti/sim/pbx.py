@@ -1379,13 +1379,15 @@ class Pbx:
         linkedid: str | None = None,
     ) -> Tuple[Channel, Channel]:
         """A ``Local/exten@context`` pair as ARI originate makes it (``;2`` gets ``id;2``
-        when only the ``;1`` id is given, as Asterisk does)."""
+        when only the ``;1`` id is given, and ``other_id`` counts only with a ``;1`` id, as
+        in Asterisk)."""
         n = next(self._local_seq)
         base = f"Local/{exten}@{context}-{n:08x}"
         l1 = self._new_channel(
             "local", base + ";1", "Down", ("", ""), channel_id=channel_id, linkedid=linkedid
         )
-        oid = other_id or (f"{channel_id};2" if channel_id else None)
+        # Asterisk uses the ;2 id only with a ;1 id (else both are generated)
+        oid = (other_id or f"{channel_id};2") if channel_id else None
         l2 = self._new_channel(
             "local", base + ";2", "Ring", ("", ""), channel_id=oid, linkedid=l1.linkedid
         )

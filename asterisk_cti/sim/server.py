@@ -27,7 +27,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler
 from typing import Any, Callable, Dict, List, Sequence, Tuple
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from .model import Bridge, Channel, JsonObj
 from .pbx import DEVICE_STATES, AriError, Pbx, PbxConfig, cause_from_reason
@@ -124,6 +124,12 @@ class _Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self._dispatch("DELETE")
 
+    def do_PATCH(self) -> None:
+        self._dispatch("PATCH")
+
+    def do_OPTIONS(self) -> None:
+        self._dispatch("OPTIONS")
+
     def _reply(self, status: int, body: Any = None) -> None:
         data = b"" if body is None else json.dumps(body).encode("utf-8")
         self.send_response(status)
@@ -183,6 +189,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(data)
             return
         path = parts.path[len("/ari") :].rstrip("/")
+        if method == "OPTIONS":  # Asterisk answers OPTIONS on any resource with no content
+            self._reply(204)
+            return
+        if method == "PATCH":
+            self._reply(405, {"message": "Method Not Allowed"})
+            return
         if path == "/events" and method == "GET":
             self._events(params)
             return
@@ -485,7 +497,7 @@ class AriSimulator:
         for k, v in body.items():
             if k != "variables":
                 merged.setdefault(k, v)
-        seg = path.split("/")[1:]
+        seg = [unquote(x) for x in path.split("/")[1:]]
         while seg and not seg[-1]:
             seg.pop()
         if "" in seg:  # an empty id: POST /channels//redirect
@@ -888,10 +900,16 @@ class AriSimulator:
             args = app_args.split(",") if app_args else []
 
             def into_app() -> None:
-                if not l1.in_stasis:
-                    pbx.varset(l1, "STASISSTATUS", "")
-                    pbx.dialplan(l1, "Stasis", f"{app},{app_args}" if app_args else app)
-                    pbx.stasis_start(l1, app, args)
+                if l1.in_stasis:
+                    return
+                pbx.varset(l1, "STASISSTATUS", "")
+                pbx.dialplan(l1, "Stasis", f"{app},{app_args}" if app_args else app)
+                target = pbx.apps.get(app)
+                if target is None or target.sink is None:  # no such app: Stasis() fails
+                    pbx.varset(l1, "STASISSTATUS", "FAILED")
+                    pbx.dp_hangup(l1, 16)
+                    return
+                pbx.stasis_start(l1, app, args)
 
             l1.on_answer = into_app
         else:
@@ -919,6 +937,12 @@ class AriSimulator:
 
     def _bridges(self, method: str, seg: List[str], p: Dict[str, Any]) -> Tuple[int, Any]:
         pbx = self.pbx
+        if method == "POST" and (
+            (len(seg) == 1 and seg[0] in pbx.bridges)
+            or (not seg and p.get("bridgeId") and p["bridgeId"] in pbx.bridges)
+        ):
+            bid = seg[0] if seg else p["bridgeId"]
+            raise AriError(409, f"Bridge with id '{bid}' already exists")
         if not seg or (len(seg) == 1 and method == "POST" and seg[0] not in pbx.bridges):
             if method == "GET":
                 return 200, [b.to_json() for b in pbx.bridges.values()]

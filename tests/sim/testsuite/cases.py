@@ -154,6 +154,40 @@ def _bridge_lifecycle(name: str, setup: List[Req], on_enter: List[Req], on_leave
     )
 
 
+def _bridge_error_requests() -> List[Req]:
+    base = [("bridge-0", {"name": "road-runner"}), ("bridge-1", {}),
+            ("bridge-2", {"name": "wiley-coyote", "type": "holding"}),
+            ("bridge-3", {"name": "", "type": "mixing"})]
+    reqs = [Req("post", f"bridges/{uid}", params, expect=200) for uid, params in base]
+    for uid, params in base:
+        name, btype = params.get("name", ""), params.get("type", "")
+        for conflict in ({"type": "proxy_media"},
+                         {"name": name, "type": "proxy_media"},
+                         {"name": "acme"},
+                         {"name": "acme", "type": btype},
+                         {"name": "acme", "type": "proxy_media"}):
+            reqs.append(Req("post", f"bridges/{uid}", conflict, expect=409))
+    reqs += [Req("delete", f"bridges/{uid}") for uid, _ in base]
+    return reqs
+
+
+def _authentication() -> List[Req]:
+    bad = [("", ""), ("ro", "not-a-password"), ("notauser", "password")]
+    reqs = [Req("get", "channels", auth=bad[0], expect=401),
+            Req("post", "channels", auth=bad[0], expect=401)]
+    for creds in bad[1:]:
+        reqs.append(Req("get", "channels", auth=creds, expect=401))
+        reqs.append(Req("get", "channels", auth=creds, api_key=True, expect=401))
+    for api_key in (False, True):
+        reqs += [Req("options", "channels", api_key=api_key, expect=204),
+                 Req("get", "channels", api_key=api_key, expect=200),
+                 Req("post", "channels", api_key=api_key, expect=400),
+                 Req("put", "channels", api_key=api_key, expect=405),
+                 Req("patch", "channels", api_key=api_key, expect=405),
+                 Req("delete", "channels", api_key=api_key, expect=405)]
+    return reqs
+
+
 BRIDGE = "testsuite-bridge"
 ADD = Req("post", f"bridges/{BRIDGE}/addChannel", {"channel": "{channel.id}"})
 
@@ -324,7 +358,35 @@ CASES: List[AriTest] = [
         Req("put", "deviceStates/Invalid:Test", {"deviceState": "NOT_INUSE"}, expect=409),
         Req("put", "deviceStates/Stasis:", {"deviceState": "NOT_INUSE"}, expect=404),
     ]),
+    AriTest(
+        "authentication",
+        steps=[Step(START, _authentication(), stop=True)],
+        adapted="the read-write user is the server's own user; the read-only and crypt "
+                "users of the original's ari.conf are not configured (their wrong-password "
+                "and unknown-user checks are kept)",
+    ),
+    AriTest(
+        "request-bodies",
+        steps=[Step(START, [
+            Req("post", "bridges", body={"type": "holding"}, form=True,
+                body_match={"bridge_type": "holding$"}),
+            Req("post", "bridges", body={"type": "holding"},
+                body_match={"bridge_type": "holding$"}),
+            Req("post", "bridges", body='{"type": "holding", invalid json}', expect=400),
+        ], stop=True)],
+        adapted="the created bridges are deleted by the runner at the end",
+    ),
     # ------------------------------------------------------------ bridges
+    AriTest(
+        "bridges/error",
+        steps=[
+            Step(START, [ami_originate()]),
+            Step([ev("StasisStart", application=APP, args=[])],
+                 [*_bridge_error_requests(), Req("delete", "channels/{channel.id}")]),
+            Step([ev("StasisEnd", application=APP)], stop=True),
+        ],
+        adapted=AMI_NOTE + "; bridge ids bridge-0..3 instead of random UUIDs",
+    ),
     _bridge_lifecycle(
         "bridges/happy",
         [Req("post", f"bridges/{BRIDGE}"), Req("post", "channels/{channel.id}/answer"), ADD],
@@ -356,9 +418,11 @@ CASES: List[AriTest] = [
         steps=[
             Step(START, [Req("post", "channels", {"endpoint": "Local/stasis_echo@default",
                                                   "extension": "echo", "context": "default",
+                                                  "channelId": "ami-echo",
                                                   "otherChannelId": "ami-chan"}),
                          Req("post", "channels", {"endpoint": "Local/stasis_echo@default",
                                                   "extension": "echo", "context": "default",
+                                                  "channelId": "stasis-echo",
                                                   "otherChannelId": "stasis-chan"})]),
             Step([ev("StasisStart", application=APP, args=[], channel=chan("ami-chan$"))],
                  [Req("post", "channels/ami-chan/answer"),
@@ -590,21 +654,38 @@ CASES: List[AriTest] = [
     ),
     AriTest(
         "channels/originate_with_id",
+        apps=(APP, "id-watch"),
         steps=[
             Step(START, [
+                Req("post", "applications/id-watch/subscription", {"eventSource": "channel:"}),
                 Req("post", "channels", {"endpoint": "Local/one@default",
                                          "channelId": "MyCustomId",
                                          "otherChannelId": "MyOtherCustomId",
                                          "app": "no-app"}),
-                Req("get", "channels/MyOtherCustomId", body_match={"id": "MyOtherCustomId$"}),
                 Req("post", "channels", {"endpoint": "Local/two@default",
                                          "channelId": "OnlyOneId", "app": "no-app"}),
-                Req("get", "channels/OnlyOneId;2", body_match={"id": "OnlyOneId;2$"}),
-                Req("post", "channels", {"endpoint": "Local/three@default", "app": "no-app"},
-                    body_match={"id": r"[0-9]{10}\.[0-9]+$"}),
+                Req("post", "channels", {"endpoint": "Local/three@default", "app": "no-app"}),
                 Req("post", "channels", {"endpoint": "Local/four@default",
                                          "channelId": "MyStasisId",
                                          "otherChannelId": "MyOtherStasisId", "app": APP}),
+            ]),
+            Step([
+                ev("ChannelCreated", application="id-watch",
+                   channel={"id": "MyCustomId$", "name": "Local/one@default-.{8};1"}),
+                ev("ChannelCreated", application="id-watch",
+                   channel={"id": "MyOtherCustomId$", "name": "Local/one@default-.{8};2"}),
+                ev("ChannelCreated", application="id-watch",
+                   channel={"id": "OnlyOneId$", "name": "Local/two@default-.{8};1"}),
+                ev("ChannelCreated", application="id-watch",
+                   channel={"id": "OnlyOneId;2$", "name": "Local/two@default-.{8};2"}),
+                ev("ChannelCreated", application="id-watch",
+                   channel={"id": r"[0-9]{10}\.[0-9]+$", "name": "Local/three@default-.{8};1"}),
+                ev("ChannelCreated", application="id-watch",
+                   channel={"id": r"[0-9]{10}\.[0-9]+$", "name": "Local/three@default-.{8};2"}),
+                ev("ChannelCreated", application="id-watch",
+                   channel={"id": "MyStasisId$", "name": "Local/four@default-.{8};1"}),
+                ev("ChannelCreated", application="id-watch",
+                   channel={"id": "MyOtherStasisId$", "name": "Local/four@default-.{8};2"}),
             ]),
             Step([ev("StasisStart", application=APP, channel=chan("MyStasisId$"))]),
             Step([ev("StasisStart", 0, application=APP, channel=chan("MyOtherStasisId"))]),
@@ -615,8 +696,9 @@ CASES: List[AriTest] = [
             Step([ev("ChannelDestroyed", application=APP, channel=chan("MyStasisId$"))],
                  stop=True),
         ],
-        adapted="the AMI Newchannel/CEL checks of the ids become GETs of the ;2 halves and "
-                "a match on the originate response",
+        adapted="the AMI Newchannel checks of ids and names become ChannelCreated events "
+                "seen by a second app subscribed to all channels (channel:); the Local "
+                "sequence number in the name is not checked (the lab's is not reset)",
     ),
     AriTest(
         "channels/originate_with_linkedid",
@@ -628,7 +710,7 @@ CASES: List[AriTest] = [
                     "Local%2Ftwo%40default&channelId=MySecondId"),
                 Req("get", "channels/MySecondId/variable", {"variable": "CHANNEL(linkedid)"},
                     body_match={"value": "MyCustomId$"}),
-                Req("get", "channels/MySecondId;2/variable",
+                Req("get", "channels/MySecondId%3B2/variable",
                     {"variable": "CHANNEL(linkedid)"}, body_match={"value": "MyCustomId$"}),
             ]),
             Step([ev("ChannelDestroyed", application=APP, channel=chan("MySecondId$"))],
@@ -680,6 +762,7 @@ CASES: List[AriTest] = [
         steps=[
             Step(START, [Req("post", "channels", {"endpoint": "Local/stasis@default",
                                                   "extension": "echo", "context": "default",
+                                                  "channelId": "held-echo",
                                                   "otherChannelId": "held"})]),
             Step([ev("StasisStart", application=APP, args=[])], [
                 Req("post", "channels/held/variable", {"variable": "HOLD_INTERCEPT(set)"}),

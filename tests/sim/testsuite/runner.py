@@ -51,6 +51,8 @@ class Req:
     instance: Optional[int] = None
     form: bool = False  # send ``body`` form-encoded instead of JSON (request-bodies test)
     body_match: Optional[Any] = None  # ``response_body: match``: replaces the status check
+    auth: Optional[Tuple[str, str]] = None  # other credentials (("", "") for none)
+    api_key: bool = False  # credentials as ``?api_key=user:password``, not Basic
 
 
 @dataclass
@@ -229,9 +231,17 @@ class Runner:
         except KeyError as exc:
             errors.append(str(exc))
             return None
-        kwargs: Dict[str, Any] = {"params": params, "auth": self.auth, "timeout": 10}
+        auth = req.auth if req.auth is not None else self.auth
+        kwargs: Dict[str, Any] = {"params": params, "timeout": 10}
+        if req.api_key:
+            params["api_key"] = f"{auth[0]}:{auth[1]}"
+        elif auth != ("", ""):
+            kwargs["auth"] = auth
         if req.body is not None:
-            if req.form:
+            if isinstance(req.body, str):  # a raw body, sent as JSON even if it is not
+                kwargs["data"] = req.body
+                kwargs["headers"] = {"Content-Type": "application/json"}
+            elif req.form:
                 kwargs["data"] = req.body
             else:
                 kwargs["data"] = json.dumps(req.body)
