@@ -692,6 +692,8 @@ class AriSimulator:
                     ch, str(name), str(p.get("value", "")), _truthy(p.get("report_events"))
                 )
                 return 204, None
+        if op == "variables" and len(seg) == 2:
+            return self._variables(method, ch, p, body)
         if op == "snoop" and method == "POST" and len(seg) <= 3:
             if not p.get("app"):
                 raise AriError(400, "Missing parameter app")
@@ -730,6 +732,35 @@ class AriSimulator:
                     self._ready(ch)
             return self._stasis_op(method, op, ch, p)
         raise AriError(404, "Not Found")
+
+    def _variables(
+        self, method: str, ch: Channel, p: Dict[str, Any], body: JsonObj
+    ) -> Tuple[int, Any]:
+        """``/channels/{id}/variables``: several variables at once (names are stripped)."""
+        if method == "GET":
+            names = [n.strip() for n in str(p.get("variables") or "").split(",") if n.strip()]
+            if not names:
+                raise AriError(400, "Variable names are required")
+            values: Dict[str, str] = {}
+            for name in names:
+                value = _read_variable(ch, name)
+                if value is None:
+                    raise AriError(404, "Provided variable was not found")
+                values[name] = value
+            return 200, {"variables": values}
+        if method == "POST":
+            self._stasis(ch)
+            variables = body.get("variables")
+            if not isinstance(variables, dict) or not variables:
+                raise AriError(400, "Variables are required")
+            for name, v in variables.items():
+                if isinstance(v, dict):
+                    value, report = str(v.get("value", "")), bool(v.get("report_events"))
+                else:
+                    value, report = str(v), False
+                self.pbx.set_variable(ch, str(name).strip(), value, report)
+            return 204, None
+        raise AriError(405, "Method Not Allowed")
 
     def _stasis_op(self, method: str, op: str, ch: Channel, p: Dict[str, Any]) -> Tuple[int, Any]:
         pbx = self.pbx

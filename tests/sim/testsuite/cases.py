@@ -129,7 +129,8 @@ def _create_dial_412(name: str, play: str) -> AriTest:
                                                            "app": APP, "channelId": "channel1"},
                              expect=200)]),
             Step([ev("StasisStart", application=APP, channel=chan("channel1"))],
-                 [Req("get", "channels/channel1", expect=200), *_412s("channel1", play), Req("delete", "channels/channel1", expect=204)]),
+                 [Req("get", "channels/channel1", expect=200), *_412s("channel1", play),
+                  Req("delete", "channels/channel1", expect=204)]),
             Step([ev("ChannelHangupRequest", application=APP, channel=chan("channel1"))],
                  [Req("get", "channels/channel1", expect=404)]),
             Step([ev("StasisEnd", application=APP, channel=chan("channel1"))], stop=True),
@@ -744,6 +745,30 @@ CASES: List[AriTest] = [
         ],
     ),
     AriTest(
+        "channels/channel_variables/get_set_multiple",
+        steps=[
+            Step(START, [Req("post", "channels/create", {"endpoint": "Local/s@default",
+                                                         "app": APP, "channelId": "channel1"},
+                             body={"variables": {"CALLSTATE": {"value": "created",
+                                                               "report_events": True}}},
+                             expect=200)]),
+            Step([ev("StasisStart", application=APP, channel=chan("channel1"))], [
+                Req("post", "channels/channel1/variables", body={"variables": {
+                    "TESTVAR1": "test1",
+                    "TESTVAR2 ": {"value": "test2", "report_events": True},
+                    " TESTVAR3": "test3"}}, expect=204),
+                Req("get", "channels/channel1/variables",
+                    {"variables": " TESTVAR1, TESTVAR2 ,TESTVAR3"},
+                    body_match={"variables": {"TESTVAR1": "test1", "TESTVAR2": "test2",
+                                              "TESTVAR3": "test3"}}),
+                Req("delete", "channels/channel1", expect=204),
+            ]),
+            Step([ev("StasisEnd", application=APP, channel=chan(
+                "channel1", channelvars={"CALLSTATE": "created", "TESTVAR2": "test2"}))],
+                stop=True),
+        ],
+    ),
+    AriTest(
         "channels/connected_line_update",
         steps=[
             Step(START, [ami_originate()]),
@@ -762,7 +787,7 @@ CASES: List[AriTest] = [
         steps=[
             Step(START, [Req("post", "channels", {"endpoint": "Local/stasis@default",
                                                   "extension": "echo", "context": "default",
-                                                  "channelId": "held-echo",
+                                                  "channelId": "echo-half",
                                                   "otherChannelId": "held"})]),
             Step([ev("StasisStart", application=APP, args=[])], [
                 Req("post", "channels/held/variable", {"variable": "HOLD_INTERCEPT(set)"}),
