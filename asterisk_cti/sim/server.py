@@ -529,6 +529,8 @@ class AriSimulator:
             }
         if seg and seg[0] == "applications":
             return self._applications(method, seg[1:], p, body)
+        if seg[:3] == ["asterisk", "config", "dynamic"]:
+            return self._dynamic_config(method, seg[3:])
         if seg and seg[0] == "endpoints" and method == "GET":
             eps = list(pbx.endpoints.values())
             if len(seg) == 1:
@@ -549,6 +551,36 @@ class AriSimulator:
         if seg and seg[0] == "deviceStates":
             return self._device_states(method, seg[1:], p)
         raise AriError(404, "Not Found")
+
+    def _dynamic_config(self, method: str, seg: List[str]) -> Tuple[int, Any]:
+        """``GET /asterisk/config/dynamic/res_pjsip/endpoint/{id}``: a few of the endpoint's
+        attributes as Asterisk 22's ``ConfigTuple`` list (the rest of sorcery is not
+        modelled: other classes and types answer 404, writes 403)."""
+        if len(seg) != 3:
+            raise AriError(404, "Not Found")
+        config_class, object_type, object_id = seg
+        if config_class != "res_pjsip":
+            raise AriError(404, f"configClass '{config_class}' not found")
+        if object_type != "endpoint":
+            raise AriError(404, f"objectType '{object_type}' not found")
+        if method != "GET":
+            raise AriError(403, "Dynamic configuration is not modelled by the simulator")
+        ep = self.pbx.endpoints.get(f"PJSIP/{object_id}")
+        if ep is None:
+            raise AriError(404, f"Object with id '{object_id}' not found")
+        attributes = {
+            "aors": ep.resource,
+            "auth": ep.resource,
+            "callerid": f'"{ep.name}" <{ep.resource}>',
+            "context": "from-internal",
+            "transport": "transport-udp",
+            "allow": "(ulaw)",
+            "dtmf_mode": "rfc4733",
+            "direct_media": "false",
+            "mailboxes": "",
+            "send_connected_line": "yes",
+        }
+        return 200, [{"attribute": k, "value": v} for k, v in attributes.items()]
 
     def _device_states(self, method: str, seg: List[str], p: Dict[str, Any]) -> Tuple[int, Any]:
         pbx = self.pbx
@@ -657,7 +689,7 @@ class AriSimulator:
                 raise AriError(400, "Missing parameter app")
             return 200, self._originate(p, body, dial=False)
         if len(seg) == 1 and method == "POST":
-            if seg[0] in pbx.channels:
+            if _id_in_use(pbx.channels, seg[0]):
                 raise AriError(409, "Channel with given unique ID already exists")
             return 200, self._originate(p, body, dial=True, channel_id=seg[0])
         ch = self._channel(seg[0])
@@ -833,7 +865,7 @@ class AriSimulator:
         cid = channel_id or p.get("channelId") or None
         other = p.get("otherChannelId") or None
         for given in (cid, other):
-            if given and given in pbx.channels:
+            if given and _id_in_use(pbx.channels, given):
                 raise AriError(409, "Channel with given unique ID already exists")
         linkedid: str | None = None
         if p.get("originator"):
@@ -1023,6 +1055,13 @@ class AriSimulator:
                 raise AriError(409, "Bridge not in Stasis application")
             return 204, None
         raise AriError(404, "Not Found")
+
+
+def _id_in_use(channels: Dict[str, Channel], cid: str) -> bool:
+    """Asterisk 22 refuses a new channel id that starts an existing one, ignoring case
+    (measured on the lab: ``abc`` and ``ABC-LONG`` conflict with ``abc-long``)."""
+    low = cid.lower()
+    return any(existing.lower().startswith(low) for existing in channels)
 
 
 def _truthy(value: Any) -> bool:
