@@ -845,7 +845,6 @@ CASES: List[AriTest] = [
             Step([ev("ChannelDestroyed", application=APP,
                      channel=chan("testsuite-default-id$"))], stop=True),
         ],
-        adapted="originated over ARI as the original's originate-config does",
     ),
     AriTest(
         "move",
@@ -872,21 +871,21 @@ CASES: List[AriTest] = [
             Step([ev("StasisEnd", "1", application="multiple-args",
                      channel=chan("testsuite-default-id"))], stop=True),
         ],
-        adapted="originated over ARI as the original's originate-config does",
     ),
     AriTest(
-        "channels/originate_to_pjsip_endpoint (no dialplan)",
+        "channels/originate_to_pjsip_endpoint",
         steps=[
             Step(START, [Req("post", "channels", {"endpoint": "PJSIP/1000", "app": APP,
-                                                  "channelId": "pjsip-chan"}, expect=200)]),
-            Step([ev("StasisStart", application=APP, channel=chan("pjsip-chan$", state="Up"))],
-                 [Req("delete", "channels/pjsip-chan", expect=204)]),
-            Step([ev("ChannelHangupRequest", application=APP, channel=chan("pjsip-chan$"))]),
-            Step([ev("StasisEnd", application=APP, channel=chan("pjsip-chan$"))]),
-            Step([ev("ChannelDestroyed", application=APP, channel=chan("pjsip-chan$"))],
+                                                  "channelId": "MyCustomId",
+                                                  "otherChannelId": "MyOtherCustomId"},
+                             expect=200)]),
+            Step([ev("StasisStart", application=APP, channel=chan(
+                "MyCustomId", protocol_id="^.{8}-.{4}-.{4}-.{4}-.{12}$"))],
+                [Req("delete", "channels/MyCustomId", expect=204)]),
+            Step([ev("ChannelDestroyed", application=APP, channel=chan("MyCustomId$"))],
                  stop=True),
         ],
-        adapted="originates to the lab phone PJSIP/1000 (answering) instead of a SIPp peer; "
-                "the hang-up comes from ARI",
+        adapted="originates to PJSIP/1000 (a lab phone, answering by itself) instead of "
+                "PJSIP/1000@endpoint1 (a SIPp peer); the channel is hung up over ARI",
     ),
 ]
