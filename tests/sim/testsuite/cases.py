@@ -49,6 +49,9 @@ def ami_originate(extension: str = "stasis") -> Req:
 
 
 AMI_NOTE = "started over ARI instead of AMI (Local/stasis@default, the ;1 half in Echo)"
+GONE_NOTE = ("the GET expecting 404 runs on ChannelDestroyed, not on ChannelHangupRequest: "
+             "Asterisk can still show the channel just after the hang-up request (the lab "
+             "answered 200 once under load); stops at ChannelDestroyed, after StasisEnd")
 
 STASIS_ONLY_OPS = [
     ("post", "continue", None), ("post", "redirect", {"endpoint": "doesnt_matter"}),
@@ -131,10 +134,12 @@ def _create_dial_412(name: str, play: str) -> AriTest:
             Step([ev("StasisStart", application=APP, channel=chan("channel1"))],
                  [Req("get", "channels/channel1", expect=200), *_412s("channel1", play),
                   Req("delete", "channels/channel1", expect=204)]),
-            Step([ev("ChannelHangupRequest", application=APP, channel=chan("channel1"))],
-                 [Req("get", "channels/channel1", expect=404)]),
-            Step([ev("StasisEnd", application=APP, channel=chan("channel1"))], stop=True),
+            Step([ev("ChannelHangupRequest", application=APP, channel=chan("channel1"))]),
+            Step([ev("StasisEnd", application=APP, channel=chan("channel1"))]),
+            Step([ev("ChannelDestroyed", application=APP, channel=chan("channel1$"))],
+                 [Req("get", "channels/channel1", expect=404)], stop=True),
         ],
+        adapted=GONE_NOTE,
     )
 
 
@@ -415,21 +420,43 @@ CASES: List[AriTest] = [
         "in the next test step",
     ),
     AriTest(
+        "bridges/move",
+        steps=[
+            Step(START, [ami_originate()]),
+            Step([ev("StasisStart", application=APP, args=[])], [
+                Req("post", "bridges/bridge-1"), Req("post", "bridges/bridge-2"),
+                Req("post", "channels/{channel.id}/answer"),
+                Req("post", "bridges/bridge-1/addChannel", {"channel": "{channel.id}"}),
+            ]),
+            Step([ev("ChannelEnteredBridge", 2, application=APP)]),
+            Step([ev("ChannelEnteredBridge", application=APP, bridge={"id": "bridge-1$"})],
+                 [Req("post", "bridges/bridge-2/addChannel", {"channel": "{channel.id}"})]),
+            Step([ev("ChannelEnteredBridge", application=APP, bridge={"id": "bridge-2$"})],
+                 [Req("delete", "channels/{channel.id}")]),
+            Step([ev("ChannelLeftBridge", 2, application=APP, bridge={"id": "bridge-[12]$"})]),
+            Step([ev("StasisEnd", application=APP)],
+                 [Req("delete", "bridges/bridge-1"), Req("delete", "bridges/bridge-2")],
+                 stop=True),
+        ],
+        adapted=AMI_NOTE + "; bridges get fixed ids, so the callback's per-bridge branches "
+                "are steps matching each id",
+    ),
+    AriTest(
         "bridges/unhappy",
         steps=[
             Step(START, [Req("post", "channels", {"endpoint": "Local/stasis_echo@default",
                                                   "extension": "echo", "context": "default",
                                                   "channelId": "ami-echo",
-                                                  "otherChannelId": "ami-chan"}),
-                         Req("post", "channels", {"endpoint": "Local/stasis_echo@default",
-                                                  "extension": "echo", "context": "default",
-                                                  "channelId": "stasis-echo",
-                                                  "otherChannelId": "stasis-chan"})]),
+                                                  "otherChannelId": "ami-chan"})]),
             Step([ev("StasisStart", application=APP, args=[], channel=chan("ami-chan$"))],
                  [Req("post", "channels/ami-chan/answer"),
-                  Req("post", "channels/ami-chan/continue")]),
+                  Req("post", "channels", {"endpoint": "Local/stasis_echo@default",
+                                           "extension": "echo", "context": "default",
+                                           "channelId": "stasis-echo",
+                                           "otherChannelId": "stasis-chan"})]),
             Step([ev("StasisStart", application=APP, args=[], channel=chan("stasis-chan$"))],
-                 [Req("post", "channels/stasis-chan/answer")]),
+                 [Req("post", "channels/stasis-chan/answer"),
+                  Req("post", "channels/ami-chan/continue")]),
             Step([ev("StasisEnd", application=APP, channel=chan("ami-chan$"))], [
                 Req("post", "bridges/b1"), Req("post", "bridges/b2"),
                 Req("post", "bridges/i-am-not-a-bridge/addChannel",
@@ -454,9 +481,10 @@ CASES: List[AriTest] = [
             ]),
             Step([ev("StasisEnd", application=APP, channel=chan("stasis-chan$"))], stop=True),
         ],
-        adapted="both channels started over ARI (the Stasis halves given ids); extension s "
-                "(Stasis then AGI(agi:async)) is 'stasis_echo' (Stasis then Echo); bridges get "
-                "fixed ids",
+        adapted="both channels started over ARI (the Stasis halves given ids), the second "
+                "once the first is in Stasis and the first continued once the second is (the "
+                "original waits for both with flags); extension s (Stasis then "
+                "AGI(agi:async)) is 'stasis_echo' (Stasis then Echo); bridges get fixed ids",
     ),
     AriTest(
         "bridges/bridge_by_id",
@@ -505,10 +533,12 @@ CASES: List[AriTest] = [
                 Req("get", "channels/channel1/variable", {"variable": "ALICE"}, expect=200),
                 Req("delete", "channels/channel1", expect=204),
             ]),
-            Step([ev("ChannelHangupRequest", application=APP, channel=chan("channel1"))],
-                 [Req("get", "channels/channel1", expect=404)]),
-            Step([ev("StasisEnd", application=APP, channel=chan("channel1"))], stop=True),
+            Step([ev("ChannelHangupRequest", application=APP, channel=chan("channel1"))]),
+            Step([ev("StasisEnd", application=APP, channel=chan("channel1"))]),
+            Step([ev("ChannelDestroyed", application=APP, channel=chan("channel1$"))],
+                 [Req("get", "channels/channel1", expect=404)], stop=True),
         ],
+        adapted=GONE_NOTE,
     ),
     _create_dial_412("channels/create_dial_bridge/create/off-nominal", "sound:silence/5"),
     AriTest(
@@ -718,6 +748,24 @@ CASES: List[AriTest] = [
                  stop=True),
         ],
         adapted="the CEL check of LinkedId becomes a read of CHANNEL(linkedid) on both halves",
+    ),
+    AriTest(
+        "channels/originate_with_vars",
+        steps=[
+            Step(START, [ami_originate()]),
+            Step([ev("StasisStart", application=APP, args=[])], [
+                Req("post", "channels", {"endpoint": "Local/1000@default", "app": APP,
+                                         "appArgs": "with_vars", "channelId": "with-vars"},
+                    body={"variables": {"CALLERID(name)": "foo"}},
+                    body_match={"caller": {"name": "foo$"}}),
+                Req("delete", "channels/with-vars"),
+                Req("delete", "channels/{channel.id}"),
+            ]),
+            Step([ev("StasisEnd", application=APP,
+                     nomatch={"channel": {"id": "with-vars"}})], stop=True),
+        ],
+        adapted=AMI_NOTE + "; the originated channel gets an id to delete it by; stops at "
+                "the first channel's StasisEnd",
     ),
     AriTest(
         "channels/channel_variables/get_set_single",
