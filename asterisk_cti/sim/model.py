@@ -126,6 +126,12 @@ class Channel:
     hangup_cause: int = 16
     timers: List[Any] = field(default_factory=list)
     on_answer: Callable[[], None] | None = None  # ARI originate continuation
+    created_only: bool = False  # POST /channels/create: in Stasis, 412 until dialled and up
+    dp_local: bool = False  # a Local half of an ARI originate running the test dialplan
+    hold_intercept: bool = False  # HOLD_INTERCEPT(set): ARI hold raises ChannelHold
+    accountcode: str = ""
+    language: str = "en"
+    reported: List[str] = field(default_factory=list)  # variables set with report_events
 
     def to_json(self, channelvars: bool = False) -> JsonObj:
         obj: JsonObj = {
@@ -135,7 +141,7 @@ class Channel:
             "protocol_id": self.protocol_id,
             "caller": {"name": self.caller_name, "number": self.caller_number},
             "connected": {"name": self.connected_name, "number": self.connected_number},
-            "accountcode": "",
+            "accountcode": self.accountcode,
             "dialplan": {
                 "context": self.context,
                 "exten": self.exten,
@@ -144,10 +150,13 @@ class Channel:
                 "app_data": self.app_data,
             },
             "creationtime": self.creationtime,
-            "language": "en",
+            "language": self.language,
         }
-        if channelvars:
-            obj["channelvars"] = {"CHANNEL(linkedid)": self.linkedid}
+        if channelvars or self.reported:
+            cv: JsonObj = {"CHANNEL(linkedid)": self.linkedid} if channelvars else {}
+            for name in self.reported:
+                cv[name] = self.variables.get(name, "")
+            obj["channelvars"] = cv
         return obj
 
 

@@ -70,6 +70,32 @@ _HANGUP_REASONS = {
 }
 
 
+#: The test dialplan, context ``default``: the extensions our translation of Asterisk's
+#: testsuite uses (tests/sim/testsuite), the same as the lab's (tests/integration/lab).
+TEST_CONTEXT = "default"
+TEST_DIALPLAN: Dict[str, List[Tuple[str, str]]] = {
+    "s": [("NoOp", ""), ("Answer", ""), ("Echo", ""), ("Hangup", "")],
+    "echo": [("NoOp", ""), ("Answer", ""), ("Echo", ""), ("Hangup", "")],
+    "stasis": [("NoOp", ""), ("Answer", ""), ("Stasis", "testsuite"), ("Hangup", "")],
+    "stasis_echo": [("NoOp", ""), ("Answer", ""), ("Stasis", "testsuite"), ("Echo", "")],
+    "1000": [("Answer", ""), ("Echo", "")],
+    "2000": [("Answer", ""), ("Wait", "2"), ("Hangup", "99")],
+    "wait5": [("Answer", ""), ("Wait", "5"), ("Hangup", "")],
+    "one": [("NoOp", ""), ("Answer", ""), ("Wait", "1"), ("Hangup", "")],
+    "two": [("NoOp", ""), ("Answer", ""), ("Wait", "1"), ("Hangup", "")],
+    "three": [("NoOp", ""), ("Answer", ""), ("Wait", "1"), ("Hangup", "")],
+    "four": [("NoOp", ""), ("Answer", ""), ("Echo", "")],
+    "do_stuff": [("NoOp", ""), ("Answer", ""), ("Playback", "silence/1"), ("Hangup", "")],
+    "short": [("NoOp", ""), ("Answer", ""), ("Wait", "3"), ("Hangup", "")],
+    "ring": [("NoOp", ""), ("Ringing", ""), ("Wait", "3")],
+}
+#: States ``PUT /deviceStates/{name}`` accepts (Asterisk's ast_devstate_val names).
+DEVICE_STATES = (
+    "UNKNOWN", "NOT_INUSE", "INUSE", "BUSY", "INVALID", "UNAVAILABLE", "RINGING", "RINGINUSE",
+    "ONHOLD",
+)
+
+
 class AriError(Exception):
     """An ARI request failed: the HTTP status and Asterisk's message."""
 
@@ -151,6 +177,7 @@ class Pbx:
         self._snoop_seq = itertools.count()
         self._chan_seq = itertools.count()
         self.events_emitted = 0
+        self.device_states: Dict[str, str] = {}  # Stasis:<name> custom device states
 
     # ------------------------------------------------------------------ utilities
     def scaled(self, seconds: float) -> float:
@@ -222,6 +249,8 @@ class Pbx:
             if app.subscribe_all:
                 keys.add("all")
             subs = app.subscriptions
+            if subs.get("channel:"):
+                keys.add("channel:")
             for ch in chans:
                 if ch.stasis_app == app.name or subs.get("channel:" + ch.id):
                     keys.add("channel:" + ch.id)
@@ -375,8 +404,10 @@ class Pbx:
         ev["endpoint"] = ep.to_json()
         targets: Dict[str, int] = {}
         for app in self.apps.values():
-            n = int(bool(app.subscriptions.get("endpoint:" + ep.id))) + int(
-                bool(app.subscriptions.get("endpoint:" + ep.technology))
+            n = (
+                int(bool(app.subscriptions.get("endpoint:" + ep.id)))
+                + int(bool(app.subscriptions.get("endpoint:" + ep.technology)))
+                + int(bool(app.subscriptions.get("endpoint:")))
             )
             if n:
                 targets[app.name] = n
@@ -393,7 +424,9 @@ class Pbx:
         targets = {
             a.name: 1
             for a in self.apps.values()
-            if a.subscribe_all or a.subscriptions.get("deviceState:" + name)
+            if a.subscribe_all
+            or a.subscriptions.get("deviceState:" + name)
+            or a.subscriptions.get("deviceState:")
         }
         self._deliver(ev, targets)
 
@@ -495,6 +528,8 @@ class Pbx:
             (("cause", cause), ("cause_txt", CAUSE_TXT.get(cause, "Unknown"))),
         )
         self.channels.pop(ch.id, None)
+        for app in self.apps.values():
+            app.subscriptions.pop("channel:" + ch.id, None)
         ep = ch.endpoint
         if ep is not None:
             if ch.id in ep.channel_ids:
@@ -889,13 +924,14 @@ class Pbx:
             self.hangup_request(ch, 16, soft=True)
         if ch.in_stasis:
             self.varset(ch, "STASISSTATUS", "SUCCESS")
-            if ari:
-                self.hangup_request(ch, 16, soft=True)
             self.stasis_event("StasisEnd", ch)
         self._destroy(ch, cause)
         self._after_leave(b)
         if ch.kind == "local" and ch.local_partner is not None:
-            self._local_gone(ch.local_partner)
+            if ch.dp_local:
+                self.local_partner_hangup(ch.local_partner, cause)
+            else:
+                self._local_gone(ch.local_partner)
 
     def _after_leave(self, b: Bridge | None) -> None:
         """A party left bridge ``b``: a dialplan bridge with one party left dissolves."""
@@ -1185,9 +1221,10 @@ class Pbx:
         channel_id: str | None = None,
         variables: Dict[str, str] | None = None,
         dial: bool = True,
+        linkedid: str | None = None,
     ) -> Channel:
         """``POST /channels`` (``dial=False``: ``POST /channels/create``)."""
-        a = self.new_pjsip(ep, "Down", channel_id=channel_id)
+        a = self.new_pjsip(ep, "Down", channel_id=channel_id, linkedid=linkedid)
         a.originated = True
         a.protocol_id = str(uuid.uuid4())
         a.dial_exten = ep.resource
@@ -1203,6 +1240,8 @@ class Pbx:
             args = [x for x in app_args.split(",")] if app_args else []
 
             def into_app() -> None:
+                if a.in_stasis:  # POST /channels/create: in the app already
+                    return
                 self.varset(a, "STASISSTATUS", "")
                 self.dialplan(a, "Stasis", f"{app},{app_args}" if app_args else app)
                 self.stasis_start(a, app, args)
@@ -1277,7 +1316,9 @@ class Pbx:
         self.stasis_start(s, app, [x for x in args.split(",")] if args else [])
         return s
 
-    def stasis_continue(self, ch: Channel, context: str, extension: str) -> None:
+    def stasis_continue(
+        self, ch: Channel, context: str, extension: str, priority: int = 0
+    ) -> None:
         self.stasis_event("StasisEnd", ch)
         ch.in_stasis = False
         app = ch.stasis_app
@@ -1287,7 +1328,12 @@ class Pbx:
             if b is not None and app:
                 b.apps[app] -= 1
         self.varset(ch, "STASISSTATUS", "SUCCESS")
-        if extension and context == "from-internal":
+        if context == TEST_CONTEXT or (not context and ch.context == TEST_CONTEXT):
+            if extension:
+                self.dp_run(ch, TEST_CONTEXT, extension, priority or 1)
+            else:
+                self._dp_step(ch, priority or ch.priority + 1)
+        elif extension and context in ("from-internal", ""):
             self.run_dialplan(ch, extension)
         else:
             self._end_dialplan(ch, 16)
@@ -1326,7 +1372,223 @@ class Pbx:
             self.leave_bridge(ch)
         self.destroy_bridge(b)
 
+    # ------------------------------------------------------------------ Local pairs, test dialplan
+    def new_local_pair(
+        self,
+        exten: str,
+        context: str,
+        channel_id: str | None = None,
+        other_id: str | None = None,
+        linkedid: str | None = None,
+    ) -> Tuple[Channel, Channel]:
+        """A ``Local/exten@context`` pair as ARI originate makes it (``;2`` gets ``id;2``
+        when only the ``;1`` id is given, and ``other_id`` counts only with a ``;1`` id, as
+        in Asterisk)."""
+        n = next(self._local_seq)
+        base = f"Local/{exten}@{context}-{n:08x}"
+        l1 = self._new_channel(
+            "local", base + ";1", "Down", ("", ""), channel_id=channel_id, linkedid=linkedid
+        )
+        # Asterisk uses the ;2 id only with a ;1 id (else both are generated)
+        oid = (other_id or f"{channel_id};2") if channel_id else None
+        l2 = self._new_channel(
+            "local", base + ";2", "Ring", ("", ""), channel_id=oid, linkedid=l1.linkedid
+        )
+        l1.local_partner, l2.local_partner = l2, l1
+        l1.dp_local = l2.dp_local = True
+        l1.context = l2.context = context
+        l1.exten = l2.exten = exten
+        return l1, l2
+
+    def local_dial(self, l1: Channel) -> None:
+        """Dial the ``;1`` half of an originated pair: its ``;2`` half runs the dialplan."""
+        l2 = l1.local_partner
+        l1.dial_started = time.monotonic()
+        self.dial_event(None, l1, "", l1.name.split("/", 1)[1].rsplit("-", 1)[0])
+        if l2 is None:
+            return
+        if l2.context != TEST_CONTEXT or l2.exten not in TEST_DIALPLAN:
+            self.dial_event(None, l1, "CHANUNAVAIL")
+            self.dp_hangup(l2, 1)
+            return
+        self.dp_run(l2, l2.context, l2.exten, 1)
+
+    def dp_run(self, ch: Channel, context: str, exten: str, priority: int = 1) -> None:
+        """Run the test dialplan (context ``default``) on ``ch`` from ``exten,priority``."""
+        ch.context, ch.exten = context, exten
+        if context != TEST_CONTEXT or exten not in TEST_DIALPLAN:
+            self.dialplan(ch, "", "", priority=priority)
+            self.dp_hangup(ch, 16)
+            return
+        self._dp_step(ch, priority)
+
+    def _dp_step(self, ch: Channel, priority: int) -> None:
+        if ch.destroyed:
+            return
+        steps = TEST_DIALPLAN.get(ch.exten, [])
+        if priority > len(steps):  # the dialplan ran out
+            self.dp_hangup(ch, 16 if ch.state == "Up" else 0)
+            return
+        app, data = steps[priority - 1]
+        self.dialplan(ch, app, data, priority=priority)
+
+        def step() -> None:
+            self._dp_step(ch, priority + 1)
+
+        if app == "Answer":
+            self._dp_answer(ch)
+            step()
+        elif app == "Ringing":
+            if ch.state != "Up":
+                self.set_state(ch, "Ringing")
+                p = ch.local_partner
+                if p is not None and p.state not in ("Up", "Ringing"):
+                    self.set_state(p, "Ringing")
+                    self.dial_event(None, p, "RINGING")
+            step()
+        elif app in ("Wait", "Playback"):
+            seconds = float(data.rsplit("/", 1)[-1]) if app == "Wait" or "/" in data else 1.0
+            self.later(ch, seconds, step)
+        elif app == "Hangup":
+            self.dp_hangup(ch, int(data) if data else 16)
+        elif app == "Stasis":
+            name, *args = data.split(",")
+            self.varset(ch, "STASISSTATUS", "")
+            target = self.apps.get(name)
+            if target is None or target.sink is None:
+                self.varset(ch, "STASISSTATUS", "FAILED")
+                step()
+                return
+            self.stasis_start(ch, name, args)
+        elif app == "Echo":
+            pass  # echoes until hung up
+        else:
+            step()
+
+    def _dp_answer(self, ch: Channel) -> None:
+        if ch.state != "Up":
+            self.set_state(ch, "Up")
+            ch.answered_at = time.monotonic()
+        p = ch.local_partner
+        if p is not None and p.state != "Up" and not p.destroyed:
+            self.set_state(p, "Up")
+            p.answered_at = time.monotonic()
+            p.created_only = False
+            if p.originated:
+                self.dial_event(None, p, "ANSWER")
+            cont, p.on_answer = p.on_answer, None
+            if cont is not None:
+                cont()
+
+    def dp_hangup(self, ch: Channel, cause: int) -> None:
+        """The dialplan hangs ``ch`` up (``Hangup(cause)`` or no priority left)."""
+        if ch.destroyed:
+            return
+        self.hangup_request(ch, cause)
+        b = ch.bridge
+        if b is not None:
+            self.leave_bridge(ch)
+        if ch.in_stasis:
+            self.stasis_event("StasisEnd", ch)
+        self._destroy(ch, cause)
+        self._after_leave(b)
+        p = ch.local_partner
+        if p is not None:
+            self.local_partner_hangup(p, cause)
+
+    def local_partner_hangup(self, p: Channel, cause: int) -> None:
+        """The other half of a hung-up Local pair follows, with the same cause."""
+        if p.destroyed:
+            return
+        p.local_partner = None
+        self.hangup_request(p, cause)
+        b = p.bridge
+        if b is not None:
+            self.leave_bridge(p)
+        if p.in_stasis:
+            self.varset(p, "STASISSTATUS", "SUCCESS")
+            self.stasis_event("StasisEnd", p)
+        self._destroy(p, cause)
+        self._after_leave(b)
+
+    # ------------------------------------------------------------------ ARI channel functions
+    def set_variable(self, ch: Channel, name: str, value: str, report: bool = False) -> None:
+        """``POST /channels/{id}/variable`` (and originate variables): plain variables and
+        the dialplan functions the simulator models."""
+        if name in ("CALLERID(name)", "CALLERID(num)", "CALLERID(all)"):
+            cname, cnum = ch.caller_name, ch.caller_number
+            if name == "CALLERID(name)":
+                cname = value
+            elif name == "CALLERID(num)":
+                cnum = value
+            else:
+                cname, cnum = _parse_callerid(value)
+            self.caller_id(ch, cname, cnum)
+            return
+        if name in ("CONNECTEDLINE(name)", "CONNECTEDLINE(num)", "CONNECTEDLINE(all)"):
+            cname, cnum = ch.connected_name, ch.connected_number
+            if name == "CONNECTEDLINE(name)":
+                cname = value
+            elif name == "CONNECTEDLINE(num)":
+                cnum = value
+            else:
+                cname, cnum = _parse_callerid(value)
+            self.connected_line(ch, cname, cnum)
+            return
+        if name == "HOLD_INTERCEPT(set)":
+            ch.hold_intercept = True
+            return
+        if name == "HOLD_INTERCEPT(remove)":
+            ch.hold_intercept = False
+            return
+        if name == "CHANNEL(accountcode)":
+            ch.accountcode = value
+            return
+        if name == "CHANNEL(language)":
+            ch.language = value
+            return
+        if report and name not in ch.reported:
+            ch.reported.append(name)
+        self.varset(ch, name, value)
+
+    def ari_hold(self, ch: Channel, hold: bool) -> None:
+        """ARI hold: audio only, unless HOLD_INTERCEPT(set) turns it into ChannelHold."""
+        if not ch.hold_intercept:
+            return
+        if hold:
+            self.chan_event("ChannelHold", ch)
+        else:
+            self.chan_event("ChannelUnhold", ch)
+
+    def move(self, ch: Channel, app: str, args: List[str]) -> None:
+        """``POST /channels/{id}/move``: leave this app, enter ``app`` (a missing app: stay)."""
+        target = self.apps.get(app)
+        if target is None or target.sink is None:
+            return
+        self.stasis_event("StasisEnd", ch)
+        self.stasis_start(ch, app, args)
+
+    def set_device_state(self, name: str, state: str | None) -> None:
+        """Set (``None``: delete, back to ``UNKNOWN``) a ``Stasis:`` custom device state."""
+        old = self.device_states.get(name, "UNKNOWN")
+        if state is None:
+            self.device_states.pop(name, None)
+            state = "UNKNOWN"
+        else:
+            self.device_states[name] = state
+        if state != old:
+            self.device_event(name, state)
+
     # ------------------------------------------------------------------ apps
+    def app_subscribe(self, name: str, ch: Channel) -> None:
+        """An app that originates a channel is subscribed to it (and stays so after
+        ``continue``), as ``res/ari/resource_channels.c`` does, for both Local halves."""
+        app = self.apps.get(name)
+        if app is None:
+            return
+        if not app.subscriptions.get("channel:" + ch.id):
+            app.subscriptions["channel:" + ch.id] += 1
+
     def app_json(self, app: App) -> JsonObj:
         chans = [c.id for c in self.channels.values() if c.stasis_app == app.name]
         bridges = [b.id for b in self.bridges.values() if b.apps.get(app.name)]
@@ -1369,15 +1631,13 @@ class Pbx:
         scheme, sep, ident = source.partition(":")
         if not sep or scheme not in ("channel", "bridge", "endpoint", "deviceState"):
             raise AriError(400, "Invalid event source URI scheme")
-        if scheme == "channel" and ident not in self.channels:
+        if scheme == "channel" and ident and ident not in self.channels:
             raise AriError(422, "Event source does not exist")
         if scheme == "bridge" and ident:
             b = self.bridges.get(ident)
             if b is None or b.bridge_class != "stasis":
                 raise AriError(422, "Event source does not exist")
-        if scheme == "endpoint":
-            if not ident:
-                raise AriError(422, "Event source does not exist")
+        if scheme == "endpoint" and ident:
             if "/" in ident:
                 if ident not in self.endpoints:
                     raise AriError(422, "Event source does not exist")

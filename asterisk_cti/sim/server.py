@@ -27,10 +27,10 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler
 from typing import Any, Callable, Dict, List, Sequence, Tuple
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from .model import Bridge, Channel, JsonObj
-from .pbx import AriError, Pbx, PbxConfig, cause_from_reason
+from .pbx import DEVICE_STATES, AriError, Pbx, PbxConfig, cause_from_reason
 from .phones import Phone, PhoneBook
 from .scheduler import Scheduler
 from .websocket import ServerWebSocket, WebSocketClosed, accept_key
@@ -40,6 +40,7 @@ __all__ = ["AriSimulator"]
 logger = logging.getLogger(__name__)
 
 _STASIS_ONLY = "Channel not in Stasis application"
+_INVALID_STATE = "Channel in invalid state"
 
 
 class _WsConnection:
@@ -123,6 +124,12 @@ class _Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self._dispatch("DELETE")
 
+    def do_PATCH(self) -> None:
+        self._dispatch("PATCH")
+
+    def do_OPTIONS(self) -> None:
+        self._dispatch("OPTIONS")
+
     def _reply(self, status: int, body: Any = None) -> None:
         data = b"" if body is None else json.dumps(body).encode("utf-8")
         self.send_response(status)
@@ -141,13 +148,24 @@ class _Handler(BaseHTTPRequestHandler):
         body: JsonObj = {}
         if length:
             raw = self.rfile.read(length)
-            try:
-                loaded = json.loads(raw)
-                if isinstance(loaded, dict):
-                    body = loaded
-            except ValueError:
-                self._reply(400, {"message": "Invalid JSON body"})
-                return
+            ctype = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
+            if ctype == "application/x-www-form-urlencoded":
+                # Asterisk reads a form body as more query parameters
+                try:
+                    form = parse_qs(raw.decode("utf-8"), keep_blank_values=True)
+                except UnicodeDecodeError:
+                    self._reply(400, {"message": "Invalid form body"})
+                    return
+                for k, v in form.items():
+                    params.setdefault(k, v[-1])
+            else:
+                try:
+                    loaded = json.loads(raw)
+                    if isinstance(loaded, dict):
+                        body = loaded
+                except ValueError:
+                    self._reply(400, {"message": "Invalid JSON body"})
+                    return
         phase = sim._boot_phase
         if phase == "refused":
             self.close_connection = True
@@ -171,6 +189,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(data)
             return
         path = parts.path[len("/ari") :].rstrip("/")
+        if method == "OPTIONS":  # Asterisk answers OPTIONS on any resource with no content
+            self._reply(204)
+            return
+        if method == "PATCH":
+            self._reply(405, {"message": "Method Not Allowed"})
+            return
         if path == "/events" and method == "GET":
             self._events(params)
             return
@@ -191,16 +215,17 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(400, {"message": "Missing parameter app"})
             return
         key = self.headers.get("Sec-WebSocket-Key", "")
+        ws = ServerWebSocket(self.connection, self.rfile)
+        conn = _WsConnection(ws)
+        # the apps exist once the client sees the upgrade (events queue until the writer runs)
+        sim._ws_opened(conn, apps, params.get("subscribeAll", "false").lower() == "true")
         self.send_response(101, "Switching Protocols")
         self.send_header("Upgrade", "websocket")
         self.send_header("Connection", "Upgrade")
         self.send_header("Sec-WebSocket-Accept", accept_key(key))
         self.end_headers()
         self.wfile.flush()
-        ws = ServerWebSocket(self.connection, self.rfile)
-        conn = _WsConnection(ws)
         conn.thread.start()
-        sim._ws_opened(conn, apps, params.get("subscribeAll", "false").lower() == "true")
         try:
             while True:
                 ws.recv_message()  # clients send nothing ARI needs; pings are answered inside
@@ -473,7 +498,11 @@ class AriSimulator:
         for k, v in body.items():
             if k != "variables":
                 merged.setdefault(k, v)
-        seg = [s for s in path.split("/") if s]
+        seg = [unquote(x) for x in path.split("/")[1:]]
+        while seg and not seg[-1]:
+            seg.pop()
+        if "" in seg:  # an empty id: POST /channels//redirect
+            raise AriError(400, "Missing or empty resource id")
         with self.pbx.lock:
             return self._route_locked(method, seg, merged, body)
 
@@ -501,6 +530,8 @@ class AriSimulator:
             }
         if seg and seg[0] == "applications":
             return self._applications(method, seg[1:], p, body)
+        if seg[:3] == ["asterisk", "config", "dynamic"]:
+            return self._dynamic_config(method, seg[3:])
         if seg and seg[0] == "endpoints" and method == "GET":
             eps = list(pbx.endpoints.values())
             if len(seg) == 1:
@@ -514,13 +545,69 @@ class AriSimulator:
             if ep is None:
                 raise AriError(404, "Endpoint not found")
             return 200, ep.to_json()
-        if seg[:5] == ["asterisk", "config", "dynamic", "res_pjsip", "endpoint"]:
-            return _pjsip_endpoint_config(pbx, method, seg[5:])
         if seg and seg[0] == "channels":
             return self._channels(method, seg[1:], p, body)
         if seg and seg[0] == "bridges":
             return self._bridges(method, seg[1:], p)
+        if seg and seg[0] == "deviceStates":
+            return self._device_states(method, seg[1:], p)
         raise AriError(404, "Not Found")
+
+    def _dynamic_config(self, method: str, seg: List[str]) -> Tuple[int, Any]:
+        """``GET /asterisk/config/dynamic/res_pjsip/endpoint/{id}``: a few of the endpoint's
+        attributes as Asterisk 22's ``ConfigTuple`` list (the rest of sorcery is not
+        modelled: other classes and types answer 404, writes 403)."""
+        if len(seg) != 3:
+            raise AriError(404, "Not Found")
+        config_class, object_type, object_id = seg
+        if config_class != "res_pjsip":
+            raise AriError(404, f"configClass '{config_class}' not found")
+        if object_type != "endpoint":
+            raise AriError(404, f"objectType '{object_type}' not found")
+        if method != "GET":
+            raise AriError(403, "Dynamic configuration is not modelled by the simulator")
+        ep = self.pbx.endpoints.get(f"PJSIP/{object_id}")
+        if ep is None:
+            raise AriError(404, f"Object with id '{object_id}' not found")
+        attributes = {
+            "aors": ep.resource,
+            "auth": ep.resource,
+            "callerid": f'"{ep.name}" <{ep.resource}>',
+            "context": "from-internal",
+            "transport": "transport-udp",
+            "allow": "(ulaw)",
+            "dtmf_mode": "rfc4733",
+            "direct_media": "false",
+            "mailboxes": "",
+            "send_connected_line": "yes",
+        }
+        return 200, [{"attribute": k, "value": v} for k, v in attributes.items()]
+
+    def _device_states(self, method: str, seg: List[str], p: Dict[str, Any]) -> Tuple[int, Any]:
+        pbx = self.pbx
+        if not seg and method == "GET":
+            return 200, [{"name": n, "state": st} for n, st in pbx.device_states.items()]
+        if len(seg) != 1:
+            raise AriError(405, "Method Not Allowed")
+        name = seg[0]
+        if method == "GET":
+            return 200, {"name": name, "state": pbx.device_states.get(name, "UNKNOWN")}
+        if not name.startswith("Stasis:"):
+            raise AriError(409, "Uncontrolled device specified")
+        if name == "Stasis:":
+            raise AriError(404, "Device name is missing")
+        if method == "PUT":
+            state = str(p.get("deviceState") or "")
+            if state not in DEVICE_STATES:
+                raise AriError(400, "Invalid device state")
+            pbx.set_device_state(name, state)
+            return 204, None
+        if method == "DELETE":
+            if name not in pbx.device_states:
+                raise AriError(404, "Device not found")
+            pbx.set_device_state(name, None)
+            return 204, None
+        raise AriError(405, "Method Not Allowed")
 
     def _applications(
         self, method: str, seg: List[str], p: Dict[str, Any], body: JsonObj
@@ -583,6 +670,11 @@ class AriSimulator:
         if not ch.in_stasis:
             raise AriError(409, _STASIS_ONLY)
 
+    def _ready(self, ch: Channel) -> None:
+        """412 for a channel from ``POST /channels/create`` until it is dialled and up."""
+        if ch.created_only and ch.state != "Up":
+            raise AriError(412, _INVALID_STATE)
+
     def _channels(
         self, method: str, seg: List[str], p: Dict[str, Any], body: JsonObj
     ) -> Tuple[int, Any]:
@@ -597,7 +689,9 @@ class AriSimulator:
             if not p.get("app"):
                 raise AriError(400, "Missing parameter app")
             return 200, self._originate(p, body, dial=False)
-        if len(seg) == 1 and method == "POST" and seg[0] not in pbx.channels:
+        if len(seg) == 1 and method == "POST":
+            if _id_in_use(pbx.channels, seg[0]):
+                raise AriError(409, "Channel with given unique ID already exists")
             return 200, self._originate(p, body, dial=True, channel_id=seg[0])
         ch = self._channel(seg[0])
         if len(seg) == 1:
@@ -627,14 +721,27 @@ class AriSimulator:
                 return 200, {"value": value}
             if method == "POST":
                 self._stasis(ch)
-                pbx.varset(ch, str(name), str(p.get("value", "")))
-                _callerid_function(pbx, ch, str(name), str(p.get("value", "")))
+                pbx.set_variable(
+                    ch, str(name), str(p.get("value", "")), _truthy(p.get("report_events"))
+                )
                 return 204, None
-        if op == "snoop" and method == "POST":
+        if op == "variables" and len(seg) == 2:
+            return self._variables(method, ch, p, body)
+        if op == "snoop" and method == "POST" and len(seg) <= 3:
             if not p.get("app"):
                 raise AriError(400, "Missing parameter app")
-            s = pbx.snoop(ch, str(p["app"]), str(p.get("appArgs", "")), p.get("snoopId"))
+            snoop_id = seg[2] if len(seg) == 3 else p.get("snoopId")
+            if snoop_id and snoop_id in pbx.channels:
+                raise AriError(409, "Channel with given unique ID already exists")
+            s = pbx.snoop(ch, str(p["app"]), str(p.get("appArgs", "")), snoop_id)
             return 200, pbx.cj(s)
+        if op == "move" and method == "POST":
+            self._stasis(ch)
+            if not p.get("app"):
+                raise AriError(400, "Missing parameter app")
+            args = [a for a in str(p.get("appArgs") or "").split(",")] if p.get("appArgs") else []
+            pbx.move(ch, str(p["app"]), args)
+            return 204, None
         if op in (
             "answer",
             "ring",
@@ -648,15 +755,45 @@ class AriSimulator:
             "silence",
             "play",
             "record",
-            "move",
         ):
             if op == "dial":
                 if ch.stasis_app is None:
                     raise AriError(409, _STASIS_ONLY)
             else:
                 self._stasis(ch)
+                if not (op == "redirect" and not p.get("endpoint")):
+                    self._ready(ch)
             return self._stasis_op(method, op, ch, p)
         raise AriError(404, "Not Found")
+
+    def _variables(
+        self, method: str, ch: Channel, p: Dict[str, Any], body: JsonObj
+    ) -> Tuple[int, Any]:
+        """``/channels/{id}/variables``: several variables at once (names are stripped)."""
+        if method == "GET":
+            names = [n.strip() for n in str(p.get("variables") or "").split(",") if n.strip()]
+            if not names:
+                raise AriError(400, "Variable names are required")
+            values: Dict[str, str] = {}
+            for name in names:
+                value = _read_variable(ch, name)
+                if value is None:
+                    raise AriError(404, "Provided variable was not found")
+                values[name] = value
+            return 200, {"variables": values}
+        if method == "POST":
+            self._stasis(ch)
+            variables = body.get("variables")
+            if not isinstance(variables, dict) or not variables:
+                raise AriError(400, "Variables are required")
+            for name, v in variables.items():
+                if isinstance(v, dict):
+                    value, report = str(v.get("value", "")), bool(v.get("report_events"))
+                else:
+                    value, report = str(v), False
+                self.pbx.set_variable(ch, str(name).strip(), value, report)
+            return 204, None
+        raise AriError(405, "Method Not Allowed")
 
     def _stasis_op(self, method: str, op: str, ch: Channel, p: Dict[str, Any]) -> Tuple[int, Any]:
         pbx = self.pbx
@@ -666,8 +803,11 @@ class AriSimulator:
                 ch.answered_at = time.monotonic()
                 pbx.start_talk_detect(ch)
             return 204, None
-        if op in ("ring", "hold", "moh", "mute", "silence") and method in ("POST", "DELETE"):
-            return 204, None  # audio only: ARI hold emits no ChannelHold
+        if op == "hold" and method in ("POST", "DELETE"):
+            pbx.ari_hold(ch, method == "POST")  # audio only, unless HOLD_INTERCEPT(set)
+            return 204, None
+        if op in ("ring", "moh", "mute", "silence") and method in ("POST", "DELETE"):
+            return 204, None
         if op == "dtmf" and method == "POST":
             if not p.get("dtmf"):
                 raise AriError(400, "DTMF is required")
@@ -675,17 +815,33 @@ class AriSimulator:
         if op == "redirect" and method == "POST":
             if not p.get("endpoint"):
                 raise AriError(400, "Required parameter endpoint not present")
+            tech, _, resource = str(p["endpoint"]).partition("/")
+            if not resource:
+                raise AriError(422, "Endpoint parameter does not contain tech/resource")
+            own_tech = "Local" if ch.kind == "local" else "PJSIP"
+            if tech.lower() != own_tech.lower():
+                raise AriError(422, "Endpoint technology does not match channel technology")
             pbx.redirect(ch)
             return 204, None
         if op == "continue" and method == "POST":
+            try:
+                priority = int(p.get("priority") or 0)
+            except ValueError as exc:
+                raise AriError(400, "Invalid priority") from exc
             pbx.stasis_continue(
-                ch, str(p.get("context") or "from-internal"), str(p.get("extension") or "")
+                ch,
+                str(p.get("context") or ("" if ch.context == "default" else "from-internal")),
+                str(p.get("extension") or ""),
+                priority,
             )
             return 204, None
         if op == "dial" and method == "POST":
             if ch.state != "Down" or not ch.originated:
                 raise AriError(409, "Channel is not in the Down state")
-            pbx.originate_dial(ch, float(p.get("timeout") or 30))
+            if ch.dp_local:
+                pbx.local_dial(ch)
+            else:
+                pbx.originate_dial(ch, float(p.get("timeout") or 30))
             return 204, None
         raise AriError(405, "Method Not Allowed")
 
@@ -696,8 +852,10 @@ class AriSimulator:
         endpoint = p.get("endpoint")
         if not endpoint:
             raise AriError(400, "Endpoint must be specified")
-        ep = pbx.endpoints.get(str(endpoint))
-        if ep is None:
+        endpoint = str(endpoint)
+        local = re.fullmatch(r"Local/([^@/]+)@([^/]+)(/\w*)?", endpoint)
+        ep = pbx.endpoints.get(endpoint)
+        if ep is None and local is None:
             raise AriError(400, "Invalid endpoint")
         app = str(p.get("app") or "")
         extension = str(p.get("extension") or "")
@@ -705,32 +863,135 @@ class AriSimulator:
             raise AriError(400, "Application or extension must be specified")
         if app and extension:
             raise AriError(400, "Application and extension cannot both be specified")
-        cid = channel_id or p.get("channelId")
-        if cid and cid in pbx.channels:
-            raise AriError(409, "Channel with given unique ID already exists")
+        cid = channel_id or p.get("channelId") or None
+        other = p.get("otherChannelId") or None
+        for given in (cid, other):
+            if given and _id_in_use(pbx.channels, given):
+                raise AriError(409, "Channel with given unique ID already exists")
+        linkedid: str | None = None
+        if p.get("originator"):
+            orig = pbx.channels.get(str(p["originator"]))
+            if orig is None:
+                raise AriError(400, "Provided originator channel was not found")
+            linkedid = orig.linkedid
         variables = body.get("variables") or {}
         if not isinstance(variables, dict):
             raise AriError(400, "Invalid variables")
+        values: List[Tuple[str, str, bool]] = []
+        for k, v in variables.items():
+            if isinstance(v, dict):  # 22.10: {"value": ..., "report_events": ...}
+                values.append((str(k), str(v.get("value", "")), bool(v.get("report_events"))))
+            else:
+                values.append((str(k), str(v), False))
         try:
             timeout = float(p.get("timeout") or 30)
         except ValueError as exc:
             raise AriError(400, "Invalid timeout") from exc
+        app_args = str(p.get("appArgs") or "")
+        if local is not None:
+            ch = self._originate_local(
+                local.group(1), local.group(2), app, app_args, extension, p, cid, other,
+                linkedid, values, dial,
+            )
+            return pbx.cj(ch) if not dial else ch.to_json(pbx.config.channelvars)
+        assert ep is not None
         ch = pbx.ari_originate(
             ep,
             extension=extension,
             context=str(p.get("context") or "from-internal"),
             app=app,
-            app_args=str(p.get("appArgs") or ""),
+            app_args=app_args,
             caller_id=str(p.get("callerId") or ""),
             timeout=timeout,
             channel_id=cid,
-            variables={str(k): str(v) for k, v in variables.items()},
+            variables={},
             dial=False,
+            linkedid=linkedid,
         )
+        for name, value, report in values:
+            if name.startswith(("CALLERID(", "CONNECTEDLINE(", "CHANNEL(", "HOLD_INTERCEPT(")):
+                pbx.set_variable(ch, name, value, report)
+            else:
+                ch.variables[name] = value
+                if report and name not in ch.reported:
+                    ch.reported.append(name)
+        if app:
+            pbx.app_subscribe(app, ch)
         snapshot = pbx.cj(ch)  # Asterisk answers before the phone rings: state Down
         if dial:
             pbx.originate_dial(ch, timeout)
+        else:
+            self._into_app_now(ch, app, app_args)
         return snapshot
+
+    def _into_app_now(self, ch: Channel, app: str, app_args: str) -> None:
+        """``POST /channels/create``: the channel is in the app at once (StasisStart, Down);
+        operations other than dial and hangup answer 412 until it is dialled and up."""
+        pbx = self.pbx
+        ch.on_answer = None
+        ch.created_only = True
+        pbx.stasis_start(ch, app, app_args.split(",") if app_args else [])
+
+    def _originate_local(
+        self,
+        exten: str,
+        context: str,
+        app: str,
+        app_args: str,
+        extension: str,
+        p: Dict[str, Any],
+        cid: str | None,
+        other: str | None,
+        linkedid: str | None,
+        values: List[Tuple[str, str, bool]],
+        dial: bool,
+    ) -> Channel:
+        pbx = self.pbx
+        l1, l2 = pbx.new_local_pair(exten, context, cid, other, linkedid)
+        l1.originated = True
+        for name, value, report in values:
+            if name.startswith(("CALLERID(", "CONNECTEDLINE(", "CHANNEL(", "HOLD_INTERCEPT(")):
+                pbx.set_variable(l1, name, value, report)
+            else:
+                l1.variables[name] = value
+                if report and name not in l1.reported:
+                    l1.reported.append(name)
+        if app:
+            l1.stasis_app = app
+            pbx.app_subscribe(app, l1)
+            if dial:  # originate subscribes the app to the ;2 half too, create does not
+                pbx.app_subscribe(app, l2)
+            args = app_args.split(",") if app_args else []
+
+            def into_app() -> None:
+                if l1.in_stasis:
+                    return
+                pbx.varset(l1, "STASISSTATUS", "")
+                pbx.dialplan(l1, "Stasis", f"{app},{app_args}" if app_args else app)
+                target = pbx.apps.get(app)
+                if target is None or target.sink is None:  # no such app: Stasis() fails
+                    pbx.varset(l1, "STASISSTATUS", "FAILED")
+                    pbx.dp_hangup(l1, 16)
+                    return
+                pbx.stasis_start(l1, app, args)
+
+            l1.on_answer = into_app
+        else:
+            ctx = str(p.get("context") or "default")
+            try:
+                priority = int(p.get("priority") or 1)
+            except ValueError as exc:
+                raise AriError(400, "Invalid priority") from exc
+
+            def into_dialplan() -> None:
+                pbx.dp_run(l1, ctx, extension, priority)
+
+            l1.on_answer = into_dialplan
+        if dial:
+            pbx.local_dial(l1)
+        else:
+            self._into_app_now(l1, app, app_args)
+        return l1
 
     def _bridge(self, bid: str) -> Bridge:
         b = self.pbx.bridges.get(bid)
@@ -740,6 +1001,12 @@ class AriSimulator:
 
     def _bridges(self, method: str, seg: List[str], p: Dict[str, Any]) -> Tuple[int, Any]:
         pbx = self.pbx
+        if method == "POST" and (
+            (len(seg) == 1 and seg[0] in pbx.bridges)
+            or (not seg and p.get("bridgeId") and p["bridgeId"] in pbx.bridges)
+        ):
+            bid = seg[0] if seg else p["bridgeId"]
+            raise AriError(409, f"Bridge with id '{bid}' already exists")
         if not seg or (len(seg) == 1 and method == "POST" and seg[0] not in pbx.bridges):
             if method == "GET":
                 return 200, [b.to_json() for b in pbx.bridges.values()]
@@ -791,10 +1058,24 @@ class AriSimulator:
         raise AriError(404, "Not Found")
 
 
+def _id_in_use(channels: Dict[str, Channel], cid: str) -> bool:
+    """Asterisk 22 refuses a new channel id that starts an existing one, ignoring case
+    (measured on the lab: ``abc`` and ``ABC-LONG`` conflict with ``abc-long``)."""
+    low = cid.lower()
+    return any(existing.lower().startswith(low) for existing in channels)
+
+
+def _truthy(value: Any) -> bool:
+    return str(value).lower() in ("true", "1", "yes")
+
+
 def _read_variable(ch: Channel, name: str) -> str | None:
     fixed: Dict[str, Callable[[], str]] = {
         "CALLERID(num)": lambda: ch.caller_number,
         "CALLERID(name)": lambda: ch.caller_name,
+        "CALLERID(all)": lambda: f'"{ch.caller_name}" <{ch.caller_number}>',
+        "CHANNEL(accountcode)": lambda: ch.accountcode,
+        "CHANNEL(language)": lambda: ch.language,
         "CHANNEL(linkedid)": lambda: ch.linkedid,
         "CHANNEL(name)": lambda: ch.name,
         "CHANNEL(uniqueid)": lambda: ch.id,
@@ -806,51 +1087,3 @@ def _read_variable(ch: Channel, name: str) -> str | None:
     if re.fullmatch(r"[A-Z_]+\(.*\)", name):
         return ""
     return ch.variables.get(name)
-
-
-def _pjsip_endpoint_config(pbx: Any, method: str, rest: List[str]) -> Tuple[int, Any]:
-    """``GET /asterisk/config/dynamic/res_pjsip/endpoint/{id}`` as Asterisk 22 answers it: the
-    endpoint's sorcery attributes as ``[{"attribute": .., "value": ..}]`` (the ones the lab's
-    pjsip.conf sets), 404 for an unknown endpoint. Other methods are refused, as a read-only
-    configuration would be."""
-    if method != "GET":
-        raise AriError(403, "Modification of the configuration is not allowed")
-    if len(rest) != 1:
-        raise AriError(404, "Not Found")
-    ep = pbx.endpoints.get(f"PJSIP/{rest[0]}")
-    if ep is None:
-        raise AriError(404, "Object not found")
-    attrs = {
-        "callerid": f'"{ep.name}" <{ep.resource}>',
-        "context": "from-internal",
-        "aors": ep.resource,
-        "auth": ep.resource,
-        "transport": "transport-udp",
-        "disallow": "",
-        "allow": "(ulaw)",
-        "direct_media": "false",
-        "trust_id_inbound": "false",
-        "send_pai": "false",
-    }
-    return 200, [{"attribute": k, "value": v} for k, v in attrs.items()]
-
-
-def _callerid_function(pbx: Any, ch: Any, name: str, value: str) -> None:
-    """``CALLERID(all)``, ``(name)``, ``(num)`` set as a variable change the channel's caller id
-    (and publish ChannelCallerId), as the dialplan function does on Asterisk."""
-    which = name.upper()
-    if which not in ("CALLERID(ALL)", "CALLERID(NAME)", "CALLERID(NUM)", "CALLERID(NUMBER)"):
-        return
-    cname, cnum = ch.caller_name, ch.caller_number
-    if which == "CALLERID(ALL)":
-        text = value.strip()
-        if "<" in text and text.endswith(">"):
-            cname, _, cnum = text[:-1].partition("<")
-            cname, cnum = cname.strip().strip('"').strip(), cnum.strip()
-        else:
-            cname, cnum = "", text
-    elif which == "CALLERID(NAME)":
-        cname = value
-    else:
-        cnum = value
-    pbx.caller_id(ch, cname, cnum)
