@@ -11,7 +11,7 @@ from typing import Any, Dict
 import pytest
 
 from asterisk_cti import CtiConfig, InvalidResponseError
-from asterisk_cti.rest import AriRest
+from asterisk_cti.rest import AriRest, is_bridge, is_channel
 from asterisk_cti.testing import FakeAri, FakeAsterisk
 from tests.hardening.recording import Rec, monitoring
 
@@ -69,6 +69,22 @@ def test_listings_accept_what_ari_defines() -> None:
     ari.respond("GET", r"/bridges", 200, [{"id": "b", "channels": [5]}])
     with pytest.raises(InvalidResponseError):
         rest.bridges()
+
+
+def test_only_objects_shaped_like_a_rest_answer_are_channels_or_bridges() -> None:
+    """What the processor lets correct a late resynchronisation answer."""
+    good = {"id": "1.1", "name": "PJSIP/1000-1", "state": "Up",
+            "caller": {"name": "", "number": "1000"}}
+    assert is_channel(good)
+    assert not is_bridge(good)
+    for body in BAD_CHANNELS:
+        assert not is_channel(body[0]), body
+    assert not is_channel([good]) and not is_channel("1.1") and not is_channel(None)
+    assert is_bridge({"id": "b", "channels": ["1.1"], "technology": "simple_bridge"})
+    assert not is_bridge({"id": "b", "channels": [5]})
+    assert not is_bridge({"id": ["b"], "channels": []})
+    assert not is_bridge({"id": "b", "channels": 5})
+    assert not is_bridge({"id": "b"}) and not is_bridge(None)
 
 
 def test_single_channel_refuses_an_error_object() -> None:
