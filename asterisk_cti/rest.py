@@ -472,22 +472,22 @@ def _check_fields(body: Dict[str, Any], path: str, required: Mapping[str, type])
             raise InvalidResponseError("GET", path, f"field {key!r} holds non-string ids")
 
 
-def is_channel(obj: Any) -> bool:
-    """Whether ``obj`` has the shape of an ARI Channel (what :meth:`AriRest.channels` accepts)."""
+def _has_fields(obj: Any, required: Mapping[str, type]) -> bool:
     try:
-        _check_fields(obj, "", _CHANNEL_FIELDS)
+        _check_fields(obj, "", required)
     except (InvalidResponseError, AttributeError):
         return False
     return isinstance(obj, dict)
+
+
+def is_channel(obj: Any) -> bool:
+    """Whether ``obj`` has the shape of an ARI Channel (what :meth:`AriRest.channels` accepts)."""
+    return _has_fields(obj, _CHANNEL_FIELDS)
 
 
 def is_bridge(obj: Any) -> bool:
     """Whether ``obj`` has the shape of an ARI Bridge (what :meth:`AriRest.bridges` accepts)."""
-    try:
-        _check_fields(obj, "", _BRIDGE_FIELDS)
-    except (InvalidResponseError, AttributeError):
-        return False
-    return isinstance(obj, dict)
+    return _has_fields(obj, _BRIDGE_FIELDS)
 
 
 def _listing(body: Any, path: str, required: Mapping[str, type]) -> List[Dict[str, Any]]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -45,3 +47,18 @@ def no_thread_leak() -> Iterator[None]:
         leaked[0].join(deadline - time.monotonic())
         leaked = [t for t in _ours() if t not in before and t.is_alive()]
     assert not leaked, f"threads leaked: {[t.name for t in leaked]}"
+
+
+@pytest.fixture(scope="session")
+def tls_cert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with a fresh self-signed ``cert.pem`` / ``key.pem`` for ``127.0.0.1`` (made
+    once per run with ``openssl``): servers load it, clients trust it as their CA bundle."""
+    if shutil.which("openssl") is None:
+        pytest.fail("openssl is needed to make a test certificate (apt-get install openssl)")
+    d = tmp_path_factory.mktemp("tls")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(d / "key.pem"), "-out", str(d / "cert.pem")],
+        check=True, capture_output=True)
+    return d

@@ -397,8 +397,14 @@ def pbx() -> Iterator[Pbx]:
 
 
 @pytest.fixture
-def control(pbx: Pbx) -> CallControl:
-    return CallControl(pbx.host, ControlOptions(dial_timeout=5))
+def control_options() -> ControlOptions:
+    """The options :func:`control` is made with (a folder's conftest may override them)."""
+    return ControlOptions(dial_timeout=5)
+
+
+@pytest.fixture
+def control(pbx: Pbx, control_options: ControlOptions) -> CallControl:
+    return CallControl(pbx.host, control_options)
 
 
 def answered_call(pbx: Pbx, control: CallControl) -> Tuple[str, str, str]:

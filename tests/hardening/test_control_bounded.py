@@ -5,36 +5,19 @@ hold took the state lock twice and wedged the whole client)."""
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
-
-import pytest
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from asterisk_cti.control import (
     CallControl,
     CallStateError,
     Consultation,
     ControlledCall,
-    ControlOptions,
 )
 from asterisk_cti.errors import AsteriskCtiError, NotFoundError, NotInStasisError
 from tests.control.conftest import Pbx, answered_call
 
 BOUND = 4.0  # seconds: generous for a loaded machine; a wedged call never returns
 OP_TIMEOUT = 1.0
-
-
-@pytest.fixture
-def pbx() -> Iterator[Pbx]:
-    p = Pbx()
-    try:
-        yield p
-    finally:
-        p.close()
-
-
-@pytest.fixture
-def control(pbx: Pbx) -> CallControl:
-    return CallControl(pbx.host, ControlOptions(dial_timeout=2))
 
 
 def bounded(fn: Callable[[], Any], bound: float = BOUND) -> Tuple[str, Any]:

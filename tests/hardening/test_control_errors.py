@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator, Tuple
+from typing import Any, Tuple
 
 import pytest
 
-from asterisk_cti.control import CallControl, CallFailedError, ControlOptions
+from asterisk_cti.control import CallControl, CallFailedError
 from asterisk_cti.errors import (
     AuthenticationError,
     ChannelStateError,
@@ -23,20 +23,6 @@ from asterisk_cti.testing.fake_ari import RecordedRequest
 from tests.control.conftest import Pbx, answered_call
 
 ALLOC = {"error": "Allocation failed"}  # ast_ari_response_alloc_failed()'s body
-
-
-@pytest.fixture
-def pbx() -> Iterator[Pbx]:
-    p = Pbx()
-    try:
-        yield p
-    finally:
-        p.close()
-
-
-@pytest.fixture
-def control(pbx: Pbx) -> CallControl:
-    return CallControl(pbx.host, ControlOptions(dial_timeout=2))
 
 
 # -- 412 / 403 ---------------------------------------------------------------------------------

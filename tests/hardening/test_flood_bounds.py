@@ -23,6 +23,7 @@ from asterisk_cti import ChannelEventListener, ConnectionListener
 from asterisk_cti.events import Event
 from asterisk_cti.ring import Ring
 from asterisk_cti.testing import FakeAsterisk
+from tests.hardening.recording import Recorder, monitoring
 
 
 def ev(i: int, line: str = "PJSIP/1000", etype: str = "ChannelStateChange") -> Dict[str, Any]:
@@ -59,9 +60,9 @@ class Blocking(ChannelEventListener):
             return len(self.seen.get(line, ()))
 
 
-class Notices(ConnectionListener):
+class Notices(Recorder, ConnectionListener):
     def __init__(self) -> None:
-        self.cond = threading.Condition()
+        super().__init__()
         self.events: List[Any] = []
         self.times: List[float] = []
 
@@ -77,18 +78,13 @@ class Notices(ConnectionListener):
         with self.cond:
             return [e for e in self.events if type(e).__name__ == "EventsLostEvent"]
 
-    def wait(self, pred: Any, timeout: float = 5.0) -> bool:
-        with self.cond:
-            return self.cond.wait_for(pred, timeout)
-
 
 def test_a_blocked_lines_lane_is_bounded_and_its_loss_announced_with_the_line() -> None:
     fake = FakeAsterisk(endpoints=["PJSIP/1000", "PJSIP/1002"])
     slow, notices = Blocking(), Notices()
-    client = fake.client(fake.config(lane_capacity=256, lane_total_capacity=10_000), model=False)
-    client.add_listener(slow)
-    client.add_listener(notices)
-    client.monitor("PJSIP/1000", "PJSIP/1002")
+    client = monitoring(fake, ["PJSIP/1000", "PJSIP/1002"], slow, notices,
+                        config=fake.config(lane_capacity=256, lane_total_capacity=10_000),
+                        model=False)
     with client.start():
         resyncs = client.stats()["processor"]["resyncs"]
         fake.push(ev(0))
@@ -125,11 +121,10 @@ def test_all_lanes_together_are_bounded() -> None:
     fake = FakeAsterisk(endpoints=["PJSIP/1000", "PJSIP/1002", "PJSIP/1006"])
     lines = ("PJSIP/1000", "PJSIP/1002", "PJSIP/1006")
     slow, notices = Blocking(lines), Notices()
-    client = fake.client(fake.config(lane_capacity=1000, lane_total_capacity=100, workers=4),
-                         model=False)
-    client.add_listener(slow)
-    client.add_listener(notices)
-    client.monitor(*lines)
+    client = monitoring(fake, lines, slow, notices,
+                        config=fake.config(lane_capacity=1000, lane_total_capacity=100,
+                                           workers=4),
+                        model=False)
     with client.start():
         fake.push(*[ev(i, line) for i in range(200) for line in lines])
         assert notices.wait(lambda: sum(e.count for e in notices.lost()) >= 300, 5)
@@ -144,10 +139,8 @@ def test_all_lanes_together_are_bounded() -> None:
 def test_notices_reach_everyone_while_every_lane_thread_is_blocked() -> None:
     fake = FakeAsterisk(endpoints=["PJSIP/1000", "PJSIP/1002"])
     slow, notices = Blocking(("PJSIP/1000", "PJSIP/1002")), Notices()
-    client = fake.client(fake.config(workers=2, lane_capacity=16), model=False)
-    client.add_listener(slow)
-    client.add_listener(notices)
-    client.monitor("PJSIP/1000", "PJSIP/1002")
+    client = monitoring(fake, ["PJSIP/1000", "PJSIP/1002"], slow, notices,
+                        config=fake.config(workers=2, lane_capacity=16), model=False)
     with client.start():
         fake.push(ev(0), ev(0, "PJSIP/1002"))
         assert slow.cond.acquire(timeout=5)
@@ -180,10 +173,7 @@ def test_a_connection_listener_blocked_in_on_disconnected_delays_only_itself() -
             self.gate.wait(10)
 
     stuck, other = Stuck(), Notices()
-    client = fake.client(model=False)
-    client.add_listener(stuck)
-    client.add_listener(other)
-    client.monitor("PJSIP/1000")
+    client = monitoring(fake, ["PJSIP/1000"], stuck, other, model=False)
     with client.start():
         n = len(other.events)
         fake.ws.drop()
@@ -212,9 +202,8 @@ def test_system_exit_from_a_listener_does_not_end_its_lane() -> None:
                 raise KeyboardInterrupt
 
     q = Quitter()
-    client = fake.client(model=False, error_hook=lambda lst, e, exc: hooked.append(exc))
-    client.add_listener(q)
-    client.monitor("PJSIP/1000")
+    client = monitoring(fake, ["PJSIP/1000"], q, model=False,
+                        error_hook=lambda lst, e, exc: hooked.append(exc))
     with client.start():
         fake.push(*[ev(i) for i in range(5)])
         assert fake.settle(client)
@@ -266,10 +255,8 @@ def test_a_loss_is_announced_within_a_second_during_a_sustained_flood() -> None:
             time.sleep(0.001)  # the listener of the issue: 1 ms per event
 
     notices = Notices()
-    client = fake.client(fake.config(ring_capacity=256), model=False)
-    client.add_listener(Slow())
-    client.add_listener(notices)
-    client.monitor("PJSIP/1000", "PJSIP/1002")
+    client = monitoring(fake, ["PJSIP/1000", "PJSIP/1002"], Slow(), notices,
+                        config=fake.config(ring_capacity=256), model=False)
     stop = threading.Event()
     first_loss: List[float] = []
 

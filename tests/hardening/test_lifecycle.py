@@ -7,7 +7,7 @@ import os
 import signal
 import threading
 import time
-from typing import Any, List, Mapping, Optional, Union
+from typing import Any, Callable, List, Mapping, Optional, Tuple, Union
 
 import pytest
 
@@ -124,26 +124,34 @@ def test_a_failing_thread_start_inside_start_leaves_nothing_running(
     assert not client.running
 
 
-def test_a_server_that_drops_every_websocket_at_once_gets_backoff() -> None:
-    """Before: every short-lived connection reset the backoff, so the client reconnected
-    every reconnect_min (0.05 s here) for ever. Now the gaps double up to reconnect_max."""
-    def drop(c: Conn) -> None:
-        c.upgrade()
-
-    with HostileServer(drop) as srv:
+def _reconnect_gaps(script: Callable[[Conn], None],
+                    healthy_after: float) -> Tuple[List[float], Reactor]:
+    """Run a reactor against a server that treats every connection with ``script`` (backoff
+    0.05 s doubling to 0.8 s, no jitter) until it has connected 6 times; the gaps between
+    the server's accepts, and the stopped reactor."""
+    with HostileServer(script) as srv:
         cfg = hostile_config(srv, reconnect_min=0.05, reconnect_max=0.8, reconnect_jitter=0,
-                             healthy_after=5.0)
+                             healthy_after=healthy_after)
         reactor = Reactor(cfg, websocket_transport, Ring(64))
         reactor.start()
         try:
             assert srv.wait_for(lambda s: s.accepted >= 6, 10.0)
         finally:
             assert reactor.stop(2.0)
-        times = srv.accept_times
-        gaps = [b - a for a, b in zip(times, times[1:])]
-        assert gaps[4] >= 0.6, gaps  # 0.05, 0.1, 0.2, 0.4, 0.8
-        assert gaps[4] > 4 * gaps[0], gaps
-        assert reactor.short_lived >= 5
+        times = list(srv.accept_times)
+    return [b - a for a, b in zip(times, times[1:])], reactor
+
+
+def test_a_server_that_drops_every_websocket_at_once_gets_backoff() -> None:
+    """Before: every short-lived connection reset the backoff, so the client reconnected
+    every reconnect_min (0.05 s here) for ever. Now the gaps double up to reconnect_max."""
+    def drop(c: Conn) -> None:
+        c.upgrade()
+
+    gaps, reactor = _reconnect_gaps(drop, healthy_after=5.0)
+    assert gaps[4] >= 0.6, gaps  # 0.05, 0.1, 0.2, 0.4, 0.8
+    assert gaps[4] > 4 * gaps[0], gaps
+    assert reactor.short_lived >= 5
 
 
 def test_a_connection_that_stayed_up_healthy_after_resets_the_backoff() -> None:
@@ -151,19 +159,10 @@ def test_a_connection_that_stayed_up_healthy_after_resets_the_backoff() -> None:
         c.upgrade()
         c.wait_closed(0.4)  # up 0.4 s > healthy_after, then dropped
 
-    with HostileServer(hold) as srv:
-        cfg = hostile_config(srv, reconnect_min=0.05, reconnect_max=0.8, reconnect_jitter=0,
-                             healthy_after=0.2)
-        reactor = Reactor(cfg, websocket_transport, Ring(64))
-        reactor.start()
-        try:
-            assert srv.wait_for(lambda s: s.accepted >= 6, 10.0)
-        finally:
-            assert reactor.stop(2.0)
-        gaps = [b - a for a, b in zip(srv.accept_times, srv.accept_times[1:])]
-        # 0.4 s up + 0.05 s delay each time; without the reset the 5th gap would be 1.2 s
-        assert max(gaps[:5]) < 0.8, gaps
-        assert reactor.short_lived == 0
+    gaps, reactor = _reconnect_gaps(hold, healthy_after=0.2)
+    # 0.4 s up + 0.05 s delay each time; without the reset the 5th gap would be 1.2 s
+    assert max(gaps[:5]) < 0.8, gaps
+    assert reactor.short_lived == 0
 
 
 class _Ponging:

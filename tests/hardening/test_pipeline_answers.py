@@ -6,14 +6,14 @@ reads is an :class:`InvalidResponseError`: the call model is kept (no false
 
 from __future__ import annotations
 
-import threading
-from typing import Any, Dict, List
+from typing import Any, Dict
 
 import pytest
 
-from asterisk_cti import CallListener, ConnectionListener, CtiConfig, InvalidResponseError
-from asterisk_cti.rest import AriRest
+from asterisk_cti import CtiConfig, InvalidResponseError
+from asterisk_cti.rest import AriRest, is_bridge, is_channel
 from asterisk_cti.testing import FakeAri, FakeAsterisk
+from tests.hardening.recording import Rec, monitoring
 
 BAD_BODIES = [
     "<html><body>502 Bad Gateway</body></html>",
@@ -71,32 +71,27 @@ def test_listings_accept_what_ari_defines() -> None:
         rest.bridges()
 
 
+def test_only_objects_shaped_like_a_rest_answer_are_channels_or_bridges() -> None:
+    """What the processor lets correct a late resynchronisation answer."""
+    good = {"id": "1.1", "name": "PJSIP/1000-1", "state": "Up",
+            "caller": {"name": "", "number": "1000"}}
+    assert is_channel(good)
+    assert not is_bridge(good)
+    for body in BAD_CHANNELS:
+        assert not is_channel(body[0]), body
+    assert not is_channel([good]) and not is_channel("1.1") and not is_channel(None)
+    assert is_bridge({"id": "b", "channels": ["1.1"], "technology": "simple_bridge"})
+    assert not is_bridge({"id": "b", "channels": [5]})
+    assert not is_bridge({"id": ["b"], "channels": []})
+    assert not is_bridge({"id": "b", "channels": 5})
+    assert not is_bridge({"id": "b"}) and not is_bridge(None)
+
+
 def test_single_channel_refuses_an_error_object() -> None:
     ari, rest = _rest()
     ari.respond("GET", r"/channels/1\.1", 200, {"error": "nope"})
     with pytest.raises(InvalidResponseError):
         rest.channel("1.1")
-
-
-class Rec(CallListener, ConnectionListener):
-    def __init__(self) -> None:
-        self.cond = threading.Condition()
-        self.calls: List[Any] = []
-        self.resyncs: List[Any] = []
-
-    def on_call_event(self, event: Any) -> None:
-        with self.cond:
-            self.calls.append(event)
-            self.cond.notify_all()
-
-    def on_resynced(self, event: Any) -> None:
-        with self.cond:
-            self.resyncs.append(event)
-            self.cond.notify_all()
-
-    def wait(self, pred: Any, timeout: float = 5.0) -> bool:
-        with self.cond:
-            return self.cond.wait_for(pred, timeout)
 
 
 def chan(cid: str, state: str) -> Dict[str, Any]:
@@ -112,9 +107,7 @@ def chan(cid: str, state: str) -> Dict[str, Any]:
 def test_a_bad_answer_during_resync_keeps_every_call_and_is_retried(body: Any) -> None:
     fake = FakeAsterisk(endpoints=["PJSIP/1000"])
     rec = Rec()
-    client = fake.client()
-    client.add_listener(rec)
-    client.monitor("PJSIP/1000")
+    client = monitoring(fake, ["PJSIP/1000"], rec)
     up = chan("1.1", "Up")
     fake.ari.add_channel(up)
     with client.start():

@@ -7,12 +7,11 @@ goes on."""
 
 from __future__ import annotations
 
-import threading
 from typing import Any, Dict, List
 
-from asterisk_cti import CallListener, ChannelEventListener, ConnectionListener
 from asterisk_cti.events import Event
 from asterisk_cti.testing import FakeAsterisk
+from tests.hardening.recording import Rec, monitoring
 
 
 def chan(cid: str, name: str = "PJSIP/1000-00000001", state: str = "Ring") -> Dict[str, Any]:
@@ -26,34 +25,10 @@ def ev(etype: str, cid: str, **extra: Any) -> Dict[str, Any]:
             "channel": chan(cid), "application": "cti-test", **extra}
 
 
-class Rec(ChannelEventListener, ConnectionListener, CallListener):
-    def __init__(self) -> None:
-        self.ids: List[str] = []
-        self.calls: List[Any] = []
-        self.cond = threading.Condition()
-
-    def on_event(self, event: Event) -> None:
-        with self.cond:
-            ch = event.raw.get("channel")
-            self.ids.append(str(ch.get("id")) if isinstance(ch, dict) else "?")
-            self.cond.notify_all()
-
-    def on_call_event(self, event: Any) -> None:
-        with self.cond:
-            self.calls.append(event)
-            self.cond.notify_all()
-
-    def wait(self, pred: Any, timeout: float = 5.0) -> bool:
-        with self.cond:
-            return self.cond.wait_for(pred, timeout)
-
-
 def test_poison_frames_in_one_batch_cost_nothing_else() -> None:
     fake = FakeAsterisk(endpoints=["PJSIP/1000"])
     rec = Rec()
-    client = fake.client()
-    client.add_listener(rec)
-    client.monitor("PJSIP/1000")
+    client = monitoring(fake, ["PJSIP/1000"], rec)
     deep = b"[" * 100_000 + b"]" * 100_000
     bad_state = ev("ChannelStateChange", "9.1")
     bad_state["channel"]["state"] = ["Ring"]
@@ -109,9 +84,7 @@ def test_a_raising_user_filter_costs_only_its_own_listener() -> None:
 def test_a_rejected_event_is_repaired_from_rest() -> None:
     fake = FakeAsterisk(endpoints=["PJSIP/1000"])
     rec = Rec()
-    client = fake.client()
-    client.add_listener(rec)
-    client.monitor("PJSIP/1000")
+    client = monitoring(fake, ["PJSIP/1000"], rec)
     with client.start():
         fake.push(ev("ChannelCreated", "3.1"))  # ringing, known to the model
         assert rec.wait(lambda: any(c.connection_id == "3.1" for c in rec.calls))

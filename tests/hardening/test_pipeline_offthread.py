@@ -10,9 +10,8 @@ import threading
 import time
 from typing import Any, Dict, List
 
-from asterisk_cti import CallListener, ChannelEventListener, ConnectionListener
-from asterisk_cti.events import Event
 from asterisk_cti.testing import FakeAsterisk
+from tests.hardening.recording import Rec, monitoring
 
 
 def chan(cid: str, line: str, state: str) -> Dict[str, Any]:
@@ -26,33 +25,6 @@ def chan(cid: str, line: str, state: str) -> Dict[str, Any]:
 def ev(etype: str, channel: Dict[str, Any], **extra: Any) -> Dict[str, Any]:
     return {"type": etype, "timestamp": "2026-11-26T03:53:32.000+0000", "channel": channel,
             "application": "cti-test", **extra}
-
-
-class Rec(ChannelEventListener, CallListener, ConnectionListener):
-    def __init__(self) -> None:
-        self.cond = threading.Condition()
-        self.events: List[Event] = []
-        self.calls: List[Any] = []
-        self.resyncs: List[Any] = []
-
-    def on_event(self, event: Event) -> None:
-        with self.cond:
-            self.events.append(event)
-            self.cond.notify_all()
-
-    def on_call_event(self, event: Any) -> None:
-        with self.cond:
-            self.calls.append(event)
-            self.cond.notify_all()
-
-    def on_resynced(self, event: Any) -> None:
-        with self.cond:
-            self.resyncs.append(event)
-            self.cond.notify_all()
-
-    def wait(self, pred: Any, timeout: float = 5.0) -> bool:
-        with self.cond:
-            return self.cond.wait_for(pred, timeout)
 
 
 def _stall_channels(fake: FakeAsterisk) -> tuple[threading.Event, threading.Event]:
@@ -76,9 +48,7 @@ def _stall_channels(fake: FakeAsterisk) -> tuple[threading.Event, threading.Even
 def test_a_stalled_resync_does_not_hold_other_lines() -> None:
     fake = FakeAsterisk(endpoints=["PJSIP/1000", "PJSIP/1002"])
     rec = Rec()
-    client = fake.client()
-    client.add_listener(rec)
-    client.monitor("PJSIP/1000", "PJSIP/1002")
+    client = monitoring(fake, ["PJSIP/1000", "PJSIP/1002"], rec)
     with client.start():
         entered, gate = _stall_channels(fake)
         try:
@@ -98,9 +68,7 @@ def test_a_stalled_resync_does_not_hold_other_lines() -> None:
 def test_a_channel_destroyed_during_the_resync_is_not_brought_back() -> None:
     fake = FakeAsterisk(endpoints=["PJSIP/1000"])
     rec = Rec()
-    client = fake.client()
-    client.add_listener(rec)
-    client.monitor("PJSIP/1000")
+    client = monitoring(fake, ["PJSIP/1000"], rec)
     up = chan("1.1", "PJSIP/1000", "Up")
     fake.ari.add_channel(up)
     with client.start():
@@ -125,9 +93,7 @@ def test_a_channel_destroyed_during_the_resync_is_not_brought_back() -> None:
 def test_a_channel_created_during_the_resync_is_not_cleared() -> None:
     fake = FakeAsterisk(endpoints=["PJSIP/1000"])
     rec = Rec()
-    client = fake.client()
-    client.add_listener(rec)
-    client.monitor("PJSIP/1000")
+    client = monitoring(fake, ["PJSIP/1000"], rec)
     with client.start():
         entered, gate = _stall_channels(fake)
         try:
@@ -149,9 +115,7 @@ def test_a_channel_created_during_the_resync_is_not_cleared() -> None:
 def test_a_stalled_subscription_change_does_not_hold_other_lines() -> None:
     fake = FakeAsterisk(endpoints=["PJSIP/1000", "PJSIP/1002", "PJSIP/1006"])
     rec = Rec()
-    client = fake.client()
-    client.add_listener(rec)
-    client.monitor("PJSIP/1000")
+    client = monitoring(fake, ["PJSIP/1000"], rec)
     with client.start():
         entered, gate = threading.Event(), threading.Event()
 

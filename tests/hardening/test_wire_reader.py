@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import struct
 import time
-from typing import List
+from typing import Callable, List
 
 import pytest
 
@@ -107,16 +107,22 @@ def test_many_small_frames_split_anywhere_come_out_whole() -> None:
         assert out == [b'{"n":%d}' % i for i in range(500)]
 
 
-def _answer_then(extra: bytes):  # type: ignore[no-untyped-def]
+def _script(data: bytes, upgrade: bool = True) -> Callable[[Conn], None]:
+    """A server that reads the handshake request, answers a correct ``101`` (unless not
+    ``upgrade``), sends ``data`` and holds the connection until the client closes it (3 s at
+    most)."""
     def script(c: Conn) -> None:
-        c.upgrade()
-        c.send(extra)
+        if upgrade:
+            c.upgrade()
+        else:
+            c.read_request()
+        c.send(data)
         c.wait_closed(3.0)
     return script
 
 
 def test_end_to_end_a_bad_frame_drops_the_connection_and_is_counted() -> None:
-    with HostileServer(_answer_then(frame(b'{"type":"A"}', rsv=4))) as srv:
+    with HostileServer(_script(frame(b'{"type":"A"}', rsv=4))) as srv:
         cfg = CtiConfig(url=srv.url, username="cti", password="s3cret", app="desk",
                         reconnect_min=0.05, reconnect_max=0.1)
         reactor = Reactor(cfg, websocket_transport, Ring(64))
@@ -129,21 +135,13 @@ def test_end_to_end_a_bad_frame_drops_the_connection_and_is_counted() -> None:
             assert reactor.stop(2.0)
 
 
-def _head_script(head: bytes):  # type: ignore[no-untyped-def]
-    def script(c: Conn) -> None:
-        c.read_request()
-        c.send(head)
-        c.wait_closed(3.0)
-    return script
-
-
 @pytest.mark.parametrize(("head", "words"), [
     (b"HTTP/1.1 101 Switching Protocols\r\n" + b"".join(
         b"X-H%d: v\r\n" % i for i in range(100)) + b"\r\n", "more than 64 headers"),
     (b"HTTP/1.1 101 Switching Protocols\r\nX-Big: " + b"a" * 100_000, "16384 bytes"),
 ])
 def test_handshake_answer_heads_are_bounded(head: bytes, words: str) -> None:
-    with HostileServer(_head_script(head)) as srv:
+    with HostileServer(_script(head, upgrade=False)) as srv:
         t0 = time.monotonic()
         with pytest.raises(TransportError, match=words):
             websocket_transport(srv.ws_url, AUTH, connect_timeout=5.0, read_timeout=1.0,

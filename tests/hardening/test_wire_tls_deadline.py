@@ -3,10 +3,8 @@ byte every 20 ms cannot hold ``connect_timeout``."""
 
 from __future__ import annotations
 
-import shutil
 import socket
 import ssl
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -17,22 +15,9 @@ from asterisk_cti import ConnectError
 from asterisk_cti.transport import websocket_transport
 
 
-@pytest.fixture(scope="module")
-def cert(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if shutil.which("openssl") is None:
-        pytest.fail("openssl is needed to make a test certificate (apt-get install openssl)")
-    d = tmp_path_factory.mktemp("tls")
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-         "-keyout", str(d / "key.pem"), "-out", str(d / "cert.pem")],
-        check=True, capture_output=True)
-    return d
-
-
-def test_a_trickled_tls_handshake_cannot_hold_the_deadline(cert: Path) -> None:
+def test_a_trickled_tls_handshake_cannot_hold_the_deadline(tls_cert_dir: Path) -> None:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(cert / "cert.pem", cert / "key.pem")
+    ctx.load_cert_chain(tls_cert_dir / "cert.pem", tls_cert_dir / "key.pem")
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(1)

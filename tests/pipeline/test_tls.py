@@ -3,9 +3,7 @@ and works once the CA bundle is configured (websocket and REST alike)."""
 
 from __future__ import annotations
 
-import shutil
 import ssl
-import subprocess
 from pathlib import Path
 from typing import List
 
@@ -15,19 +13,6 @@ from asterisk_cti import ConnectError, CtiConfig, TransportError
 from asterisk_cti.rest import AriRest
 from asterisk_cti.transport import websocket_transport
 from tests.pipeline.test_transport import TinyServer, frame
-
-
-@pytest.fixture(scope="module")
-def cert(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if shutil.which("openssl") is None:
-        pytest.fail("openssl is needed to make a test certificate (apt-get install openssl)")
-    d = tmp_path_factory.mktemp("tls")
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-         "-keyout", str(d / "key.pem"), "-out", str(d / "cert.pem")],
-        check=True, capture_output=True)
-    return d
 
 
 class TlsServer(TinyServer):
@@ -65,8 +50,8 @@ class _OneShot:
         self.conn.close()
 
 
-def test_untrusted_certificate_is_refused_by_default(cert: Path) -> None:
-    server = TlsServer([], cert)
+def test_untrusted_certificate_is_refused_by_default(tls_cert_dir: Path) -> None:
+    server = TlsServer([], tls_cert_dir)
     try:
         with pytest.raises(ConnectError, match=r"SSL|certificate"):
             websocket_transport(f"wss://127.0.0.1:{server.port}/ari/events", {},
@@ -75,13 +60,13 @@ def test_untrusted_certificate_is_refused_by_default(cert: Path) -> None:
         server.close()
 
 
-def test_configured_ca_bundle_is_trusted(cert: Path) -> None:
-    server = TlsServer([frame(b'{"type":"X"}')], cert)
+def test_configured_ca_bundle_is_trusted(tls_cert_dir: Path) -> None:
+    server = TlsServer([frame(b'{"type":"X"}')], tls_cert_dir)
     stream = None
     try:
         stream = websocket_transport(f"wss://127.0.0.1:{server.port}/ari/events", {},
                                      connect_timeout=5, read_timeout=1,
-                                     verify_tls=str(cert / "cert.pem"))
+                                     verify_tls=str(tls_cert_dir / "cert.pem"))
         got = stream.recv_batch()
         while got is not None and not got:
             got = stream.recv_batch()
@@ -92,10 +77,10 @@ def test_configured_ca_bundle_is_trusted(cert: Path) -> None:
         server.close()
 
 
-def test_rest_verifies_tls_by_default_and_uses_the_bundle(cert: Path) -> None:
+def test_rest_verifies_tls_by_default_and_uses_the_bundle(tls_cert_dir: Path) -> None:
     cfg = CtiConfig(url="https://127.0.0.1:9", password="pw")
     assert AriRest(cfg).session.verify is True
-    cfg2 = cfg.replace(verify_tls=str(cert / "cert.pem"))
-    assert AriRest(cfg2).session.verify == str(cert / "cert.pem")
+    cfg2 = cfg.replace(verify_tls=str(tls_cert_dir / "cert.pem"))
+    assert AriRest(cfg2).session.verify == str(tls_cert_dir / "cert.pem")
     with pytest.raises(TransportError):
         AriRest(cfg.replace(request_timeout=0.5), retries=0).get("asterisk", "info")
