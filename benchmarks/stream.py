@@ -22,6 +22,7 @@ import gzip
 import json
 import os
 import re
+from functools import lru_cache
 from typing import List, Tuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -87,8 +88,9 @@ def stasis_frames(n: int) -> List[bytes]:
     return [line.encode() for line in stasis_app_stream.generate(n, seed=1)]
 
 
-def recording_base() -> List[bytes]:
-    """The recorded events, compact, in receive order."""
+@lru_cache(maxsize=1)
+def recording_base() -> Tuple[bytes, ...]:
+    """The recorded events, compact, in receive order (parsed once per process)."""
     out: List[bytes] = []
     with gzip.open(RECORDING, "rb") as f:
         for line in f:
@@ -96,7 +98,7 @@ def recording_base() -> List[bytes]:
                 event = json.loads(line)["e"]
                 out.append(json.dumps(event, separators=(",", ":"),
                                       ensure_ascii=False).encode())
-    return out
+    return tuple(out)
 
 
 def recording_frames(n: int) -> List[bytes]:
