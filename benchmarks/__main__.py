@@ -433,37 +433,15 @@ def write_doc(table: List[str], extra: List[str], checks: List[str], notes: List
     for line in notes:
         body.append("- " + line)
     body.append("")
-    body += PROFILE_NOTES.splitlines()
+    with open(PROFILE_NOTES) as f:
+        body += ["", *f.read().splitlines()]
     with open(os.path.join(ROOT, "docs", "benchmarks.rst"), "w") as f:
         f.write("\n".join(body).rstrip() + "\n")
 
 
-#: Analysis written once (py-spy, 2026-11-26); the figures above are rewritten by every run.
-PROFILE_NOTES = """
-Where the time goes
--------------------
-
-``py-spy record --gil`` over four full-speed SDK runs (samples taken while a thread holds
-the GIL): the processor thread 70 % (decoding JSON 24 %, the call model 21 %, call control's
-waiters 7 %, parsing and lane keys the rest), the reactor 13 % (reading and splitting
-frames, dropping unwanted types in place), the lanes 7 %. Decoding is the C scanner of the
-standard library; the only way below it is a faster JSON library, which the runtime
-dependencies rule out.
-
-What the targets that are missed would need:
-
-- **Peak RSS.** Importing the runtime dependencies and the SDK costs 34 MiB before any
-  event (``requests`` alone 8 MiB over the baseline's 20 MiB), 1.7x the baseline by itself.
-  Beyond that the backlog is bounded: the processor pauses while more than 2,048 parsed
-  events wait in moving lanes, so overload stays in the ring as raw frames.
-- **p99 latency at 2,000 events/s.** The server sends bursts of 20 frames every 10 ms. The
-  baseline decodes them in one thread; the SDK hands each burst to the processor and then
-  to a lane (two thread wake-ups, about 60 us each here) and runs the call model on it. On
-  this 2-core machine a burst arrives with cold caches, so a 5-event batch costs the
-  processor about 230 us of CPU (64 us warm). Closing the gap would mean delivering in the
-  processor thread (no lane hop), which would give up the isolation of slow listeners
-  that the lanes exist for.
-"""
+#: The analysis of a profile, written by hand (``python -m benchmarks.profile``); read when the
+#: page is written, the figures above it are rewritten by every complete run.
+PROFILE_NOTES = os.path.join(ROOT, "benchmarks", "profile_notes.rst")
 
 
 if __name__ == "__main__":
