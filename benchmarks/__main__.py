@@ -15,6 +15,7 @@ Environment (all optional):
 - ``BENCH_STREAMS`` (``traces,stasis,recording``) and ``BENCH_VARIANTS`` (``base,sdk,aioari``;
   aioari is left out when it is not installed, ``pip install -e '.[bench]'``).
 - ``BENCH_EXTRAS`` (1): 0 skips the overload check, the call-model figures and call control.
+- ``BENCH_NOTE``: a sentence the docs page shows above the table (how the run was made).
 - ``BENCH_DOC``: 1 always writes ``docs/benchmarks.rst``, 0 never; by default it is written
   only by a complete run (every stream and variant, at least 3 runs, extras on).
 
@@ -419,6 +420,7 @@ def write_doc(table: List[str], extra: List[str], checks: List[str], notes: List
         "",
         f"Machine: {machine()}.",
         "",
+        *([os.environ["BENCH_NOTE"], ""] if os.environ.get("BENCH_NOTE") else []),
         "Last run",
         "--------",
         "",

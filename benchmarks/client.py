@@ -219,7 +219,7 @@ def run_sdk(stream: str, mode: str, port: int, n: int) -> Dict[str, Any]:
         if (p["frames"] + p["lost_frames"] + st["reactor"]["dropped_early"] >= n
                 or time.monotonic() > deadline):
             break
-        time.sleep(0.005)  # stats() takes the GIL: poll gently
+        time.sleep(0.01)  # stats() takes the GIL: poll gently
     client.wait_idle(30)
     t1 = time.perf_counter()
     c1 = time.process_time()

@@ -37,10 +37,10 @@ def parse_raw(path: str) -> List[Tuple[str, List[str], int]]:
             if not stack:
                 continue
             parts = stack.split(";")
-            # "thread (0x7f..): asterisk-cti-processor" (py-spy 0.4 names the thread)
+            # "thread (0x7f..): asterisk-cti-processor" (py-spy 0.4 names the thread); a thread
+            # sampled before Python named it is the main thread importing
             head = parts[0]
-            thread = head.split(": ", 1)[1] if head.startswith("thread (") and ": " in head \
-                else head
+            thread = head.split(": ", 1)[1] if ": " in head else "MainThread"
             out.append((thread, parts[1:], int(count)))
     return out
 
@@ -69,7 +69,8 @@ def report(rows: List[Tuple[str, List[str], int]], top: int = 8) -> str:
         if ours and useful and useful[-1] != ours[-1]:
             where += " -> " + leaf
         lands[thread][where] += count
-    lines = [f"{total} samples"]
+    sdk = sum(n for t, n in per_thread.items() if t.startswith("asterisk-cti"))
+    lines = [f"{total} samples; the SDK's threads (asterisk-cti-*) {100 * sdk / total:.1f} %"]
     for thread, n in sorted(per_thread.items(), key=lambda kv: -kv[1]):
         lines.append(f"\n{thread}: {100 * n / total:.1f} % of all samples")
         lines.append("  inclusive (% of the thread):")
@@ -89,21 +90,26 @@ def main() -> None:
     ap.add_argument("--gil", action="store_true", help="only samples holding the GIL")
     ap.add_argument("--rate", type=int, default=250, help="samples per second")
     ap.add_argument("--top", type=int, default=8)
-    ap.add_argument("--keep", help="also write the raw py-spy output here")
+    ap.add_argument("--repeat", type=int, default=1, help="runs, each in a fresh process, "
+                    "whose samples are added up")
+    ap.add_argument("--keep", help="also write the raw py-spy output here (last run)")
     a = ap.parse_args()
     spy = shutil.which("py-spy") or os.path.join(os.path.dirname(sys.executable), "py-spy")
     if not os.path.exists(spy):
         raise SystemExit("py-spy not found: pip install py-spy")
+    rows: List[Tuple[str, List[str], int]] = []
     with tempfile.TemporaryDirectory() as tmp, EventServer({a.stream: a.n}) as srv:
         raw = a.keep or os.path.join(tmp, "raw.txt")
         cmd = [spy, "record", "--threads", "-r", str(a.rate), "--format", "raw", "-o", raw,
                *(["--gil"] if a.gil else []), "--", sys.executable, "-m",
                "benchmarks.client", a.variant, a.stream, "full", str(srv.port), str(a.n)]
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
-                             cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        if out.returncode != 0:
-            raise SystemExit(f"py-spy failed:\n{out.stderr}")
-        print(report(parse_raw(raw), a.top))
+        for _ in range(max(1, a.repeat)):
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
+                                 cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+            if out.returncode != 0:
+                raise SystemExit(f"py-spy failed:\n{out.stderr}")
+            rows += parse_raw(raw)
+    print(report(rows, a.top))
 
 
 if __name__ == "__main__":
