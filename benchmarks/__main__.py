@@ -227,18 +227,29 @@ def stream_rows(st: str, res: Dict[str, Dict[str, List[Dict[str, Any]]]],
     rows.append(Row(st, "CPU s per 100k frames, full speed", fmt(cpu, ".2f"), rel(cpu)))
     notes: List[str] = []
     if st == "recording" and calls_full:
-        per_call = {v: med([r["cpu"] for r in res[v]["full"]]) / calls_full * 1e3
+        # the SDK's start-up (subscription, resynchronising 1,000 endpoints against the
+        # in-process fake ARI, whose server side runs in this process too) is not per call
+        def steady(r: Dict[str, Any]) -> float:
+            return float(r["cpu"] - r.get("cpu_start", 0.0))
+
+        per_call = {v: med([steady(r) for r in res[v]["full"]]) / calls_full * 1e3
                     for v in variants}
         rows.append(Row(st, "CPU ms per call, full speed", fmt(per_call, ".2f"),
                         rel(per_call), "state; halve"))
-        per_call_rate = {v: med([r["cpu"] for r in res[v]["rate"]]) / calls_rate * 1e3
+        per_call_rate = {v: med([steady(r) for r in res[v]["rate"]]) / calls_rate * 1e3
                          for v in variants}
         rows.append(Row(st, "CPU ms per call, 2,000 ev/s", fmt(per_call_rate, ".2f"),
                         rel(per_call_rate), "state; halve"))
-        notes.append(f"1,000 ext.: CPU per call is the client process's CPU time over the run "
-                     f"divided by the calls (distinct linkedids) in its frames: "
-                     f"{calls_full:,} calls in {res['base']['full'][0]['n']:,} frames at full "
-                     f"speed, {calls_rate:,} (some partly) in {N_RATE:,} frames at 2,000 ev/s.")
+        note = (f"1,000 ext.: CPU per call is the client process's CPU time over the run "
+                f"divided by the calls (distinct linkedids) in its frames: {calls_full:,} "
+                f"calls in {res['base']['full'][0]['n']:,} frames at full speed, "
+                f"{calls_rate:,} (some partly) in {N_RATE:,} frames at 2,000 ev/s")
+        if "sdk" in res:
+            start_ms = med([r["cpu_start"] for r in res["sdk"]["full"]]) * 1e3
+            note += ("; the SDK's start-up CPU (subscribing and resynchronising 1,000 "
+                     "endpoints against the in-process fake ARI) is left out: median "
+                     f"{start_ms:.0f} ms")
+        notes.append(note + ".")
     if "sdk" in res:
         sdk_full = res["sdk"]["full"]
         delivered = med([r["events"] for r in sdk_full])

@@ -212,6 +212,7 @@ def run_sdk(stream: str, mode: str, port: int, n: int) -> Dict[str, Any]:
         client.add_raw_listener(stasis, ("StasisStart", "StasisEnd"), control.in_stasis)
     client.monitor("PJSIP")
     client.start(timeout=10)
+    c_started = time.process_time()
     deadline = time.monotonic() + 300
     while True:
         st = client.stats()
@@ -226,7 +227,8 @@ def run_sdk(stream: str, mode: str, port: int, n: int) -> Dict[str, Any]:
     stats = client.stats()
     client.stop()
     p = stats["processor"]
-    return {"wall": t1 - t0, "cpu": c1 - c0, "events": listener.events,
+    return {"wall": t1 - t0, "cpu": c1 - c0, "cpu_start": c_started - c0,
+            "events": listener.events,
             "call_events": listener.calls, "frames": p["frames"], "lat": listener.lat,
             "rss_kb": _peak_rss_kb(), "order_errors": listener.order_errors,
             "lost_frames": p["lost_frames"], "overwritten": stats["ring"]["overwritten"],

@@ -136,6 +136,7 @@ def test_sdk_consumes_every_frame_in_order(server: EventServer, name: str) -> No
     assert result["frames"] + result["dropped_early"] == N
     assert result["lost_frames"] == 0 and result["overwritten"] == 0
     assert result["order_errors"] == 0
+    assert 0 <= result["cpu_start"] <= result["cpu"]
     assert result["events"] > 0 and result["call_events"] > 0
     if name == "stasis":
         assert result["stasis_events"] > 0  # the Stasis application's raw listener
@@ -166,3 +167,27 @@ def test_sdk_does_not_import_the_bench_peers() -> None:
     assert out.stdout.strip() == "[]"
 
 
+
+
+def test_profile_report_attributes_samples_per_thread(tmp_path: Any) -> None:
+    from benchmarks.profile import parse_raw, report
+
+    raw = tmp_path / "raw.txt"
+    raw.write_text(
+        "thread (0x1): asterisk-cti-processor;Thread.run (threading.py:982);"
+        "Processor._run (asterisk_cti/processor.py:286);"
+        "decode_frame (asterisk_cti/events.py:931) 30\n"
+        "thread (0x1): asterisk-cti-processor;Processor._run (asterisk_cti/processor.py:286);"
+        "Dispatcher.submit_many (asterisk_cti/dispatcher.py:99);"
+        "Future.__init__ (concurrent/futures/_base.py:330) 10\n"
+        "thread (0x2);<module> (benchmarks/client.py:1) 10\n"
+    )
+    rows = parse_raw(str(raw))
+    assert [(t, c) for t, _, c in rows] == [("asterisk-cti-processor", 30),
+                                            ("asterisk-cti-processor", 10), ("MainThread", 10)]
+    text = report(rows)
+    assert "50 samples; the SDK's threads (asterisk-cti-*) 80.0 %" in text
+    assert "asterisk-cti-processor: 80.0 % of all samples" in text
+    assert "75.0  decode_frame (events.py)" in text
+    assert "25.0  Dispatcher.submit_many (dispatcher.py) -> Future.__init__ (_base.py)" in text
+    assert "MainThread: 20.0 % of all samples" in text
