@@ -1,8 +1,11 @@
-"""One measured client run, in a fresh process: ``python -m benchmarks.client VARIANT MODE PORT N``.
+"""One measured client run, in a fresh process:
+``python -m benchmarks.client VARIANT STREAM MODE PORT N``.
 
-VARIANT is ``base`` (websocket-client loop) or ``sdk`` (CtiClient); MODE is ``full`` or
-``rate``. Prints one JSON object: wall time, CPU time of this process, peak RSS, latencies,
-and for the SDK the guarantees checks.
+VARIANT is ``base`` (websocket-client loop), ``sdk`` (CtiClient, configured as a real
+application of that stream would be: see :func:`run_sdk`) or ``aioari`` (aioari's event path,
+see :func:`run_aioari`); STREAM one of :data:`benchmarks.stream.STREAMS`; MODE ``full``,
+``rate`` (2,000 frames/s) or, for the SDK, ``overload``. Prints one JSON object: wall time,
+CPU time of this process, peak RSS, latencies, and for the SDK the guarantees checks.
 """
 
 from __future__ import annotations
@@ -15,6 +18,9 @@ import time
 from typing import Any, Dict, List
 
 RATE = 2000
+#: Latency is not sampled over the first half second of a 2,000 ev/s run (connection set-up,
+#: subscription and resynchronisation of the SDK, imports warming up): steady state only.
+WARMUP = RATE // 2
 
 
 def _peak_rss_kb() -> int:
@@ -27,17 +33,23 @@ def _peak_rss_kb() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-def run_base(mode: str, port: int, n: int) -> Dict[str, Any]:
+def app_for(stream: str, mode: str, n: int, close: bool = False) -> str:
+    """The ``app`` query parameter that tells the bench server what to send."""
+    what = f"rate-{RATE}-{n}" if mode == "rate" else f"full-{n}"
+    return f"{stream}.{what}" + ("-close" if close else "")
+
+
+def run_base(stream: str, mode: str, port: int, n: int) -> Dict[str, Any]:
     import websocket
 
-    app = f"full-{n}" if mode == "full" else f"rate-{RATE}-{n}"
+    app = app_for(stream, mode, n)
     lat: List[float] = []
     count = [0]
     want_lat = mode == "rate"
 
     def callback(event: Dict[str, Any]) -> None:
         count[0] += 1
-        if want_lat:
+        if want_lat and event["bench_seq"] >= WARMUP:
             lat.append(time.time() - event["bench_ts"])
 
     loads = json.loads
@@ -49,22 +61,84 @@ def run_base(mode: str, port: int, n: int) -> Dict[str, Any]:
         callback(loads(ws.recv()))
     t1 = time.perf_counter()
     c1 = time.process_time()
-    ws.close()
+    ws.shutdown()  # no close handshake: the server would not answer it
     return {"wall": t1 - t0, "cpu": c1 - c0, "events": count[0], "lat": lat,
             "rss_kb": _peak_rss_kb()}
 
 
-def run_sdk(mode: str, port: int, n: int) -> Dict[str, Any]:
+def run_aioari(stream: str, mode: str, port: int, n: int) -> Dict[str, Any]:
+    """aioari 0.10's event path, on aiohttp's websocket.
+
+    ``aioari.connect()`` first loads Asterisk's swagger ``api-docs`` (resources and every API
+    declaration) to build its REST repositories; the bench server does not serve them. What
+    is measured is everything aioari does per event once connected: the websocket is opened
+    by aioswagger11's ``AsynchronousHttpClient.ws_connect`` (``aiohttp.ClientSession
+    .ws_connect`` with its defaults), and drained by aioari's own ``Client.__run`` (``await
+    ws.receive()``, ``json.loads(msg.data)``, the type check, ``process_ws``: the listeners of
+    the type and of ``"*"``, the ``__await__`` check), on a ``Client`` whose swagger
+    initialisation was skipped; the callback is registered with ``client.on_event("*", cb)``.
+    The server closes the websocket after the last frame; the clock stops at the n-th event.
+    """
+    import asyncio
+
+    import aioari
+    from aioswagger11.http_client import AsynchronousHttpClient
+
+    app = app_for(stream, mode, n, close=True)
+    lat: List[float] = []
+    count = [0]
+    t_end = [0.0]
+    want_lat = mode == "rate"
+
+    def callback(event: Dict[str, Any]) -> None:
+        count[0] += 1
+        if want_lat and event["bench_seq"] >= WARMUP:
+            lat.append(time.time() - event["bench_ts"])
+        if count[0] == n:
+            t_end[0] = time.perf_counter()
+
+    async def main() -> None:
+        http = AsynchronousHttpClient()
+        client = aioari.Client.__new__(aioari.Client)  # no swagger: see the docstring
+        client.websockets = set()
+        client.event_listeners = {}
+        client.exception_handler = lambda ex: None
+        client.on_event("*", callback)
+        ws = await http.ws_connect(f"ws://127.0.0.1:{port}/ari/events", params={"app": app})
+        client.websockets.add(ws)
+        try:
+            await client._Client__run(ws)
+        finally:
+            await ws.close()
+            await http.close()
+
+    c0 = time.process_time()
+    t0 = time.perf_counter()
+    asyncio.run(main())
+    c1 = time.process_time()
+    if count[0] < n:
+        raise SystemExit(f"aioari got {count[0]} of {n} events")
+    return {"wall": t_end[0] - t0, "cpu": c1 - c0, "events": count[0], "lat": lat,
+            "rss_kb": _peak_rss_kb()}
+
+
+def run_sdk(stream: str, mode: str, port: int, n: int) -> Dict[str, Any]:
+    """The SDK as an application of the stream uses it: ``monitor("PJSIP")`` with a channel
+    and call listener on every stream; on ``stasis`` also call control (``client.control``:
+    the switch and the Stasis state) and a raw listener for StasisStart/StasisEnd of the
+    channels in the application, as a Stasis application that controls calls has."""
     from asterisk_cti import ChannelEventListener, ConnectionListener, CtiClient, CtiConfig
     from asterisk_cti.events import endpoint_of_channel_name
     from asterisk_cti.model import CallListener
     from asterisk_cti.testing import FakeAri
 
-    app = f"rate-{RATE}-{n}" if mode == "rate" else f"full-{n}"
+    from .stream import endpoints
+
+    app = app_for(stream, mode, n)
     base = f"http://127.0.0.1:{port}"
     fake = FakeAri(base, "bench", "bench")
-    for i in range(100):
-        fake.add_endpoint(f"PJSIP/{1000 + i}")
+    for ep in endpoints(stream):
+        fake.add_endpoint(ep)
     want_lat = mode == "rate"
     # "overload": a listener that needs 200 us per event and a small ring, so that the ring
     # must overflow; every loss has to be announced and per-line order must still hold.
@@ -97,7 +171,7 @@ def run_sdk(mode: str, port: int, n: int) -> Dict[str, Any]:
                     pass
             with self.lock:
                 self.events += 1
-                if want_lat:
+                if want_lat and seq >= WARMUP:
                     self.lat.append(now - raw["bench_ts"])
                 if key is not None:
                     if self.last.get(key, -1) > seq:
@@ -118,15 +192,27 @@ def run_sdk(mode: str, port: int, n: int) -> Dict[str, Any]:
             with self.lock:
                 self.lost_announced += event.count
 
+    class StasisApp:
+        def __init__(self) -> None:
+            self.events = 0
+
+        def on_event(self, event: Any) -> None:
+            self.events += 1  # one lane per channel: no lock needed for a rough count
+
     listener = Counter()
+    stasis = StasisApp()
     c0 = time.process_time()
     t0 = time.perf_counter()
     client = CtiClient(CtiConfig(url=base, username="bench", password="bench", app=app,
                                  **extra),
                        session=fake.session())
     client.add_listener(listener)
+    if stream == "stasis":
+        control = client.control
+        client.add_raw_listener(stasis, ("StasisStart", "StasisEnd"), control.in_stasis)
     client.monitor("PJSIP")
     client.start(timeout=10)
+    c_started = time.process_time()
     deadline = time.monotonic() + 300
     while True:
         st = client.stats()
@@ -134,25 +220,27 @@ def run_sdk(mode: str, port: int, n: int) -> Dict[str, Any]:
         if (p["frames"] + p["lost_frames"] + st["reactor"]["dropped_early"] >= n
                 or time.monotonic() > deadline):
             break
-        time.sleep(0.002)
+        time.sleep(0.01)  # stats() takes the GIL: poll gently
     client.wait_idle(30)
     t1 = time.perf_counter()
     c1 = time.process_time()
     stats = client.stats()
     client.stop()
     p = stats["processor"]
-    return {"wall": t1 - t0, "cpu": c1 - c0, "events": listener.events,
+    return {"wall": t1 - t0, "cpu": c1 - c0, "cpu_start": c_started - c0,
+            "events": listener.events,
             "call_events": listener.calls, "frames": p["frames"], "lat": listener.lat,
             "rss_kb": _peak_rss_kb(), "order_errors": listener.order_errors,
             "lost_frames": p["lost_frames"], "overwritten": stats["ring"]["overwritten"],
-            "lost_announced": listener.lost_announced,
+            "lost_announced": listener.lost_announced, "stasis_events": stasis.events,
             "dropped_early": stats["reactor"]["dropped_early"]}
 
 
 def main() -> None:
-    variant, mode, port, n = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-    fn = run_base if variant == "base" else run_sdk
-    print(json.dumps(fn(mode, port, n)))
+    variant, stream, mode = sys.argv[1], sys.argv[2], sys.argv[3]
+    port, n = int(sys.argv[4]), int(sys.argv[5])
+    fn = {"base": run_base, "sdk": run_sdk, "aioari": run_aioari}[variant]
+    print(json.dumps(fn(stream, mode, port, n)))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """The event source: a websocket server in its own process (stdlib sockets only).
 
-It accepts ``GET /ari/events?app=<mode>...`` (any path, no auth check), does the RFC 6455
-handshake itself and writes unmasked text frames built from :mod:`benchmarks.stream`, each
+It accepts ``GET /ari/events?app=<stream>.<mode>...`` (any path, no auth check), does the
+RFC 6455 handshake itself and writes unmasked text frames of the stream (one of
+:data:`benchmarks.stream.STREAMS`; ``traces`` when the app has no ``<stream>.`` prefix), each
 with ``"bench_seq"`` (its index) and ``"bench_ts"`` (``time.time()`` when its batch was
 written) appended before the closing brace. The mode is read from the ``app`` parameter:
 
@@ -20,7 +21,7 @@ import socket
 import struct
 import threading
 import time
-from typing import Any, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import parse_qs, urlsplit
 
 from . import stream
@@ -81,10 +82,19 @@ class Encoder:
         return tail.join(prefixes) + tail
 
 
-def _serve(conn: socket.socket, enc: Encoder) -> None:
+def split_app(app: str) -> Tuple[str, str]:
+    """``"stasis.full-1000"`` -> ``("stasis", "full-1000")``; no prefix means ``traces``."""
+    name, dot, mode = app.partition(".")
+    return (name, mode) if dot else ("traces", app)
+
+
+def _serve(conn: socket.socket, encoders: Dict[str, Encoder]) -> None:
     try:
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        mode = _handshake(conn)
+        name, mode = split_app(_handshake(conn))
+        enc = encoders.get(name)
+        if enc is None:
+            return
         parts = mode.split("-")
         close = parts[-1] == "close"
         if parts[0] == "rate":
@@ -120,8 +130,8 @@ def _serve(conn: socket.socket, enc: Encoder) -> None:
         conn.close()
 
 
-def _main(pipe: Any, n_frames: int) -> None:
-    enc = Encoder(stream.frames(n_frames))
+def _main(pipe: Any, n_frames: Dict[str, int]) -> None:
+    encoders = {name: Encoder(stream.build(name, n)) for name, n in n_frames.items()}
     srv = socket.socket()
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     srv.bind(("127.0.0.1", 0))
@@ -129,14 +139,18 @@ def _main(pipe: Any, n_frames: int) -> None:
     pipe.send(srv.getsockname()[1])
     while True:
         conn, _ = srv.accept()
-        threading.Thread(target=_serve, args=(conn, enc), daemon=True).start()
+        threading.Thread(target=_serve, args=(conn, encoders), daemon=True).start()
 
 
 class EventServer:
-    """Runs the server in a child process; ``port`` once started."""
+    """Runs the server in a child process; ``port`` once started.
 
-    def __init__(self, n_frames: int = 20000) -> None:
-        self.n_frames = n_frames
+    :param n_frames: frames to build per stream (``{"traces": 20000, ...}``); a run asking
+        for more frames than its stream holds cycles over them (sequence numbers go on).
+    """
+
+    def __init__(self, n_frames: Optional[Dict[str, int]] = None) -> None:
+        self.n_frames = n_frames or {"traces": 20000}
         self.port = 0
         self._proc: Optional[multiprocessing.Process] = None
 

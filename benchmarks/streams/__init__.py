@@ -1,0 +1,1 @@
+"""Vendored benchmark streams (see README.md): a Stasis-application generator and a recording."""
