@@ -6,7 +6,7 @@ import logging
 
 from .client import CtiClient, ListenerHandle
 from .config import DEFAULT_EVENT_TYPES, CtiConfig
-from .control import CallControl, CallFailedError, CallStateError, ControlledCall
+from .control.calls import CallControl, CallFailedError, CallStateError, ControlledCall
 from .errors import (
     AriHttpError,
     AsteriskCtiError,
@@ -31,7 +31,7 @@ from .errors import (
     WebSocketProtocolError,
     WouldDeadlockError,
 )
-from .events import Bridge, CallerID, Channel, DialplanCEP, Endpoint, Event, parse_event
+from .events.catalogue import Bridge, CallerID, Channel, DialplanCEP, Endpoint, Event, parse_event
 from .listeners import (
     ChannelEventListener,
     ConnectionEvent,

@@ -21,8 +21,9 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 import requests
 
+from .ari.rest import AriRest, ari_path
+from .ari.subscriptions import _ALL_BRIDGES, Subscriptions, normalize_source
 from .config import CtiConfig
-from .dispatcher import Dispatcher, ErrorHook, safe_call
 from .errors import (
     AsteriskCtiError,
     ClientStoppedError,
@@ -40,7 +41,8 @@ from .listeners import (
     ConnectionListener,
     method_for_event_type,
 )
-from .processor import (
+from .pipeline.dispatcher import Dispatcher, ErrorHook, safe_call
+from .pipeline.processor import (
     CALL,
     CHANNEL,
     RAW,
@@ -50,12 +52,10 @@ from .processor import (
     Processor,
     SetHeld,
 )
-from .reactor import Reactor
-from .rest import AriRest, ari_path
-from .ring import Ring
-from .subscriptions import _ALL_BRIDGES, Subscriptions, normalize_source
-from .transport import TransportFactory, websocket_transport
-from .waiters import Waiters
+from .pipeline.reactor import Reactor
+from .pipeline.ring import Ring
+from .pipeline.transport import TransportFactory, websocket_transport
+from .pipeline.waiters import Waiters
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ class CtiClient:
 
     :param config: where and as whom to connect (:class:`CtiConfig`).
     :param transport_factory: opens the event websocket; default the real one
-        (:func:`asterisk_cti.transport.websocket_transport`); tests pass
+        (:func:`asterisk_cti.pipeline.transport.websocket_transport`); tests pass
         :class:`asterisk_cti.testing.FakeWebSocket` ``.factory``.
     :param session: the :class:`requests.Session` for REST (tests mount
         :class:`asterisk_cti.testing.FakeAri` on one); default a new pooled session.
@@ -556,7 +556,7 @@ class CtiClient:
         """The blocking :class:`~asterisk_cti.control.CallControl` of this client."""
         with self._lock:
             if self._control is None:
-                from .control import CallControl
+                from .control.calls import CallControl
 
                 self._control = CallControl(self)
             return self._control

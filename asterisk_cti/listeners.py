@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional
 
-from .events import (
+from .events.catalogue import (
     ChannelConnectedLine,
     ChannelCreated,
     ChannelDestroyed,

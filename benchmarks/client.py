@@ -128,7 +128,7 @@ def run_sdk(stream: str, mode: str, port: int, n: int) -> Dict[str, Any]:
     the switch and the Stasis state) and a raw listener for StasisStart/StasisEnd of the
     channels in the application, as a Stasis application that controls calls has."""
     from asterisk_cti import ChannelEventListener, ConnectionListener, CtiClient, CtiConfig
-    from asterisk_cti.events import endpoint_of_channel_name
+    from asterisk_cti.events.catalogue import endpoint_of_channel_name
     from asterisk_cti.model import CallListener
     from asterisk_cti.testing import FakeAri
 

@@ -10,7 +10,7 @@ import time
 import tracemalloc
 from typing import Any, Dict, List
 
-from asterisk_cti.events import Event, parse_event
+from asterisk_cti.events.catalogue import Event, parse_event
 from asterisk_cti.model import MODEL_EVENT_TYPES, CallModel
 
 from . import stream

@@ -71,7 +71,7 @@ def _wait_stream(client: Any, n: int, limit: float) -> None:
 
 def flood(port: int, n: int, blocked: bool) -> Dict[str, Any]:
     from asterisk_cti import ChannelEventListener, ConnectionListener
-    from asterisk_cti.events import endpoint_of_channel_name
+    from asterisk_cti.events.catalogue import endpoint_of_channel_name
 
     gate = threading.Event()
     block_line = "PJSIP/1000"

@@ -37,7 +37,7 @@ from typing import (
     Tuple,
 )
 
-from ..events import Event, endpoint_of_channel_name
+from ..events.catalogue import Event, endpoint_of_channel_name
 from .transitions import TRANSITIONS, Stimulus, phone_state_of
 from .types import (
     LINE_UNKNOWN,

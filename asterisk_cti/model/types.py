@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Dict, Mapping, NamedTuple, Optional, Tuple
 
-from ..events import CallerID
+from ..events.catalogue import CallerID
 
 
 class ConnectionState(str, Enum):

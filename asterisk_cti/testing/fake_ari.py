@@ -21,7 +21,7 @@ import requests
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
-from ..transport import basic_auth_header
+from ..pipeline.transport import basic_auth_header
 
 Body = Any
 Answer = Union[Tuple[int, Body], "requests.Response"]

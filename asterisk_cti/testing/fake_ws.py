@@ -1,4 +1,4 @@
-"""A fake event websocket: the :class:`~asterisk_cti.transport.TransportFactory` for tests.
+"""A fake event websocket: the :class:`~asterisk_cti.pipeline.transport.TransportFactory` for tests.
 
 Push events, errors and drops from the test thread; the client's reactor thread reads them as
 if Asterisk had sent them. Nothing touches the network.
@@ -12,7 +12,7 @@ from collections import deque
 from typing import Any, Deque, FrozenSet, List, Mapping, Optional, Union
 
 from ..errors import ConnectError, TransportError
-from ..transport import EventStream, unwanted
+from ..pipeline.transport import EventStream, unwanted
 
 Frame = Union[Mapping[str, Any], str, bytes]
 
@@ -130,7 +130,7 @@ class FakeWebSocket:
         read_timeout: float,
         verify_tls: Union[bool, str],
     ) -> EventStream:
-        """The :class:`~asterisk_cti.transport.TransportFactory` (reactor thread)."""
+        """The :class:`~asterisk_cti.pipeline.transport.TransportFactory` (reactor thread)."""
         with self._lock:
             self.attempts.append(ConnectAttempt(url, headers, verify_tls))
             if self._refusals:

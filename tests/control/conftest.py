@@ -13,12 +13,12 @@ from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
 
 import pytest
 
+from asterisk_cti.ari.rest import AriRest
 from asterisk_cti.config import CtiConfig
-from asterisk_cti.control import CallControl, ControlOptions
-from asterisk_cti.events import channel_ids_of, parse_event
-from asterisk_cti.rest import AriRest
+from asterisk_cti.control.calls import CallControl, ControlOptions
+from asterisk_cti.events.catalogue import channel_ids_of, parse_event
+from asterisk_cti.pipeline.waiters import Waiters
 from asterisk_cti.testing.fake_ari import FakeAri, RecordedRequest
-from asterisk_cti.waiters import Waiters
 
 APP = "cti"
 NOT_IN_STASIS = {"message": "Channel not in Stasis application"}

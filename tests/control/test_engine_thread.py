@@ -6,7 +6,7 @@ import re
 import threading
 from typing import List, Tuple
 
-from asterisk_cti.control import CallControl
+from asterisk_cti.control.calls import CallControl
 from asterisk_cti.testing.fake_ari import RecordedRequest
 
 from .conftest import Pbx

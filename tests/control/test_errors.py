@@ -8,7 +8,7 @@ from typing import Any, Tuple
 import pytest
 import requests
 
-from asterisk_cti.control import CallControl
+from asterisk_cti.control.calls import CallControl
 from asterisk_cti.errors import (
     AriHttpError,
     AuthenticationError,

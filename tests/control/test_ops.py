@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from asterisk_cti.control import CallControl, ControlledCall
+from asterisk_cti.control.calls import CallControl, ControlledCall
 from asterisk_cti.errors import CtiTimeoutError, NotFoundError, NotInStasisError
 
 from .conftest import Pbx, answered_call

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from asterisk_cti.control import CallControl, CallFailedError
+from asterisk_cti.control.calls import CallControl, CallFailedError
+from asterisk_cti.control.engine import party_of
 from asterisk_cti.errors import CtiTimeoutError, InvalidRequestError
 from asterisk_cti.model import Party
-from asterisk_cti.stasis import party_of
 
 from .conftest import APP, Pbx, answered_call
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from asterisk_cti.control import CallControl
+from asterisk_cti.control.calls import CallControl
 
 from .conftest import Pbx
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from asterisk_cti.control import (
+from asterisk_cti.control.calls import (
     CallControl,
     CallFailedError,
     CallStateError,

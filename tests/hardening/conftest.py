@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from asterisk_cti.control import ControlOptions
+from asterisk_cti.control.calls import ControlOptions
 from tests.control.conftest import control, pbx  # noqa: F401  (the call-control tests' own)
 
 

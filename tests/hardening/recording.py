@@ -8,7 +8,7 @@ from typing import Any, Callable, List, Optional, Sequence
 
 from asterisk_cti import CallListener, ChannelEventListener, ConnectionListener, CtiConfig
 from asterisk_cti.client import CtiClient
-from asterisk_cti.events import Event
+from asterisk_cti.events.catalogue import Event
 from asterisk_cti.testing import FakeAsterisk
 
 

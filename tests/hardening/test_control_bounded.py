@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from asterisk_cti.control import (
+from asterisk_cti.control.calls import (
     CallControl,
     CallStateError,
     Consultation,

@@ -8,7 +8,7 @@ from typing import Any, Tuple
 
 import pytest
 
-from asterisk_cti.control import CallControl, CallFailedError
+from asterisk_cti.control.calls import CallControl, CallFailedError
 from asterisk_cti.errors import (
     AuthenticationError,
     ChannelStateError,

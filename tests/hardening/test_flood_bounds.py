@@ -20,8 +20,8 @@ from typing import Any, Dict, List, Optional
 import pytest
 
 from asterisk_cti import ChannelEventListener, ConnectionListener
-from asterisk_cti.events import Event
-from asterisk_cti.ring import Ring
+from asterisk_cti.events.catalogue import Event
+from asterisk_cti.pipeline.ring import Ring
 from asterisk_cti.testing import FakeAsterisk
 from tests.hardening.recording import Recorder, monitoring
 

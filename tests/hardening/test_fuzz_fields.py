@@ -19,7 +19,7 @@ from typing import Any, Dict, Iterator, List, Tuple
 import pytest
 
 from asterisk_cti import CallListener, ChannelEventListener, ConnectionListener
-from asterisk_cti.events import Event
+from asterisk_cti.events.catalogue import Event
 from asterisk_cti.testing import FakeAsterisk, load_trace
 from tests.conftest import traces_dir
 

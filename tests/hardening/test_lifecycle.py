@@ -21,10 +21,10 @@ from asterisk_cti import (
     CtiTimeoutError,
     WouldDeadlockError,
 )
-from asterisk_cti.reactor import Reactor
-from asterisk_cti.ring import Ring
+from asterisk_cti.pipeline.reactor import Reactor
+from asterisk_cti.pipeline.ring import Ring
+from asterisk_cti.pipeline.transport import EventStream, basic_auth_header, websocket_transport
 from asterisk_cti.testing import FakeAsterisk
-from asterisk_cti.transport import EventStream, basic_auth_header, websocket_transport
 
 from .hostile_ws import Conn, HostileServer
 

@@ -11,7 +11,7 @@ from typing import Any, Dict
 import pytest
 
 from asterisk_cti import CtiConfig, InvalidResponseError
-from asterisk_cti.rest import AriRest, is_bridge, is_channel
+from asterisk_cti.ari.rest import AriRest, is_bridge, is_channel
 from asterisk_cti.testing import FakeAri, FakeAsterisk
 from tests.hardening.recording import Rec, monitoring
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List
 
-from asterisk_cti.events import Event
+from asterisk_cti.events.catalogue import Event
 from asterisk_cti.testing import FakeAsterisk
 from tests.hardening.recording import Rec, monitoring
 

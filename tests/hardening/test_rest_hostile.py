@@ -8,8 +8,9 @@ from typing import Any, Iterable, Iterator, List, Optional
 
 import pytest
 
+from asterisk_cti.ari.rest import AriRest
 from asterisk_cti.config import CtiConfig
-from asterisk_cti.control import CallControl
+from asterisk_cti.control.calls import CallControl
 from asterisk_cti.errors import (
     AriHttpError,
     CtiTimeoutError,
@@ -18,8 +19,7 @@ from asterisk_cti.errors import (
     ServerError,
     TransportError,
 )
-from asterisk_cti.rest import AriRest
-from asterisk_cti.waiters import Waiters
+from asterisk_cti.pipeline.waiters import Waiters
 
 from .hostile_http import HostileHttp, Reply
 

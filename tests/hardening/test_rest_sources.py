@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from asterisk_cti.ari.subscriptions import Subscriptions, normalize_source
 from asterisk_cti.errors import ConfigurationError
-from asterisk_cti.subscriptions import Subscriptions, normalize_source
 
 
 @pytest.mark.parametrize("source", [

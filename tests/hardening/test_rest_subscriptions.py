@@ -12,8 +12,8 @@ from typing import Any, Iterator, Tuple
 import pytest
 
 from asterisk_cti import CtiClient, CtiConfig
+from asterisk_cti.ari.subscriptions import Subscriptions
 from asterisk_cti.errors import InvalidRequestError, UnknownSourceError
-from asterisk_cti.subscriptions import Subscriptions
 from asterisk_cti.testing.fake_ari import FakeAri, RecordedRequest
 from asterisk_cti.testing.fake_ws import FakeWebSocket
 
@@ -63,7 +63,7 @@ def held(fake: FakeAri) -> set[str]:
 def test_sync_subscribes_the_others_one_by_one(fake: FakeAri) -> None:
     subs = Subscriptions(APP, server_filter=False)
     subs.add(["PJSIP/1000", "1002", "PJSIP/1006"])
-    from asterisk_cti.rest import AriRest
+    from asterisk_cti.ari.rest import AriRest
     rest = AriRest(CtiConfig(url="http://asterisk.test:8088", username="asterisk",
                              password="secret", app=APP), fake.session(), retries=0)
     result = subs.sync(rest, set())  # never raises for an unknown source

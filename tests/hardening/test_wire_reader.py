@@ -9,9 +9,9 @@ from typing import Callable, List
 import pytest
 
 from asterisk_cti import CtiConfig, TransportError, WebSocketProtocolError
-from asterisk_cti.reactor import Reactor
-from asterisk_cti.ring import Ring
-from asterisk_cti.transport import FrameReader, basic_auth_header, websocket_transport
+from asterisk_cti.pipeline.reactor import Reactor
+from asterisk_cti.pipeline.ring import Ring
+from asterisk_cti.pipeline.transport import FrameReader, basic_auth_header, websocket_transport
 
 from .hostile_ws import Conn, HostileServer, frame
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from asterisk_cti import CtiClient, CtiConfig, RedirectError
-from asterisk_cti.transport import basic_auth_header, websocket_transport
+from asterisk_cti.pipeline.transport import basic_auth_header, websocket_transport
 
 from .hostile_ws import Conn, HostileServer
 

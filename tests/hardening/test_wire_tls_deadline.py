@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from asterisk_cti import ConnectError
-from asterisk_cti.transport import websocket_transport
+from asterisk_cti.pipeline.transport import websocket_transport
 
 
 def test_a_trickled_tls_handshake_cannot_hold_the_deadline(tls_cert_dir: Path) -> None:

@@ -23,7 +23,7 @@ from asterisk_cti import (
     EventsLostEvent,
     ResyncEvent,
 )
-from asterisk_cti.events import endpoint_of_channel_name
+from asterisk_cti.events.catalogue import endpoint_of_channel_name
 
 #: Groups of recorded items.
 CHANNEL, CALL, CONNECTION = "channel", "call", "connection"

@@ -10,7 +10,8 @@ from typing import Dict
 import pytest
 
 from asterisk_cti import CtiConfig
-from asterisk_cti.control import CallFailedError
+from asterisk_cti.ari.rest import AriRest
+from asterisk_cti.control.calls import CallFailedError
 from asterisk_cti.errors import (
     AuthenticationError,
     ChannelStateError,
@@ -19,7 +20,6 @@ from asterisk_cti.errors import (
     ServerError,
     UnknownSourceError,
 )
-from asterisk_cti.rest import AriRest
 
 from .conftest import CtiFactory, LabCti
 from .lab import AriConfig, Lab, Phone

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
-from asterisk_cti.events import parse_event
+from asterisk_cti.events.catalogue import parse_event
 from asterisk_cti.model import CallEvent, CallModel, ConnectionState, EventKind
 from tests.conftest import traces_dir
 

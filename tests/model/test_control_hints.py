@@ -8,7 +8,7 @@ from __future__ import annotations
 import itertools
 from typing import Any, Dict, List, Tuple
 
-from asterisk_cti.events import parse_event
+from asterisk_cti.events.catalogue import parse_event
 from asterisk_cti.model import NOBODY, CallEvent, CallModel, ControlHint, Party
 
 from .helpers import new_model

@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Mapping
 
 import pytest
 
-from asterisk_cti.events import parse_event
+from asterisk_cti.events.catalogue import parse_event
 from asterisk_cti.model import CallModel, PhoneState
 
 from .helpers import SCENARIOS, load_trace, new_model

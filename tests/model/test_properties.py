@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Tuple
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from asterisk_cti.events import channel_ids_of, parse_event
+from asterisk_cti.events.catalogue import channel_ids_of, parse_event
 from asterisk_cti.model import CallModel, ConnectionState
 
 from .helpers import (

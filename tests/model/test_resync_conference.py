@@ -5,7 +5,7 @@ from __future__ import annotations
 import tracemalloc
 from typing import Any, Dict, List
 
-from asterisk_cti.events import parse_event
+from asterisk_cti.events.catalogue import parse_event
 from asterisk_cti.model import CallEvent, CallModel, ConnectionState, EventKind, Reason
 
 from .helpers import chan, ev, load_trace, new_model, replay, rest_at

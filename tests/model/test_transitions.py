@@ -7,7 +7,7 @@ from typing import Tuple
 
 import pytest
 
-from asterisk_cti.events import parse_event
+from asterisk_cti.events.catalogue import parse_event
 from asterisk_cti.model import (
     TRANSITIONS,
     CallModel,

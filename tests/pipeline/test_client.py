@@ -14,7 +14,7 @@ from asterisk_cti import (
     ConnectionListener,
     CtiTimeoutError,
 )
-from asterisk_cti.events import Event
+from asterisk_cti.events.catalogue import Event
 from asterisk_cti.testing import FakeAsterisk
 
 

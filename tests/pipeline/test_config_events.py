@@ -9,7 +9,7 @@ import pickle
 import pytest
 
 from asterisk_cti import ConfigurationError, CtiConfig, EventParseError
-from asterisk_cti.events import (
+from asterisk_cti.events.catalogue import (
     EVENT_CLASSES,
     ChannelCreated,
     ChannelDestroyed,
@@ -159,7 +159,7 @@ def test_dial_channel_is_the_peer_and_ids_cover_both_sides() -> None:
 
 
 def test_decode_frame_matches_json_loads_and_rejects_what_it_rejects() -> None:
-    from asterisk_cti.events import decode_frame
+    from asterisk_cti.events.catalogue import decode_frame
 
     for good in (b'{"type":"X","n":[1,2]}', ' {"a": "\\u00e9"} ', '{"a":1}\n', "[]"):
         assert decode_frame(good) == json.loads(good)

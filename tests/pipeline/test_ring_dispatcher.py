@@ -11,10 +11,10 @@ from typing import Any, Dict, List
 
 import pytest
 
-from asterisk_cti.dispatcher import Dispatcher, safe_call
 from asterisk_cti.errors import ClientStoppedError
-from asterisk_cti.reactor import Connected, backoff_delay
-from asterisk_cti.ring import Ring
+from asterisk_cti.pipeline.dispatcher import Dispatcher, safe_call
+from asterisk_cti.pipeline.reactor import Connected, backoff_delay
+from asterisk_cti.pipeline.ring import Ring
 
 
 def test_ring_returns_everything_in_order_in_one_batch() -> None:
@@ -198,7 +198,7 @@ def test_wait_for_room_holds_the_producer_until_moving_lanes_drain() -> None:
 
 
 def test_a_stuck_listener_does_not_hold_the_producer(monkeypatch: pytest.MonkeyPatch) -> None:
-    import asterisk_cti.dispatcher as dispatcher_module
+    import asterisk_cti.pipeline.dispatcher as dispatcher_module
 
     monkeypatch.setattr(dispatcher_module, "STUCK_AFTER", 0.05)
     gate = threading.Event()

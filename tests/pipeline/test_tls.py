@@ -10,8 +10,8 @@ from typing import List
 import pytest
 
 from asterisk_cti import ConnectError, CtiConfig, TransportError
-from asterisk_cti.rest import AriRest
-from asterisk_cti.transport import websocket_transport
+from asterisk_cti.ari.rest import AriRest
+from asterisk_cti.pipeline.transport import websocket_transport
 from tests.pipeline.test_transport import TinyServer, frame
 
 

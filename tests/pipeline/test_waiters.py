@@ -8,9 +8,9 @@ from typing import Any, List
 import pytest
 
 from asterisk_cti import ClientStoppedError, CtiTimeoutError
-from asterisk_cti.events import Event
+from asterisk_cti.events.catalogue import Event
+from asterisk_cti.pipeline.waiters import Waiters
 from asterisk_cti.testing import FakeAsterisk
-from asterisk_cti.waiters import Waiters
 
 
 def created(cid: str) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """The reactor thread: owns the event websocket and nothing else.
 
 It connects (HTTP basic auth in a header, never in the URL), reads frames as fast as they come
-and puts them into the :class:`~asterisk_cti.ring.Ring` in batches, pings when the line is
+and puts them into the :class:`~asterisk_cti.pipeline.ring.Ring` in batches, pings when the line is
 quiet, and reconnects forever with jittered exponential backoff until :meth:`Reactor.stop`.
 It never waits on a consumer: a slow reader is dangerous for Asterisk itself (its per-app
 queue fills and PJSIP stops taking new requests). Connection changes travel through the ring
@@ -17,8 +17,8 @@ import threading
 import time
 from typing import Any, Callable, Dict, FrozenSet, Optional
 
-from .config import CtiConfig
-from .errors import ConnectError, TransportError, WebSocketProtocolError
+from ..config import CtiConfig
+from ..errors import ConnectError, TransportError, WebSocketProtocolError
 from .ring import Ring
 from .transport import (
     Canceller,
@@ -70,7 +70,7 @@ class Reactor:
     """The thread that owns the websocket.
 
     :param config: connection settings.
-    :param factory: opens the websocket (see :mod:`asterisk_cti.transport`).
+    :param factory: opens the websocket (see :mod:`asterisk_cti.pipeline.transport`).
     :param ring: where frames go.
     :param rng: randomness for the jitter (tests pass a seeded one).
 

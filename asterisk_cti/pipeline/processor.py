@@ -42,13 +42,19 @@ from typing import (
     Tuple,
 )
 
-from .errors import AsteriskCtiError, ClientStoppedError, NotFoundError
-from .events import Event, channel_ids_of, decode_frame, endpoint_of_channel_name, parse_event
-from .listeners import ConnectionEvent, EventsLostEvent, ResyncEvent
+from ..ari.rest import AriRest, is_bridge, is_channel
+from ..ari.subscriptions import Subscriptions
+from ..errors import AsteriskCtiError, ClientStoppedError, NotFoundError
+from ..events.catalogue import (
+    Event,
+    channel_ids_of,
+    decode_frame,
+    endpoint_of_channel_name,
+    parse_event,
+)
+from ..listeners import ConnectionEvent, EventsLostEvent, ResyncEvent
 from .reactor import Connected, Disconnected, Marker, Reactor
-from .rest import AriRest, is_bridge, is_channel
 from .ring import Ring
-from .subscriptions import Subscriptions
 from .waiters import Waiters
 
 logger = logging.getLogger(__name__)
@@ -450,7 +456,7 @@ class Processor:
     # -- configuration ---------------------------------------------------------------------
 
     def _recompute_wanted(self) -> None:
-        from .subscriptions import ALWAYS_WANTED
+        from ..ari.subscriptions import ALWAYS_WANTED
 
         names = self._deliver_types | self._model_types | self._raw_types | ALWAYS_WANTED
         self._reactor.set_wanted(
@@ -460,7 +466,7 @@ class Processor:
     def needed_types(self) -> FrozenSet[str]:
         """Every event type this client consumes (the server-side filter lets these pass)."""
         if self._deliver_all:
-            from .events import ARI_EVENT_TYPES
+            from ..events.catalogue import ARI_EVENT_TYPES
 
             return frozenset(ARI_EVENT_TYPES)
         return self._deliver_types | self._model_types | self._raw_types

@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable, List, Optional
 
-from .errors import ClientStoppedError, CtiTimeoutError
+from ..errors import ClientStoppedError, CtiTimeoutError
 
 Predicate = Callable[[Any], bool]
 

@@ -28,7 +28,7 @@ from typing import (
     cast,
 )
 
-from .errors import EventParseError
+from ..errors import EventParseError
 
 _EMPTY: Mapping[str, Any] = {}
 

@@ -31,7 +31,7 @@ import time
 from typing import Any, Callable, Dict, FrozenSet, List, Mapping, NamedTuple, Optional, Protocol
 from urllib.parse import urlsplit
 
-from .errors import ConnectError, RedirectError, TransportError, WebSocketProtocolError
+from ..errors import ConnectError, RedirectError, TransportError, WebSocketProtocolError
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ where the SDK owns the bridge. Calls get there in two ways: :meth:`CallControl.o
 puts them there, and the **switch** takes calls the dialplan sends in with
 ``Stasis(<app>,dial[,<destination>])``, dials the destination, gives ringback, bridges on
 answer and passes busy / no answer back. The Stasis state and the switch live in
-:mod:`asterisk_cti.stasis`.
+:mod:`asterisk_cti.control.engine`.
 
 Threads: the public methods run on the caller's thread. Internal state is guarded by one lock
 that is never held while a request or a wait is in progress.
@@ -27,11 +27,12 @@ import threading
 from dataclasses import dataclass, replace
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-from .errors import AsteriskCtiError, CtiTimeoutError, NotInStasisError, ServerError
-from .events import Event
-from .model.types import ControlHint
-from .rest import ari_path
-from .stasis import (
+from ..ari.rest import ari_path
+from ..errors import AsteriskCtiError, CtiTimeoutError, NotInStasisError, ServerError
+from ..events.catalogue import Event
+from ..model.types import ControlHint
+from ..pipeline.waiters import Waiter
+from .engine import (
     ENGINE_EVENT_TYPES,
     FAILED_DIALSTATUS,
     HANGUP_REASONS,
@@ -47,7 +48,6 @@ from .stasis import (
     new_id,
     party_of,
 )
-from .waiters import Waiter
 
 logger = logging.getLogger(__name__)
 

@@ -29,8 +29,8 @@ import logging
 import threading
 from typing import AbstractSet, Any, Iterable, List, Mapping, NamedTuple, Tuple
 
-from .errors import AriHttpError, ConfigurationError, NotFoundError, UnknownSourceError
-from .events import ARI_EVENT_TYPES
+from ..errors import AriHttpError, ConfigurationError, NotFoundError, UnknownSourceError
+from ..events.catalogue import ARI_EVENT_TYPES
 from .rest import AriRest
 
 logger = logging.getLogger(__name__)

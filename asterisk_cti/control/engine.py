@@ -51,12 +51,12 @@ from typing import (
     Tuple,
 )
 
-from .config import CtiConfig
-from .errors import AriHttpError, AsteriskCtiError, NotFoundError
-from .events import Event, parse_event
-from .model.types import ControlHint, Party
-from .rest import AriRest
-from .waiters import Waiter, Waiters
+from ..ari.rest import AriRest
+from ..config import CtiConfig
+from ..errors import AriHttpError, AsteriskCtiError, NotFoundError
+from ..events.catalogue import Event, parse_event
+from ..model.types import ControlHint, Party
+from ..pipeline.waiters import Waiter, Waiters
 
 logger = logging.getLogger(__name__)
 

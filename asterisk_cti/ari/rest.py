@@ -35,8 +35,8 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from .config import CtiConfig
-from .errors import (
+from ..config import CtiConfig
+from ..errors import (
     AriHttpError,
     InvalidRequestError,
     InvalidResponseError,
@@ -45,7 +45,7 @@ from .errors import (
     TransportError,
     http_error,
 )
-from .transport import basic_auth_header
+from ..pipeline.transport import basic_auth_header
 
 logger = logging.getLogger(__name__)
 

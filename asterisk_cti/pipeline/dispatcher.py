@@ -20,7 +20,7 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Deque, Dict, Hashable, Iterable, List, Optional, Tuple
 
-from .errors import ClientStoppedError
+from ..errors import ClientStoppedError
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,16 @@
+"""How the SDK controls calls: ``client.control`` (:class:`CallControl`), blocking and
+thread-safe, and the Stasis engine underneath that dials, bridges and cleans up the calls the
+SDK drives.
+"""
+
+from .calls import CallControl, CallFailedError, CallStateError, Consultation, ControlledCall
+from .engine import ControlOptions
+
+__all__ = [
+    "CallControl",
+    "CallFailedError",
+    "CallStateError",
+    "Consultation",
+    "ControlOptions",
+    "ControlledCall",
+]
