@@ -245,6 +245,9 @@ def test_busy(cti: LabCti, phones: Dict[str, Phone]) -> None:
     assert failed.cause == 17 and failed.dialstatus == "BUSY" and failed.reason.value == "busy"
     kai.wait_for("CALL_CLOSED")
     cti.events.wait_call("call_cleared", K, since=start)
+    # 1000's call may be cleared before Asterisk destroys the busy leg it dialled to 1002:
+    # wait for that leg's end before reading 1002's snapshot.
+    cti.events.wait_channel("ChannelDestroyed", P, since=start)
     assert cti.wait_idle(5.0)
     assert cti.events.kinds(K, start, skip=NOISE) == [
         "originated", "failed", "connection_cleared", "call_cleared"]
