@@ -289,7 +289,7 @@ def main(argv: List[str]) -> None:
     n = QUICK_FLOOD if "--quick" in argv else FLOOD
     only = [a for a in argv if a in SCENARIOS] or list(SCENARIOS)
     started = time.monotonic()
-    with EventServer(n_frames=20000) as srv:
+    with EventServer(n_frames={"traces": 20000}) as srv:
         for name in only:
             for label, path in (("before", before), ("now", None)):
                 if label == "before" and not before:
