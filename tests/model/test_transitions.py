@@ -18,7 +18,6 @@ from asterisk_cti.model import (
     phone_state_of,
     transition_table_rst,
 )
-from asterisk_cti.model.core import MODEL_EVENT_TYPES
 
 from .helpers import chan, ev, new_model
 
@@ -91,10 +90,6 @@ def test_rst_table_lists_every_entry_and_docs_are_current() -> None:
     if not doc.is_file():
         pytest.fail("docs/call-model.rst is missing")
     assert table in doc.read_text(encoding="utf-8"), "regenerate the table in the docs"
-
-
-def test_model_event_types_are_the_handled_ones() -> None:
-    assert set(MODEL_EVENT_TYPES) == set(CallModel()._handlers)
 
 
 # -- ARI events -> stimuli ---------------------------------------------------------------
