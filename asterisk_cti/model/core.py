@@ -71,7 +71,7 @@ class CallModel(ChannelHandlers, Dialing, TransferHandlers, Sync):
             else:
                 technologies.add(source)
         self._endpoints, self._technologies = set(endpoints), technologies
-        self._begin(None)
+        self._begin()
         for name in list(self._lines):
             if not self._is_monitored(name):
                 rec = self._lines.pop(name)

@@ -73,7 +73,7 @@ class Hints(Connections):
         :returns: the held / retrieved event, or nothing if the state did not allow it (then
             the channel is put in :attr:`needs_repair`).
         """
-        self._begin(None)
+        self._begin()
         ch = self._chans.get(channel_id)
         if ch is not None and channel_id in self._hints and not held:
             self._claim_transfer(ch)
@@ -112,7 +112,7 @@ class Hints(Connections):
                 ch = self._adopt(cid, raw, peer.call)
                 if ch is not None:
                     self._take_hint(cid)
-                    self._apply_leg_hint(ch, hint, raw)
+                    self._apply_leg_hint(ch, hint)
                 return ch
         if "channelvars" in raw:
             linked_id = linkedid_of(raw)
@@ -146,15 +146,13 @@ class Hints(Connections):
             ch.call_is_guess = False
             self._join(ch, peer.call)
         ch.direction = INCOMING
-        self._apply_leg_hint(ch, hint, chan_data)
+        self._apply_leg_hint(ch, hint)
         self._fire(ch, Stimulus.CREATED_INCOMING)
         if chan_data.get("state") == "Ringing":
             self._leg_rings(ch)
         return True
 
-    def _apply_leg_hint(
-        self, ch: ChannelRecord, hint: ControlHint, chan_data: Mapping[str, Any]
-    ) -> None:
+    def _apply_leg_hint(self, ch: ChannelRecord, hint: ControlHint) -> None:
         """Identities of a leg call control dialled: it is the destination (``called``), its
         caller is who placed the call, whatever caller ids the channels carry; the peer, a
         click-to-dial agent, now reaches the destination (``originated``)."""

@@ -96,9 +96,11 @@ class ModelState:
             return endpoint.partition("/")[0] in self._technologies
         return False
 
-    def _begin(self, raw: Optional[Mapping[str, Any]]) -> None:
+    def _begin(self) -> None:
+        """Start a mutating call that is not an ARI event (REST data, a hint, a hold): fresh
+        output, no raw event, the clock's time."""
         self._out = []
-        self._raw = (raw,) if raw is not None else NO_RAW
+        self._raw = NO_RAW
         self._ts_text = ""
         self._ts = None
 

@@ -51,7 +51,7 @@ class Sync(Bridges):
         :returns: the CTI events that bring listeners in line with REST.
         """
         self._repair.discard(channel_id)
-        self._begin(None)
+        self._begin()
         ch = self._chans.get(channel_id)
         if channel is None or type(channel) is not dict:
             if ch is not None:
@@ -94,7 +94,7 @@ class Sync(Bridges):
 
         :returns: the CTI events, and a :class:`ResyncReport` of what changed.
         """
-        self._begin(None)
+        self._begin()
         while self._merging:
             self._settle_merge(next(iter(self._merging)))
         rest: Dict[str, Mapping[str, Any]] = {}

@@ -38,7 +38,7 @@ def _model_with(state: ConnectionState) -> Tuple[CallModel, str]:
 def test_each_transition(state: ConnectionState, stimulus: Stimulus) -> None:
     model, cid = _model_with(state)
     ch = model._chans[cid]
-    model._begin(None)
+    model._begin()
     assert model._fire(ch, stimulus)
     expected = TRANSITIONS[(state, stimulus)]
     assert ch.state is expected.state
@@ -56,7 +56,7 @@ def test_each_transition(state: ConnectionState, stimulus: Stimulus) -> None:
 def test_each_missing_pair_is_unfit(state: ConnectionState, stimulus: Stimulus) -> None:
     model, cid = _model_with(state)
     ch = model._chans[cid]
-    model._begin(None)
+    model._begin()
     assert not model._fire(ch, stimulus)
     assert ch.state is state
     assert model._out == []
