@@ -10,6 +10,26 @@ Readers on other threads use :attr:`CallModel.lines`, :meth:`CallModel.line`,
 that the processor republishes (copy-on-write, per line / call / connection) at the end of every
 mutating call, so a reader never sees a half-applied event.
 
+This module only composes the class and holds its entry points (:meth:`~CallModel.apply`,
+:meth:`~CallModel.set_monitored`). The behaviour lives in mixins, each layer built on the one
+below it::
+
+    records.py      plain records and Asterisk facts (no behaviour)
+    state.py        ModelState: every attribute; begin / now / dirty / unfit
+    snapshots.py    Snapshots: publish and serve the immutable snapshots
+    tracking.py     Tracking: channel records, calls, correlation, adoption
+    connections.py  Connections: stimuli through the transition table, CTI events
+    hints.py        Hints: what call control announces (expect, set_held); the look-up
+    channels.py     ChannelHandlers: Channel* and EndpointStateChange events
+    dialing.py      Dialing: the Dial event
+    bridges.py      Bridges: bridge events, conferences, settling merges
+    transfers.py    TransferHandlers: BridgeAttendedTransfer, BridgeBlindTransfer
+    sync.py         Sync: resync and repair from REST
+
+Handlers are marked ``@handles("EventType")`` (:mod:`~asterisk_cti.model.registry`);
+:data:`MODEL_EVENT_TYPES` and the dispatch table of :meth:`~CallModel.apply` are derived
+from the marks.
+
 Cost: every handler does a constant number of dict look-ups plus work proportional to the
 channels of the one call or line an event touches; nothing iterates over all lines or calls.
 Events about channels that are neither on a monitored line nor related to a tracked call are
