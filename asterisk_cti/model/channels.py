@@ -28,7 +28,6 @@ from .records import (
 from .registry import handles
 from .transitions import TRANSITIONS, Stimulus
 from .types import (
-    LINE_UNKNOWN,
     Party,
     Reason,
 )
@@ -48,12 +47,12 @@ class ChannelHandlers(Hints):
         name = str(chan_data.get("name") or "")
         if name.startswith("Local/"):
             self._remember_local(cid, name)
-        ep = endpoint_of_channel_name(name)
-        if not self._is_monitored(ep):
+        endpoint = endpoint_of_channel_name(name)
+        if not self._is_monitored(endpoint):
             if "channelvars" in chan_data or cid in self._hints:
                 self._lookup(chan_data)
             return
-        ch = self._new_chan(cid, name, ep, chan_data)
+        ch = self._new_chan(cid, name, endpoint, chan_data)
         hint = self._take_hint(cid)
         if hint is not None and self._created_by_control(ch, hint, chan_data):
             return
@@ -255,12 +254,5 @@ class ChannelHandlers(Hints):
     @handles("EndpointStateChange")
     def _on_endpoint_state(self, raw: Mapping[str, Any]) -> None:
         endpoint_data = as_dict(raw.get("endpoint"))
-        if endpoint_data is None:
-            return
-        name = f"{endpoint_data.get('technology') or ''}/{endpoint_data.get('resource') or ''}"
-        if not self._is_monitored(name):
-            return
-        state = str(endpoint_data.get("state") or LINE_UNKNOWN)
-        rec = self._line_rec(name)
-        if rec.registration != state:
-            self._line_state(rec, state)
+        if endpoint_data is not None:
+            self._set_registration(endpoint_data)

@@ -10,13 +10,7 @@ change. Processor thread only; no I/O.
 
 from __future__ import annotations
 
-from typing import (
-    Any,
-    Dict,
-    Optional,
-    Sequence,
-    Tuple,
-)
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 from .records import (
     CLEARING_KINDS,
@@ -32,10 +26,12 @@ from .records import (
 from .tracking import Tracking
 from .transitions import TRANSITIONS, Stimulus, phone_state_of
 from .types import (
+    LINE_UNKNOWN,
     NOBODY,
     CallEvent,
     ConnectionState,
     EventKind,
+    LineStateChange,
     Party,
     PhoneState,
     Reason,
@@ -193,6 +189,22 @@ class Connections(Tracking):
         if (ch.state is NULL or ch.state is INITIATED) and not ch.calling:
             ch.calling = ch.connected
         self._fire(ch, Stimulus.RINGING)
+
+    def _set_registration(
+        self, endpoint_data: Mapping[str, Any]
+    ) -> Optional[LineStateChange]:
+        """Take the registration state of an ARI endpoint object: a monitored line whose state
+        changed emits ``line_state_changed``; returns the change, or ``None``."""
+        name = f"{endpoint_data.get('technology') or ''}/{endpoint_data.get('resource') or ''}"
+        if not self._is_monitored(name):
+            return None
+        state = str(endpoint_data.get("state") or LINE_UNKNOWN)
+        rec = self._line_rec(name)
+        if rec.registration == state:
+            return None
+        change = LineStateChange(name, rec.registration, state)
+        self._line_state(rec, state)
+        return change
 
     def _line_state(self, rec: LineRecord, state: str) -> None:
         prev = rec.registration

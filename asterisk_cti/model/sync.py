@@ -30,7 +30,6 @@ from .records import (
 )
 from .transitions import Stimulus
 from .types import (
-    LINE_UNKNOWN,
     CallEvent,
     Connection,
     LineStateChange,
@@ -63,9 +62,9 @@ class Sync(Bridges):
             if name.startswith("Local/"):
                 self._remember_local(channel_id, name)
             if ch is None:
-                ep = endpoint_of_channel_name(name)
-                if self._is_monitored(ep):
-                    ch = self._new_chan(channel_id, name, ep, channel)
+                endpoint = endpoint_of_channel_name(name)
+                if self._is_monitored(endpoint):
+                    ch = self._new_chan(channel_id, name, endpoint, channel)
                     self._sync_new(ch, channel)
                     self._attach_new(ch, channel)
                     self._sync_state(ch, channel, new=True)
@@ -103,56 +102,17 @@ class Sync(Bridges):
                 rest[chan_data["id"]] = chan_data
         line_changes: List[LineStateChange] = []
         for endpoint_data in endpoints:
-            if type(endpoint_data) is not dict:
-                continue
-            name = f"{endpoint_data.get('technology') or ''}/{endpoint_data.get('resource') or ''}"
-            if not self._is_monitored(name):
-                continue
-            state = str(endpoint_data.get("state") or LINE_UNKNOWN)
-            rec = self._line_rec(name)
-            if rec.registration != state:
-                line_changes.append(LineStateChange(name, rec.registration, state))
-                self._line_state(rec, state)
-        removed: List[Connection] = []
-        for old in list(self._chans.values()):
-            if old.id not in rest:
-                if old.line is not None and not old.cleared:
-                    removed.append(self._snapshot_of(old))
-                self._vanished(old)
+            if type(endpoint_data) is dict:
+                change = self._set_registration(endpoint_data)
+                if change is not None:
+                    line_changes.append(change)
+        removed = self._drop_missing(rest)
         before: Dict[str, Connection] = {
             cid: self._snapshot_of(ch)
             for cid, ch in self._chans.items()
             if ch.line is not None and not ch.cleared
         }
-        fresh: List[ChannelRecord] = []
-        for cid, chan_data in rest.items():
-            name = str(chan_data.get("name") or "")
-            if name.startswith("Local/"):
-                self._remember_local(cid, name)
-            known = self._chans.get(cid)
-            if known is None:
-                ep = endpoint_of_channel_name(name)
-                if self._is_monitored(ep):
-                    new = self._new_chan(cid, name, ep, chan_data)
-                    self._sync_new(new, chan_data)
-                    linked_id = linkedid_of(chan_data)
-                    self._join(new, self._call_for(linked_id or cid))
-                    if linked_id:
-                        new.call_is_guess = False
-                    fresh.append(new)
-            else:
-                own = Party.from_raw(chan_data.get("caller"))
-                if own and own != known.own:
-                    self._set_own(known, own)
-                ep = endpoint_of_channel_name(name)
-                if known.line is None and not known.cleared and self._is_monitored(ep):
-                    # A related channel whose endpoint became monitored: promote it.
-                    known.line = ep
-                    known.connected = Party.from_raw(chan_data.get("connected"))
-                    self._line_rec(ep).connections[cid] = known
-                    self._index(known)
-                    self._sync_new(known, chan_data)
-                    self._dirty(known)
+        fresh = self._track_rest_channels(rest)
         self._correlate_bridges(bridges, rest)
         for ch in fresh:
             if ch.direction is INCOMING and not any(
@@ -185,6 +145,51 @@ class Sync(Bridges):
         self._out = []
         report = ResyncReport(tuple(added), tuple(removed), tuple(changed), tuple(line_changes))
         return out, report
+
+    def _drop_missing(self, rest: Mapping[str, Mapping[str, Any]]) -> List[Connection]:
+        """Clear and forget the channels REST no longer has; the connections that were live."""
+        removed: List[Connection] = []
+        for old in list(self._chans.values()):
+            if old.id not in rest:
+                if old.line is not None and not old.cleared:
+                    removed.append(self._snapshot_of(old))
+                self._vanished(old)
+        return removed
+
+    def _track_rest_channels(
+        self, rest: Mapping[str, Mapping[str, Any]]
+    ) -> List[ChannelRecord]:
+        """Track the REST channels on monitored lines the model does not know (returned, in a
+        call of their linkedid or their own), refresh the caller of known ones, and promote a
+        related channel whose endpoint became monitored."""
+        fresh: List[ChannelRecord] = []
+        for cid, chan_data in rest.items():
+            name = str(chan_data.get("name") or "")
+            if name.startswith("Local/"):
+                self._remember_local(cid, name)
+            endpoint = endpoint_of_channel_name(name)
+            known = self._chans.get(cid)
+            if known is None:
+                if self._is_monitored(endpoint):
+                    new = self._new_chan(cid, name, endpoint, chan_data)
+                    self._sync_new(new, chan_data)
+                    linked_id = linkedid_of(chan_data)
+                    self._join(new, self._call_for(linked_id or cid))
+                    if linked_id:
+                        new.call_is_guess = False
+                    fresh.append(new)
+                continue
+            own = Party.from_raw(chan_data.get("caller"))
+            if own and own != known.own:
+                self._set_own(known, own)
+            if known.line is None and not known.cleared and self._is_monitored(endpoint):
+                known.line = endpoint
+                known.connected = Party.from_raw(chan_data.get("connected"))
+                self._line_rec(endpoint).connections[cid] = known
+                self._index(known)
+                self._sync_new(known, chan_data)
+                self._dirty(known)
+        return fresh
 
     def _sync_new(self, ch: ChannelRecord, chan_data: Mapping[str, Any]) -> None:
         """Set direction and parties of a connection first seen in REST."""
