@@ -123,7 +123,7 @@ class Dialing(Hints):
             and prev_peer != caller.peer
             and not prev_alive
         ):
-            # A called channel now open_dials: its caller transferred it (blind transfer, REFER).
+            # A called channel now dials: its caller transferred it (blind transfer, REFER).
             # Told when the target rings (or answers): until then nothing is transferred.
             caller.refer_wait = (caller.connected, target)
             return

@@ -26,7 +26,7 @@ from .records import (
     DIALSTATUS_OF_CAUSE,
     INCOMING,
     INITIATED,
-    MAX_TOMBSTONES,
+    MAX_HINTS,
     OUTGOING,
     ChannelRecord,
     linkedid_of,
@@ -45,7 +45,7 @@ class Hints(Connections):
 
     def expect(self, channel_id: str, hint: ControlHint) -> None:
         """Tell the model what call control is about to do with a channel: create it (a
-        click-to-dial agent, a leg it open_dials) or end it by a transfer. Call it *before* the
+        click-to-dial agent, a leg it dials) or end it by a transfer. Call it *before* the
         request, so that the channel's first event finds it.
 
         Any thread: it only records the hint under a short lock; the processor thread reads
@@ -57,7 +57,7 @@ class Hints(Connections):
             hints[channel_id] = hint
             if hint.role == "transfer" and hint.target:
                 hints[hint.target] = ControlHint("transfer_target", peer=channel_id)
-            while len(hints) > MAX_TOMBSTONES:
+            while len(hints) > MAX_HINTS:
                 del hints[next(iter(hints))]
 
     def _take_hint(self, cid: str) -> Optional[ControlHint]:

@@ -53,13 +53,20 @@ DIALSTATUS_OF_CAUSE: Dict[int, str] = {
     38: "CHANUNAVAIL",
 }
 
+#: Event kinds after which the phone of the connection is disconnected.
 CLEARING_KINDS = frozenset(
     {EventKind.CONNECTION_CLEARED, EventKind.CALL_CLEARED, EventKind.DIVERTED}
 )
 
+#: The ``raw`` of an event not caused by an ARI event (REST data, a hint).
 NO_RAW: Tuple[Mapping[str, Any], ...] = ()
+#: ``ChannelRecord.conference_ids`` of a channel in no conference.
 NO_CONFERENCE: FrozenSet[str] = frozenset()
+#: Destroyed channel ids remembered, so that a late event about one is not "lost".
 MAX_TOMBSTONES = 4096
+#: At most this many call-control hints are kept (the oldest is dropped).
+MAX_HINTS = 4096
+#: Local channel names remembered (id <-> name), to pair a ``;1`` with its ``;2``.
 MAX_LOCAL_NAMES = 20000
 #: After a BridgeMerged, how long (ARI time) the bridge counts as settling when no
 #: BridgeAttendedTransfer arrives; Asterisk publishes the transfer in the same burst.
@@ -126,9 +133,13 @@ class CallRecord:
     __slots__ = ("id", "chans", "seq", "keys")
 
     def __init__(self, call_id: str, seq: int) -> None:
+        #: the call id listeners see (the linkedid, or the first channel's id)
         self.id = call_id
+        #: its tracked channels, by channel id
         self.chans: Dict[str, ChannelRecord] = {}
+        #: creation order: when two calls merge, the older keeps its id
         self.seq = seq
+        #: every id under which the model's call table finds this call (merged ones too)
         self.keys: List[str] = [call_id]
 
 
@@ -151,6 +162,7 @@ class ChannelRecord:
         self.call: CallRecord = NO_CALL
         self.state = NULL
         self.direction = INCOMING
+        #: the channel's own party (its caller id)
         self.own = NOBODY
         self.calling = NOBODY
         self.called = NOBODY
@@ -163,15 +175,25 @@ class ChannelRecord:
         self.start = 0.0
         self.answer: Optional[float] = None
         self.end: Optional[float] = None
+        #: the channel at the other end of its last Dial (or of the leg call control dialled)
         self.peer: Optional[str] = None
+        #: Dials this channel placed that have no final status yet
         self.open_dials = 0
+        #: the bridge it is in, if any
         self.bridge: Optional[str] = None
+        #: whom it was talking to when put on hold (to infer an attended transfer)
         self.hold_party = NOBODY
+        #: a blind transfer moved it: its next Dial is the transfer's, not a new call
         self.awaits_transfer_dial = False
+        #: its connection left the line (CSTA state NULL); the record may live on
         self.cleared = False
+        #: an event about it was emitted (so a call id change is news)
         self.announced = False
+        #: its call is a guess (no linkedid, Dial or bridge said so): it may move
         self.call_is_guess = True
+        #: the real parties of the conference it was last told of
         self.conference_ids: FrozenSet[str] = NO_CONFERENCE
+        #: creation order
         self.seq = seq
         #: what call control said about this channel (it placed or dialled it)
         self.hint: Optional[ControlHint] = None
