@@ -18,7 +18,6 @@ from asterisk_cti.model import (
     phone_state_of,
     transition_table_rst,
 )
-from asterisk_cti.model.core import MODEL_EVENT_TYPES
 
 from .helpers import chan, ev, new_model
 
@@ -39,7 +38,7 @@ def _model_with(state: ConnectionState) -> Tuple[CallModel, str]:
 def test_each_transition(state: ConnectionState, stimulus: Stimulus) -> None:
     model, cid = _model_with(state)
     ch = model._chans[cid]
-    model._begin(None)
+    model._begin()
     assert model._fire(ch, stimulus)
     expected = TRANSITIONS[(state, stimulus)]
     assert ch.state is expected.state
@@ -57,7 +56,7 @@ def test_each_transition(state: ConnectionState, stimulus: Stimulus) -> None:
 def test_each_missing_pair_is_unfit(state: ConnectionState, stimulus: Stimulus) -> None:
     model, cid = _model_with(state)
     ch = model._chans[cid]
-    model._begin(None)
+    model._begin()
     assert not model._fire(ch, stimulus)
     assert ch.state is state
     assert model._out == []
@@ -91,10 +90,6 @@ def test_rst_table_lists_every_entry_and_docs_are_current() -> None:
     if not doc.is_file():
         pytest.fail("docs/call-model.rst is missing")
     assert table in doc.read_text(encoding="utf-8"), "regenerate the table in the docs"
-
-
-def test_model_event_types_are_the_handled_ones() -> None:
-    assert set(MODEL_EVENT_TYPES) == set(CallModel()._handlers)
 
 
 # -- ARI events -> stimuli ---------------------------------------------------------------
