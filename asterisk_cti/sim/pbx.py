@@ -22,7 +22,7 @@ import time
 import uuid
 from typing import Any, Callable, Dict, Iterable, List, Sequence, Tuple
 
-from .model import (
+from .objects import (
     APP_MARK,
     CAUSE_TXT,
     App,

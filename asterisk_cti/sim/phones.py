@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Dict, List
 
-from .model import Channel
+from .objects import Channel
 from .pbx import AriError, PhoneHooks
 
 if TYPE_CHECKING:

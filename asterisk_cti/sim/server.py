@@ -29,7 +29,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any, Callable, Dict, List, Sequence, Tuple
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from .model import Bridge, Channel, JsonObj
+from .objects import Bridge, Channel, JsonObj
 from .pbx import DEVICE_STATES, AriError, Pbx, PbxConfig, cause_from_reason
 from .phones import Phone, PhoneBook
 from .scheduler import Scheduler

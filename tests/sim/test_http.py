@@ -10,7 +10,7 @@ import requests
 import websocket
 
 from asterisk_cti.sim import AriSimulator, scenarios
-from asterisk_cti.sim.model import BRIDGE_ALL
+from asterisk_cti.sim.objects import BRIDGE_ALL
 
 from .conftest import REC_SOURCES, Recorder, wait_for
 

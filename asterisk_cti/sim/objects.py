@@ -1,4 +1,4 @@
-"""The simulator's objects and the JSON Asterisk 22 gives them, plus event routing to apps.
+"""The simulator's objects (endpoints, channels, bridges, apps) and the JSON Asterisk 22 gives them.
 
 Pure data: :class:`Endpoint`, :class:`Channel`, :class:`Bridge`, :class:`App` and the
 functions that render them exactly as ARI does (same keys, same order). Nothing here locks or
