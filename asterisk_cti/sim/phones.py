@@ -12,7 +12,7 @@ import threading
 from typing import TYPE_CHECKING, Dict, List
 
 from .objects import Channel
-from .pbx import AriError, PhoneHooks
+from .state import AriError, PhoneHooks
 
 if TYPE_CHECKING:
     from .pbx import Pbx

@@ -273,7 +273,6 @@ class AriSimulator:
     ) -> None:
         self.username = username if username is not None else "sim-" + secrets.token_hex(3)
         self.password = password if password is not None else secrets.token_urlsafe(12)
-        self._requested_port = port
         self.port = port
         self.boot_time = boot_time
         self.scheduler = Scheduler()
