@@ -61,12 +61,10 @@ class Dialplan(Lifecycle):
         self.run_dialplan(a, exten)
         return a
 
-    def run_dialplan(
-        self, a: Channel, exten: str, first_app: Tuple[str, str] | None = None
-    ) -> None:
+    def run_dialplan(self, a: Channel, exten: str) -> None:
         a.context = "from-internal"
         if re.fullmatch(r"1\d{3,}", exten):
-            self._dp_dial_exten(a, exten, first_app)
+            self._dp_dial_exten(a, exten)
         elif exten == self.config.queue_extension:
             self._dp_queue(a, exten)
         elif re.fullmatch(r"7\d{3}", exten):
@@ -75,10 +73,9 @@ class Dialplan(Lifecycle):
             self.dialplan(a, "Hangup", "1", exten=exten, priority=1)
             self._end_dialplan(a, 1)
 
-    def _dp_dial_exten(self, a: Channel, exten: str, first_app: Tuple[str, str] | None) -> None:
+    def _dp_dial_exten(self, a: Channel, exten: str) -> None:
         noop = f'lab: "{a.caller_name}" <{a.caller_number}> -> {exten}'
-        app, data = first_app or ("NoOp", noop)
-        self.dialplan(a, app, data, exten=exten, priority=1)
+        self.dialplan(a, "NoOp", noop, exten=exten, priority=1)
         self.dialplan(a, "Set", "TALK_DETECT(set)=", priority=2)
         a.talk_detect = True
         self.dialplan(a, "Set", "__TRANSFER_CONTEXT=from-internal", priority=3)

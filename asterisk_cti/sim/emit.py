@@ -43,9 +43,7 @@ class Emitter(PbxState):
                 sink(frame)
             app.delivered += count
 
-    def _channel_targets(
-        self, chans: Sequence[Channel], endpoints_too: bool = True
-    ) -> Dict[str, int]:
+    def _channel_targets(self, chans: Sequence[Channel]) -> Dict[str, int]:
         targets: Dict[str, int] = {}
         for app in self.apps.values():
             keys = set()
@@ -57,7 +55,7 @@ class Emitter(PbxState):
             for ch in chans:
                 if ch.stasis_app == app.name or subs.get("channel:" + ch.id):
                     keys.add("channel:" + ch.id)
-                if endpoints_too and ch.endpoint is not None:
+                if ch.endpoint is not None:
                     ep = ch.endpoint
                     if subs.get(f"endpoint:{ep.technology}/{ep.resource}"):
                         keys.add(f"endpoint:{ep.technology}/{ep.resource}")

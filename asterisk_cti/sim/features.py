@@ -17,10 +17,10 @@ from .state import AriError
 class Features(LocalChannels):
     """Hold and DTMF from a phone, attended and blind transfers."""
 
-    def phone_hold(self, ch: Channel, hold: bool, musicclass: str = "default") -> None:
+    def phone_hold(self, ch: Channel, hold: bool) -> None:
         if hold:
             ch.held = True
-            self.chan_event("ChannelHold", ch, (("musicclass", musicclass),))
+            self.chan_event("ChannelHold", ch, (("musicclass", "default"),))
         else:
             ch.held = False
             self.chan_event("ChannelUnhold", ch)
