@@ -2,21 +2,22 @@
 
 :func:`parse_event` turns one decoded websocket frame into an :class:`Event` subclass chosen
 by its ``type``; unknown types become a plain :class:`Event` that still carries the raw dict.
+Three modules, in dependency order: :mod:`.wire` (frame decoding, channel ids, endpoint names,
+timestamps), :mod:`.objects` (``Channel``, ``Bridge``, ``Endpoint``, ``CallerID``,
+``DialplanCEP``) and :mod:`.catalogue` (the event classes and :func:`parse_event`). Import
+from this package; every name is re-exported here.
+
 The processor thread creates events; any thread may read them.
 """
 
 from .catalogue import (
     ApplicationReplaced,
-    AriObject,
-    Bridge,
     BridgeAttendedTransfer,
     BridgeBlindTransfer,
     BridgeCreated,
     BridgeDestroyed,
     BridgeMerged,
     BridgeVideoSourceChanged,
-    CallerID,
-    Channel,
     ChannelCallerId,
     ChannelConnectedLine,
     ChannelCreated,
@@ -37,20 +38,16 @@ from .catalogue import (
     ChannelVarset,
     DeviceStateChanged,
     Dial,
-    DialplanCEP,
-    Endpoint,
     EndpointStateChange,
     Event,
     PlaybackFinished,
     PlaybackStarted,
     StasisEnd,
     StasisStart,
-    channel_ids_of,
-    decode_frame,
-    endpoint_of_channel_name,
     parse_event,
-    parse_timestamp,
 )
+from .objects import AriObject, Bridge, CallerID, Channel, DialplanCEP, Endpoint
+from .wire import channel_ids_of, decode_frame, endpoint_of_channel_name, parse_timestamp
 
 __all__ = [
     "ApplicationReplaced",

@@ -1,320 +1,34 @@
-"""Typed, immutable views of ARI objects and events.
+"""The catalogue of ARI events: one typed, immutable class per event type, and :func:`parse_event`.
 
-This is the parsing layer. :func:`parse_event` turns one decoded websocket frame (a ``dict``)
-into an :class:`Event` subclass chosen by its ``type``; unknown types become a plain
-:class:`Event` that still carries the whole raw dict. Objects are thin, immutable wrappers
-over the decoded JSON: a field is read from the dict when it is accessed, so parsing costs one
-object per event on the hot path, and every field Asterisk sends is kept in :attr:`raw` even
-when this module does not know it yet.
+:func:`parse_event` turns one decoded websocket frame (a ``dict``) into an :class:`Event`
+subclass chosen by its ``type``; unknown types become a plain :class:`Event` that still carries
+the whole raw dict. A field is read from the dict when it is accessed, so parsing costs one
+object per event on the hot path. The objects events carry live in :mod:`.objects`, the frame
+decoding and id helpers in :mod:`.wire`.
 
 The processor thread creates events; any thread may read them. They never change.
 """
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
-from typing import (
-    Any,
-    Callable,
-    Dict,
-    List,
-    Mapping,
-    NamedTuple,
-    Optional,
-    Tuple,
-    Type,
-    Union,
-    cast,
-)
+from typing import Any, Dict, Mapping, Optional, Tuple, Type
 
 from ..errors import EventParseError
 
-_EMPTY: Mapping[str, Any] = {}
-
-
-class CallerID(NamedTuple):
-    """A party: a number and a display name (ARI ``CallerID``)."""
-
-    name: str
-    number: str
-
-    @classmethod
-    def from_raw(cls, raw: Optional[Mapping[str, Any]]) -> CallerID:
-        """Build from ARI JSON, tolerating a missing or partial object."""
-        if not raw:
-            return _NO_CALLER
-        return cls(str(raw.get("name") or ""), str(raw.get("number") or ""))
-
-
-_NO_CALLER = CallerID("", "")
-
-
-class DialplanCEP(NamedTuple):
-    """A dialplan location (ARI ``DialplanCEP``): context, extension, priority, application."""
-
-    context: str
-    exten: str
-    priority: int
-    app_name: str
-    app_data: str
-
-    @classmethod
-    def from_raw(cls, raw: Optional[Mapping[str, Any]]) -> DialplanCEP:
-        """Build from ARI JSON, tolerating a missing or partial object."""
-        raw = raw or _EMPTY
-        try:
-            priority = int(raw.get("priority") or 0)
-        except (TypeError, ValueError):
-            priority = 0
-        return cls(
-            str(raw.get("context") or ""),
-            str(raw.get("exten") or ""),
-            priority,
-            str(raw.get("app_name") or ""),
-            str(raw.get("app_data") or ""),
-        )
-
-
-def parse_timestamp(value: str) -> Optional[datetime]:
-    """Parse an ARI timestamp such as ``2026-11-26T03:53:31.659+0000``.
-
-    :returns: an aware :class:`~datetime.datetime`, or ``None`` if the text is not one.
-    """
-    try:
-        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z")
-    except (TypeError, ValueError):
-        try:
-            return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S%z")
-        except (TypeError, ValueError):
-            return None
-
-
-def endpoint_of_channel_name(name: str) -> str:
-    """Return the endpoint part of a channel name.
-
-    ``PJSIP/1000-0000001c`` gives ``PJSIP/1000``; ``Local/1006@from-internal-00000000;1`` gives
-    ``Local/1006@from-internal``. A name without the ``-suffix`` is returned unchanged.
-    """
-    cut = name.rfind("-")
-    if cut <= 0 or "/" not in name[:cut]:
-        return name
-    return name[:cut]
-
-
-class AriObject:
-    """Base of the immutable wrappers: holds the decoded JSON in :attr:`raw`.
-
-    Two wrappers are equal when their types and raw dicts are equal. :attr:`raw` is shared, not
-    copied: treat it as read-only.
-    """
-
-    __slots__ = ("raw",)
-    raw: Mapping[str, Any]
-
-    def __init__(self, raw: Mapping[str, Any]) -> None:
-        object.__setattr__(self, "raw", raw)
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"{type(self).__name__} is immutable")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"{type(self).__name__} is immutable")
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.raw == self.raw
-
-    def __hash__(self) -> int:
-        return hash((type(self).__name__, self._identity()))
-
-    def _identity(self) -> str:
-        return str(self.raw.get("id", ""))
-
-    def __reduce__(self) -> Tuple[Any, ...]:
-        return (type(self), (dict(self.raw),))
-
-    def _str(self, key: str) -> str:
-        value = self.raw.get(key)
-        return value if isinstance(value, str) else ("" if value is None else str(value))
-
-
-class Channel(AriObject):
-    """An ARI ``Channel``: one leg of a call (``PJSIP/1000-0000001c``, ``Local/...;1``)."""
-
-    __slots__ = ()
-
-    @property
-    def id(self) -> str:
-        """The unique channel id (``1795665211.0``)."""
-        return self._str("id")
-
-    @property
-    def name(self) -> str:
-        """The channel name (``PJSIP/1000-00000000``)."""
-        return self._str("name")
-
-    @property
-    def endpoint(self) -> str:
-        """The endpoint this channel belongs to, derived from :attr:`name` (``PJSIP/1000``)."""
-        return endpoint_of_channel_name(self._str("name"))
-
-    @property
-    def technology(self) -> str:
-        """The channel technology (``PJSIP``, ``Local``)."""
-        return self._str("name").split("/", 1)[0]
-
-    @property
-    def state(self) -> str:
-        """ARI channel state: Down, Rsrvd, OffHook, Dialing, Ring, Ringing, Up, Busy, ..."""
-        return self._str("state")
-
-    @property
-    def protocol_id(self) -> str:
-        """The protocol's call id (the SIP Call-ID for PJSIP), empty when unknown."""
-        return self._str("protocol_id")
-
-    @property
-    def caller(self) -> CallerID:
-        """The caller id of this channel."""
-        return CallerID.from_raw(self.raw.get("caller"))
-
-    @property
-    def connected(self) -> CallerID:
-        """The connected line: the party at the other end as Asterisk knows it."""
-        return CallerID.from_raw(self.raw.get("connected"))
-
-    @property
-    def accountcode(self) -> str:
-        """The account code."""
-        return self._str("accountcode")
-
-    @property
-    def dialplan(self) -> DialplanCEP:
-        """Where the channel is in the dialplan."""
-        return DialplanCEP.from_raw(self.raw.get("dialplan"))
-
-    @property
-    def creationtime(self) -> str:
-        """Creation time as Asterisk sent it (see :func:`parse_timestamp`)."""
-        return self._str("creationtime")
-
-    @property
-    def language(self) -> str:
-        """The channel's language."""
-        return self._str("language")
-
-    @property
-    def channelvars(self) -> Mapping[str, str]:
-        """Variables added by ``channelvars`` in ari.conf (empty when not configured)."""
-        value = self.raw.get("channelvars")
-        return value if isinstance(value, dict) else _EMPTY
-
-    @property
-    def linkedid(self) -> Optional[str]:
-        """The linkedid from ``channelvars = CHANNEL(linkedid)``, when the server sends it."""
-        value = self.channelvars.get("CHANNEL(linkedid)") or self.channelvars.get("linkedid")
-        return str(value) if value else None
-
-    def __repr__(self) -> str:
-        return f"Channel(id={self.id!r}, name={self.name!r}, state={self.state!r})"
-
-
-class Bridge(AriObject):
-    """An ARI ``Bridge``: channels that exchange media."""
-
-    __slots__ = ()
-
-    @property
-    def id(self) -> str:
-        """The bridge id."""
-        return self._str("id")
-
-    @property
-    def technology(self) -> str:
-        """``simple_bridge``, ``softmix`` (a conference), ``native_rtp``, ..."""
-        return self._str("technology")
-
-    @property
-    def bridge_type(self) -> str:
-        """``mixing``, ``holding``, ..."""
-        return self._str("bridge_type")
-
-    @property
-    def bridge_class(self) -> str:
-        """``basic`` for dialplan bridges, ``stasis`` for ARI bridges."""
-        return self._str("bridge_class")
-
-    @property
-    def creator(self) -> str:
-        """Who created the bridge."""
-        return self._str("creator")
-
-    @property
-    def name(self) -> str:
-        """The bridge name."""
-        return self._str("name")
-
-    @property
-    def channels(self) -> Tuple[str, ...]:
-        """Ids of the channels in the bridge."""
-        value = self.raw.get("channels")
-        return tuple(str(c) for c in value) if isinstance(value, list) else ()
-
-    @property
-    def creationtime(self) -> str:
-        """Creation time as Asterisk sent it."""
-        return self._str("creationtime")
-
-    def __repr__(self) -> str:
-        return f"Bridge(id={self.id!r}, technology={self.technology!r}, channels={self.channels!r})"
-
-
-class Endpoint(AriObject):
-    """An ARI ``Endpoint``: a phone or trunk (``PJSIP/1000``)."""
-
-    __slots__ = ()
-
-    def _identity(self) -> str:
-        return self.resource_id
-
-    @property
-    def technology(self) -> str:
-        """``PJSIP``."""
-        return self._str("technology")
-
-    @property
-    def resource(self) -> str:
-        """``1000``."""
-        return self._str("resource")
-
-    @property
-    def resource_id(self) -> str:
-        """``PJSIP/1000``."""
-        return f"{self.technology}/{self.resource}"
-
-    @property
-    def state(self) -> str:
-        """``online``, ``offline``, ``unknown``."""
-        return self._str("state")
-
-    @property
-    def channel_ids(self) -> Tuple[str, ...]:
-        """Ids of the endpoint's current channels."""
-        value = self.raw.get("channel_ids")
-        return tuple(str(c) for c in value) if isinstance(value, list) else ()
-
-    def __repr__(self) -> str:
-        return f"Endpoint({self.resource_id!r}, state={self.state!r})"
-
-
-def _channel(raw: Mapping[str, Any], key: str) -> Optional[Channel]:
-    value = raw.get(key)
-    return Channel(value) if isinstance(value, dict) else None
-
-
-def _bridge(raw: Mapping[str, Any], key: str) -> Optional[Bridge]:
-    value = raw.get(key)
-    return Bridge(value) if isinstance(value, dict) else None
+# The "X as X" names are re-exports: this module held them before objects and wire were split
+# out of it, and modules written against that layout still import them from here. New code
+# imports them from asterisk_cti.events.
+from .objects import _EMPTY, AriObject, _bridge, _channel
+from .objects import Bridge as Bridge
+from .objects import CallerID as CallerID
+from .objects import Channel as Channel
+from .objects import DialplanCEP as DialplanCEP
+from .objects import Endpoint as Endpoint
+from .wire import channel_ids_of as channel_ids_of
+from .wire import decode_frame as decode_frame
+from .wire import endpoint_of_channel_name as endpoint_of_channel_name
+from .wire import parse_timestamp
 
 
 class Event(AriObject):
@@ -913,29 +627,6 @@ ARI_EVENT_TYPES: Tuple[str, ...] = (
 )
 
 
-# JSONDecoder sets scan_once (the C scanner) in __init__; typeshed does not declare it.
-_scan_once: Callable[[str, int], Tuple[Any, int]] = cast(Any, json.JSONDecoder()).scan_once
-
-
-def decode_frame(frame: Union[bytes, str]) -> Any:
-    """Decode one websocket text frame as JSON, a quarter faster than ``json.loads``.
-
-    It skips ``json.loads``' encoding detection and wrapper layers (frames are UTF-8 by
-    RFC 6455) and calls the C scanner directly; anything unusual (leading white space, an
-    empty frame) goes through ``json.loads`` for its exact error. Processor thread.
-
-    :raises ValueError: when the frame is not one JSON value in UTF-8.
-    """
-    text = frame.decode("utf-8") if isinstance(frame, bytes) else frame
-    try:
-        value, end = _scan_once(text, 0)
-    except StopIteration:
-        return json.loads(text)
-    if end != len(text) and text[end:].strip():
-        raise ValueError(f"extra data after the JSON value at character {end}")
-    return value
-
-
 def parse_event(data: Any) -> Event:
     """Wrap one decoded ARI websocket message in its typed event class.
 
@@ -950,20 +641,3 @@ def parse_event(data: Any) -> Event:
     if type(kind) is not str or not kind:
         raise EventParseError("ARI message has no string 'type'")
     return EVENT_CLASSES.get(kind, Event)(data)
-
-
-def channel_ids_of(event: Event) -> List[str]:
-    """Every channel id an event refers to (its channel, Dial's caller and peer, transfer legs).
-
-    :param event: any event.
-    :returns: the ids, without duplicates, in a stable order.
-    """
-    ids: List[str] = []
-    for key in ("channel", "caller", "peer", "transferee", "transfer_target",
-                "transferer_first_leg", "transferer_second_leg", "replace_channel"):
-        value = event.raw.get(key)
-        if isinstance(value, dict):
-            cid = value.get("id")
-            if isinstance(cid, str) and cid not in ids:
-                ids.append(cid)
-    return ids

@@ -11,8 +11,8 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Dict, List
 
-from .model import Channel
-from .pbx import AriError, PhoneHooks
+from .objects import Channel
+from .state import AriError, PhoneHooks
 
 if TYPE_CHECKING:
     from .pbx import Pbx

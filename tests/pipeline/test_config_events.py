@@ -8,17 +8,19 @@ import pickle
 
 import pytest
 
-from asterisk_cti import ConfigurationError, CtiConfig, EventParseError
-from asterisk_cti.events.catalogue import (
-    EVENT_CLASSES,
+from asterisk_cti import ConfigurationError, CtiConfig, EventParseError, Party
+from asterisk_cti.events import (
+    CallerID,
     ChannelCreated,
     ChannelDestroyed,
     Dial,
     Event,
     channel_ids_of,
+    decode_frame,
     endpoint_of_channel_name,
     parse_event,
 )
+from asterisk_cti.events.catalogue import EVENT_CLASSES
 from tests.conftest import traces_dir
 
 
@@ -159,10 +161,27 @@ def test_dial_channel_is_the_peer_and_ids_cover_both_sides() -> None:
 
 
 def test_decode_frame_matches_json_loads_and_rejects_what_it_rejects() -> None:
-    from asterisk_cti.events.catalogue import decode_frame
-
     for good in (b'{"type":"X","n":[1,2]}', ' {"a": "\\u00e9"} ', '{"a":1}\n', "[]"):
         assert decode_frame(good) == json.loads(good)
     for bad in (b"", b"{", b'{"a":1}x', b"\xff\xfe", b"[1] [2]", b"nul"):
         with pytest.raises(ValueError):
             decode_frame(bad)
+
+
+def test_caller_id_fields_are_read_by_name_and_converted_to_party_by_name() -> None:
+    ev = parse_event({"type": "ChannelCreated",
+                      "channel": {"id": "a", "caller": {"name": "Kai", "number": "1000"}}})
+    caller = ev.channel.caller
+    assert caller == CallerID(name="Kai", number="1000")
+    assert (caller.name, caller.number) == ("Kai", "1000")
+    party = Party.from_caller(caller)
+    assert (party.number, party.name) == ("1000", "Kai")
+
+
+def test_old_catalogue_names_still_import_from_catalogue() -> None:
+    from asterisk_cti import events
+    from asterisk_cti.events import catalogue
+
+    for name in ("CallerID", "DialplanCEP", "Channel", "Bridge", "Endpoint", "decode_frame",
+                 "channel_ids_of", "endpoint_of_channel_name"):
+        assert getattr(catalogue, name) is getattr(events, name)

@@ -16,6 +16,10 @@ import websocket
 from asterisk_cti.sim import AriSimulator
 from tests.conftest import traces_dir
 
+#: The ``ari`` fixture: ``ari(method, path, **params)`` -> the response.
+Ari = Callable[..., requests.Response]
+
+
 REC_SOURCES = "endpoint:PJSIP/1000,endpoint:PJSIP/1002,endpoint:PJSIP/1006"
 
 
@@ -91,7 +95,7 @@ def sim() -> Iterator[AriSimulator]:
 
 
 @pytest.fixture
-def ari(sim: AriSimulator) -> Callable[..., requests.Response]:
+def ari(sim: AriSimulator) -> Ari:
     session = requests.Session()
     session.auth = (sim.username, sim.password)
 

@@ -1,4 +1,4 @@
-"""The simulator's objects and the JSON Asterisk 22 gives them, plus event routing to apps.
+"""The simulator's objects (endpoints, channels, bridges, apps) and the JSON Asterisk 22 gives them.
 
 Pure data: :class:`Endpoint`, :class:`Channel`, :class:`Bridge`, :class:`App` and the
 functions that render them exactly as ARI does (same keys, same order). Nothing here locks or
@@ -16,6 +16,7 @@ from typing import Any, Callable, Dict, List
 __all__ = [
     "BRIDGE_ALL",
     "App",
+    "AttendedTransfer",
     "Bridge",
     "Channel",
     "Endpoint",
@@ -106,7 +107,6 @@ class Channel:
     bridge: Bridge | None = None
     stasis_app: str | None = None  # the app that owns it (also before StasisStart)
     in_stasis: bool = False  # StasisStart sent
-    stasis_args: List[str] = field(default_factory=list)
     dialed_by: Channel | None = None  # for a Dial() callee: the caller
     dial_forks: List[Channel] = field(default_factory=list)  # for a caller: callees ringing
     dial_peer: Channel | None = None  # for a caller: the callee that answered
@@ -121,7 +121,7 @@ class Channel:
     muted: bool = False
     held: bool = False
     local_partner: Channel | None = None  # Local ;1 <-> ;2
-    transfer: Any | None = None  # attended-transfer state of a transferer
+    transfer: AttendedTransfer | None = None  # attended-transfer state of a transferer
     feature_buffer: str = ""
     hangup_cause: int = 16
     timers: List[Any] = field(default_factory=list)
@@ -236,3 +236,15 @@ class App:
             "events_allowed": list(self.allowed),
             "events_disallowed": list(self.disallowed),
         }
+
+
+class AttendedTransfer:
+    """State of an attended transfer started with ``*2`` by a transferer channel."""
+
+    def __init__(self, transferer: Channel, original_bridge: Bridge) -> None:
+        self.transferer = transferer
+        self.original_bridge = original_bridge
+        self.digits = ""
+        self.local1: Channel | None = None
+        self.local2: Channel | None = None
+        self.consult_bridge: Bridge | None = None
