@@ -44,6 +44,7 @@ from typing import (
 
 from ..ari.rest import AriRest, is_bridge, is_channel
 from ..ari.subscriptions import Subscriptions
+from ..backoff import RESYNC_RETRY
 from ..errors import AsteriskCtiError, ClientStoppedError, NotFoundError
 from ..events.catalogue import (
     Event,
@@ -70,8 +71,6 @@ DEDUP_WINDOW_BYTES = 1 << 20
 _CHUNK = 2048
 #: Shortest gap between two loss notices of the same kind (more losses are added up).
 _NOTICE_GAP = 0.25
-#: Longest wait between two attempts of a failed resynchronisation.
-_RESYNC_BACKOFF_MAX = 30.0
 #: Channels re-read per repair request.
 _REPAIR_BATCH = 20
 #: The lane of connection events.
@@ -1003,7 +1002,7 @@ class Processor:
     def _resync_failed(self, job: ResyncResult) -> None:
         self.stats.resync_failures += 1
         self._resync_failures += 1
-        delay = min(_RESYNC_BACKOFF_MAX, 2.0 ** (self._resync_failures - 1))
+        delay = RESYNC_RETRY.delay(self._resync_failures)
         logger.warning("resynchronisation failed (%s); the call model is kept, retrying in "
                        "%.0f s", job.error, delay)
         self._resync_due = time.monotonic() + delay

@@ -17,6 +17,7 @@ import threading
 import time
 from typing import Any, Callable, Dict, FrozenSet, Optional
 
+from ..backoff import Backoff
 from ..config import CtiConfig
 from ..errors import ConnectError, TransportError, WebSocketProtocolError
 from .ring import Ring
@@ -56,16 +57,6 @@ class Disconnected(Marker):
         self.reason = reason
 
 
-def backoff_delay(attempt: int, minimum: float, maximum: float, jitter: float,
-                  rng: random.Random) -> float:
-    """Delay before reconnect attempt ``attempt`` (1-based): ``minimum * 2**(attempt-1)``
-    capped at ``maximum``, then moved by up to ``±jitter`` of itself."""
-    base = float(min(maximum, minimum * (2.0 ** min(attempt - 1, 32))))
-    if jitter:
-        base *= 1.0 + rng.uniform(-jitter, jitter)
-    return max(0.0, min(base, maximum * (1.0 + jitter)))
-
-
 class Reactor:
     """The thread that owns the websocket.
 
@@ -89,6 +80,8 @@ class Reactor:
         self._factory = factory
         self._ring = ring
         self._rng = rng or random.Random()
+        self._backoff = Backoff(config.reconnect_min, config.reconnect_max,
+                                config.reconnect_jitter)
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._stream: Optional[EventStream] = None
@@ -193,8 +186,9 @@ class Reactor:
             logger.debug("application re-check failed: %s", exc)
             free = False
         cfg = self._config
-        interval = min(cfg.replaced_recheck * 2.0 ** min(self._replaced_checks, 16),
-                       max(cfg.replaced_recheck, 10.0 * cfg.reconnect_max))
+        interval = Backoff(cfg.replaced_recheck, max(cfg.replaced_recheck,
+                                                     10.0 * cfg.reconnect_max)
+                           ).delay(self._replaced_checks + 1)
         self._replaced_at = time.monotonic() + interval
         if free:
             logger.info("the ARI application is free again; taking it back")
@@ -246,8 +240,7 @@ class Reactor:
                 self.last_error = exc
                 self.failed_attempts += 1
                 attempt += 1
-                delay = backoff_delay(attempt, cfg.reconnect_min, cfg.reconnect_max,
-                                      cfg.reconnect_jitter, self._rng)
+                delay = self._backoff.delay(attempt, self._rng)
                 logger.warning("connect to %s failed (%s); retry %d in %.1f s",
                                url.split("?", 1)[0], exc, attempt, delay)
                 self._stop.wait(delay)
@@ -256,8 +249,7 @@ class Reactor:
                 self.last_error = ConnectError(f"{type(exc).__name__}: {exc}")
                 logger.exception("the transport factory raised")
                 attempt += 1
-                self._stop.wait(backoff_delay(attempt, cfg.reconnect_min, cfg.reconnect_max,
-                                              cfg.reconnect_jitter, self._rng))
+                self._stop.wait(self._backoff.delay(attempt, self._rng))
                 continue
             stream.set_wanted(self._wanted)
             with self._lock:
@@ -290,8 +282,7 @@ class Reactor:
                 # Not healthy: the server dropped us right away; keep backing off.
                 self.short_lived += 1
                 attempt += 1
-            delay = backoff_delay(attempt, cfg.reconnect_min, cfg.reconnect_max,
-                                  cfg.reconnect_jitter, self._rng)
+            delay = self._backoff.delay(attempt, self._rng)
             logger.warning("websocket disconnected: %s; reconnect in %.1f s", reason, delay)
             self._stop.wait(delay)
 

@@ -13,7 +13,7 @@ import pytest
 
 from asterisk_cti.errors import ClientStoppedError
 from asterisk_cti.pipeline.dispatcher import Dispatcher, safe_call
-from asterisk_cti.pipeline.reactor import Connected, backoff_delay
+from asterisk_cti.pipeline.reactor import Connected
 from asterisk_cti.pipeline.ring import Ring
 
 
@@ -60,15 +60,6 @@ def test_put_never_blocks_and_close_wakes_a_waiting_consumer() -> None:
     assert not t.is_alive() and list(got[0].items) == []
     ring.put(b"late")  # ignored after close, never blocks
     assert len(ring) == 0
-
-
-def test_backoff_grows_exponentially_with_jitter_and_cap() -> None:
-    rng = random.Random(1)
-    assert backoff_delay(1, 0.5, 30, 0, rng) == 0.5
-    assert backoff_delay(4, 0.5, 30, 0, rng) == 4.0
-    assert backoff_delay(50, 0.5, 30, 0, rng) == 30
-    delays = {round(backoff_delay(3, 1, 30, 0.2, rng), 3) for _ in range(20)}
-    assert len(delays) > 5 and all(3.2 <= d <= 4.8 for d in delays)
 
 
 def _dispatcher(deliver: Any, workers: int = 8, **kw: Any) -> Dispatcher:
