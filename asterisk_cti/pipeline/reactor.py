@@ -5,8 +5,9 @@ and puts them into the :class:`~asterisk_cti.pipeline.ring.Ring` in batches, pin
 quiet, and reconnects forever with jittered exponential backoff until :meth:`Reactor.stop`.
 It never waits on a consumer: a slow reader is dangerous for Asterisk itself (its per-app
 queue fills and PJSIP stops taking new requests). Connection changes travel through the ring
-as :class:`Connected` / :class:`Disconnected` markers, so the processor sees them in order with
-the events around them.
+as :class:`~asterisk_cti.pipeline.markers.Connected` /
+:class:`~asterisk_cti.pipeline.markers.Disconnected` markers, so the processor sees them in
+order with the events around them.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any, Callable, Dict, FrozenSet, Optional
 from ..backoff import Backoff
 from ..config import CtiConfig
 from ..errors import ConnectError, TransportError, WebSocketProtocolError
+from .markers import Connected, Disconnected
 from .ring import Ring
 from .transport import (
     Canceller,
@@ -31,30 +33,6 @@ from .transport import (
 )
 
 logger = logging.getLogger(__name__)
-
-
-class Marker:
-    """Base of the non-frame entries of the ring."""
-
-    __slots__ = ()
-
-
-class Connected(Marker):
-    """The websocket is open. ``attempts``: failed attempts before this one."""
-
-    __slots__ = ("attempts",)
-
-    def __init__(self, attempts: int) -> None:
-        self.attempts = attempts
-
-
-class Disconnected(Marker):
-    """The websocket closed. ``reason`` says why (never contains credentials)."""
-
-    __slots__ = ("reason",)
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
 
 
 class Reactor:

@@ -13,7 +13,7 @@ import pytest
 
 from asterisk_cti.errors import ClientStoppedError
 from asterisk_cti.pipeline.dispatcher import Dispatcher, safe_call
-from asterisk_cti.pipeline.reactor import Connected
+from asterisk_cti.pipeline.markers import Connected
 from asterisk_cti.pipeline.ring import Ring
 
 
