@@ -32,14 +32,13 @@ from typing import (
 
 import requests
 
-from .ari.rest import AriRest, ari_path
-from .ari.subscriptions import _ALL_BRIDGES, Subscriptions, normalize_source
+from .ari.rest import AriRest
+from .ari.subscriptions import Subscriptions, normalize_source
 from .config import CtiConfig
 from .errors import (
     ClientStoppedError,
     ConnectError,
     CtiTimeoutError,
-    NotFoundError,
     RedirectError,
     WouldDeadlockError,
     http_error,
@@ -51,6 +50,7 @@ from .pipeline.markers import Barrier, InOrder, MonitorChange
 from .pipeline.processor import Processor
 from .pipeline.reactor import Reactor
 from .pipeline.ring import Ring
+from .pipeline.sync import app_free_probe
 from .pipeline.transport import TransportFactory, websocket_transport
 from .pipeline.waiters import Waiters
 
@@ -196,7 +196,7 @@ class CtiClient:
             processor = Processor(
                 ring, dispatcher.submit_many, self.rest, self.subscriptions, reactor,
                 self.waiters, self._notify, cfg.event_types, model=self.model,
-                model_types=self._model_types(), url=cfg.events_url,
+                model_types=_model_types(self.model), url=cfg.events_url,
                 throttle=lambda: dispatcher.wait_for_room(_LANE_ROOM, _LANE_ROOM_WAIT),
                 dedup_window_bytes=cfg.dedup_window_bytes, server_filter=cfg.server_filter,
             )
@@ -211,32 +211,14 @@ class CtiClient:
             dispatcher.start()
             processor.start()
             reactor.start()
-            self._wait_ready(processor, reactor, wait, deadline)
+            _wait_ready(processor, reactor, cfg.ari_url, wait, deadline)
+            if self.subscriptions.refused:  # an unknown monitored source: fail fast
+                raise self.subscriptions.refused_error()
         except BaseException:
             # Ctrl-C, a failed thread start, or our own errors: leave nothing running.
             self.stop()
             raise
         return self
-
-    def _wait_ready(self, processor: Processor, reactor: Reactor, wait: float,
-                    deadline: float) -> None:
-        cfg = self.config
-        while not processor.ready.wait(min(0.05, max(0.0, deadline - time.monotonic()))):
-            err = reactor.last_error
-            if isinstance(err, RedirectError):
-                raise RedirectError(err.status or 0, err.location)
-            if isinstance(err, ConnectError) and err.status in (401, 403):
-                raise http_error("GET", "/events", err.status or 401, "websocket handshake " + (
-                    "forbidden (ari.conf ACL?)" if err.status == 403 else
-                    "refused: check username/password"))
-            if time.monotonic() >= deadline:
-                last = processor.sync_error or reactor.last_error
-                raise CtiTimeoutError(
-                    f"not connected to {cfg.ari_url} within {wait:g} s"
-                    + (f" (last error: {last})" if last else "")
-                )
-        if self.subscriptions.refused:  # an unknown monitored source: fail fast, not half-up
-            raise self.subscriptions.refused_error()
 
     def stop(self, timeout: float = 5.0) -> bool:
         """Stop every thread and close the websocket (idempotent, bounded, listener-safe).
@@ -392,43 +374,14 @@ class CtiClient:
         if processor is not None:
             processor.set_raw_types(types, route)
 
-    def _model_types(self) -> Iterable[str]:
-        if self.model is None:
-            return ()
-        from .model import MODEL_EVENT_TYPES
-
-        return MODEL_EVENT_TYPES
-
     def _watch_replaced(self) -> None:
         """After ``ApplicationReplaced``: have the reactor re-check, with backoff, whether
-        the name is free, and take it back only then (see :meth:`Reactor.replaced`).
-
-        The rule: the name is free when Asterisk no longer knows the application (404), or
-        — when this client subscribes bridges (``subscribe_bridges``, the default) — when
-        the application lists no all-bridges subscription: a client of this SDK keeps
-        ``bridge:`` subscribed while its websocket is up, and Asterisk drops that
-        subscription when the websocket closes (the endpoint subscriptions stay, so the
-        application stays listed). While the other client is connected neither holds, so
-        two clients never take turns."""
+        the name is free, and take it back only then (see :func:`app_free_probe`)."""
         reactor = self._reactor
-        if reactor is None:
-            return
-        app = self.config.app
-        bridges = self.config.subscribe_bridges
-
-        def free() -> bool:
-            try:
-                # Short: it runs on the reactor thread, which stop() joins.
-                body = self.rest.request("GET", ari_path("applications", app),
-                                         timeout=min(2.0, self.config.request_timeout))
-            except NotFoundError:
-                return True
-            if not bridges or not isinstance(body, dict):
-                return False
-            held = body.get("bridge_ids")
-            return isinstance(held, list) and not any(b in _ALL_BRIDGES for b in held)
-
-        reactor.replaced(free)
+        if reactor is not None:
+            cfg = self.config
+            reactor.replaced(app_free_probe(self.rest, cfg.app, cfg.subscribe_bridges,
+                                            min(2.0, cfg.request_timeout)))
 
     # -- connection notices ---------------------------------------------------------------------
 
@@ -539,3 +492,31 @@ class CtiClient:
                 max(0.0, deadline - time.monotonic())):
             return False
         return notices is None or notices.wait_idle(max(0.0, deadline - time.monotonic()))
+
+
+def _model_types(model: Optional[CallModel]) -> Iterable[str]:
+    if model is None:
+        return ()
+    from .model import MODEL_EVENT_TYPES
+
+    return MODEL_EVENT_TYPES
+
+
+def _wait_ready(processor: Processor, reactor: Reactor, ari_url: str, wait: float,
+                deadline: float) -> None:
+    """Block until the first connect was subscribed and resynchronised (the caller of
+    :meth:`CtiClient.start`); fail at once on a redirect or refused credentials."""
+    while not processor.ready.wait(min(0.05, max(0.0, deadline - time.monotonic()))):
+        err = reactor.last_error
+        if isinstance(err, RedirectError):
+            raise RedirectError(err.status or 0, err.location)
+        if isinstance(err, ConnectError) and err.status in (401, 403):
+            raise http_error("GET", "/events", err.status or 401, "websocket handshake " + (
+                "forbidden (ari.conf ACL?)" if err.status == 403 else
+                "refused: check username/password"))
+        if time.monotonic() >= deadline:
+            last = processor.sync_error or reactor.last_error
+            raise CtiTimeoutError(
+                f"not connected to {ari_url} within {wait:g} s"
+                + (f" (last error: {last})" if last else "")
+            )

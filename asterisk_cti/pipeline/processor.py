@@ -115,6 +115,68 @@ class ProcessorStats:
         return {k: getattr(self, k) for k in self.__slots__}
 
 
+class LossNotices:
+    """Losses waiting to be announced (``on_events_lost``): frames the ring overwrote and
+    events full lanes dropped. Announced at once, or — within :data:`_NOTICE_GAP` of the
+    previous notice — added up for the next one. Processor thread only.
+    """
+
+    __slots__ = ("_stats", "_notify", "_ring", "_lanes", "_at")
+
+    def __init__(self, stats: ProcessorStats, notify: Callable[[Any], None]) -> None:
+        self._stats = stats
+        self._notify = notify
+        self._ring = 0
+        self._lanes: Dict[Hashable, int] = {}
+        self._at = 0.0
+
+    @property
+    def pending(self) -> bool:
+        """Whether losses wait for the next notice."""
+        return bool(self._ring or self._lanes)
+
+    def ring_lost(self, count: int) -> None:
+        """The ring overwrote ``count`` frames."""
+        self._stats.losses += 1
+        self._stats.lost_frames += count
+        self._ring += count
+
+    def lanes_dropped(self, dropped: Mapping[Hashable, int]) -> None:
+        """Full lanes dropped their oldest events (lane key -> how many)."""
+        for key, n in dropped.items():
+            self._stats.lane_dropped += n
+            self._lanes[key] = self._lanes.get(key, 0) + n
+
+    def flush(self, force: bool = False) -> bool:
+        """Announce what waits, unless the previous notice is too recent (``force``:
+        whatever the gap).
+
+        :returns: True when something was announced (the caller resynchronises).
+        """
+        if not (self._ring or self._lanes):
+            return False
+        now = time.monotonic()
+        if not force and now - self._at < _NOTICE_GAP:
+            return False  # the loop comes back within the gap (get_batch waits no longer)
+        self._at = now
+        stats = self._stats
+        if self._ring:
+            count, self._ring = self._ring, 0
+            logger.warning("ring overflow: %d events lost; resynchronising", count)
+            stats.lost_announced += count
+            self._notify(EventsLostEvent(count, "ring_overflow"))
+        if self._lanes:
+            lost, self._lanes = self._lanes, {}
+            for key, n in lost.items():
+                line = key if isinstance(key, str) else str(
+                    key[1] if isinstance(key, tuple) and len(key) > 1 else key)
+                logger.warning("line %s fell behind: its %d oldest events were dropped; "
+                               "resynchronising", line, n)
+                stats.lost_announced += n
+                self._notify(EventsLostEvent(n, "lane_overflow", line=line))
+        return True
+
+
 class Processor:
     """The processing thread.
 
@@ -167,9 +229,6 @@ class Processor:
         self._dedup_bytes = 0
         self._recent: Set[Any] = set()
         self._recent_order: Deque[Any] = deque()
-        self._lost_ring = 0
-        self._lost_lanes: Dict[Hashable, int] = {}
-        self._notice_at = 0.0
         self._rejected_logged = 0.0
         self._filter_logged = 0.0
         self._malformed_logged = 0.0
@@ -185,6 +244,7 @@ class Processor:
             model.set_monitored(subscriptions.wanted)
             model.defer_publish = True
         self.stats = ProcessorStats()
+        self._losses = LossNotices(self.stats, notify)
         self._sync = Sync(
             RestWorker(rest, ring, subscriptions), self._router, model, waiters, self.stats,
             subscriptions, reactor, lambda: self.needed_types, self._submit_items, notify,
@@ -274,7 +334,7 @@ class Processor:
         ring = self._ring
         try:
             while True:
-                batch = ring.get_batch(0.5 if not self._pending_notices() else _NOTICE_GAP)
+                batch = ring.get_batch(_NOTICE_GAP if self._losses.pending else 0.5)
                 try:
                     if batch.lost:
                         self._on_lost(batch.lost)
@@ -429,9 +489,7 @@ class Processor:
     def _submit_items(self, out: List[LaneItem]) -> None:
         dropped = self._submit(out)
         if dropped:
-            for key, n in dropped.items():
-                self.stats.lane_dropped += n
-                self._lost_lanes[key] = self._lost_lanes.get(key, 0) + n
+            self._losses.lanes_dropped(dropped)
             self._flush_losses()
 
     def _malformed(self, item: bytes, exc: BaseException) -> None:
@@ -514,9 +572,7 @@ class Processor:
     # -- losses ---------------------------------------------------------------------------------
 
     def _on_lost(self, count: int) -> None:
-        self.stats.losses += 1
-        self.stats.lost_frames += count
-        self._lost_ring += count
+        self._losses.ring_lost(count)
         self._flush_losses()
 
     def _poll_lost(self) -> None:
@@ -524,31 +580,6 @@ class Processor:
         if lost:
             self._on_lost(lost)
 
-    def _pending_notices(self) -> bool:
-        return bool(self._lost_ring or self._lost_lanes)
-
     def _flush_losses(self, force: bool = False) -> None:
-        """Announce losses at once, or — within :data:`_NOTICE_GAP` of the previous notice —
-        add them up for the next one (``force``: whatever the gap)."""
-        if not (self._lost_ring or self._lost_lanes):
-            return
-        now = time.monotonic()
-        if not force and now - self._notice_at < _NOTICE_GAP:
-            return  # the loop comes back within the gap (get_batch waits no longer)
-        self._notice_at = now
-        if self._lost_ring:
-            count, self._lost_ring = self._lost_ring, 0
-            logger.warning("ring overflow: %d events lost; resynchronising", count)
-            self.stats.lost_announced += count
-            self._notify(EventsLostEvent(count, "ring_overflow"))
-        if self._lost_lanes:
-            lost, self._lost_lanes = self._lost_lanes, {}
-            for key, n in lost.items():
-                line = key if isinstance(key, str) else str(
-                    key[1] if isinstance(key, tuple) and len(key) > 1 else key)
-                logger.warning("line %s fell behind: its %d oldest events were dropped; "
-                               "resynchronising", line, n)
-                self.stats.lost_announced += n
-                self._notify(EventsLostEvent(n, "lane_overflow", line=line))
-        if self._sync.connected:
+        if self._losses.flush(force) and self._sync.connected:
             self._sync.resync("events_lost")

@@ -33,8 +33,8 @@ from typing import (
     Union,
 )
 
-from ..ari.rest import AriRest, is_bridge, is_channel
-from ..ari.subscriptions import Subscriptions
+from ..ari.rest import AriRest, ari_path, is_bridge, is_channel
+from ..ari.subscriptions import _ALL_BRIDGES, Subscriptions
 from ..backoff import RESYNC_RETRY
 from ..errors import AsteriskCtiError, NotFoundError
 from ..listeners import ConnectionEvent, ResyncEvent
@@ -524,3 +524,32 @@ class Sync:
             self._resync_due = None
             self.resync(self._resync_reason)
 
+
+def app_free_probe(rest: AriRest, app: str, subscribe_bridges: bool,
+                   timeout: float) -> Callable[[], bool]:
+    """The probe the reactor runs after ``ApplicationReplaced`` (see
+    :meth:`~asterisk_cti.pipeline.reactor.Reactor.replaced`): whether the application name
+    is free again, so this client may take it back.
+
+    The rule: the name is free when Asterisk no longer knows the application (404), or —
+    when this client subscribes bridges (``subscribe_bridges``, the default) — when the
+    application lists no all-bridges subscription: a client of this SDK keeps ``bridge:``
+    subscribed while its websocket is up, and Asterisk drops that subscription when the
+    websocket closes (the endpoint subscriptions stay, so the application stays listed).
+    While the other client is connected neither holds, so two clients never take turns.
+
+    :param timeout: of the request; short, since it runs on the reactor thread, which
+        ``stop()`` joins.
+    """
+
+    def free() -> bool:
+        try:
+            body = rest.request("GET", ari_path("applications", app), timeout=timeout)
+        except NotFoundError:
+            return True
+        if not subscribe_bridges or not isinstance(body, dict):
+            return False
+        held = body.get("bridge_ids")
+        return isinstance(held, list) and not any(b in _ALL_BRIDGES for b in held)
+
+    return free
