@@ -3,12 +3,20 @@ its ordered commands."""
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
-from typing import Any
+from typing import Any, FrozenSet, Iterator, List, Optional, Tuple
 
 import pytest
 
+from asterisk_cti.ari.rest import AriRest
+from asterisk_cti.ari.subscriptions import Subscriptions
+from asterisk_cti.pipeline.delivery import CALL, CHANNEL, nobody
+from asterisk_cti.pipeline.markers import Barrier, InOrder
+from asterisk_cti.pipeline.processor import Processor
+from asterisk_cti.pipeline.ring import Ring
+from asterisk_cti.pipeline.waiters import Waiters
 from asterisk_cti.testing import FakeAsterisk
 
 from .helpers import Recorder, ev
@@ -134,3 +142,97 @@ def test_duplicate_deliveries_of_one_event_are_dropped(fake: FakeAsterisk) -> No
         assert client.stats()["processor"]["duplicates"] == 2
     assert [e.type for e in rec.events] == [
         "ChannelCreated", "ChannelStateChange", "ChannelDestroyed"]
+
+
+# -- the processor on its own, driven through the ring -------------------------------------------
+
+
+class FakeReactor:
+    """The ReactorLink protocol: the processor needs nothing else of the reactor."""
+
+    def __init__(self) -> None:
+        self.wanted: List[Optional[FrozenSet[bytes]]] = []
+        self.reconnects: List[str] = []
+
+    def set_wanted(self, wanted: Optional[FrozenSet[bytes]]) -> None:
+        self.wanted.append(wanted)
+
+    def reconnect(self, reason: str) -> None:
+        self.reconnects.append(reason)
+
+
+class Cev:
+    def __init__(self, line: str, name: str) -> None:
+        self.line = line
+        self.name = name
+
+
+@pytest.fixture
+def bare(fake: FakeAsterisk) -> Iterator[Tuple[Processor, Ring, List[Any], FakeReactor]]:
+    ring = Ring(64)
+    submitted: List[Any] = []
+    reactor = FakeReactor()
+    config = fake.config()
+    subs = Subscriptions(config.app)
+    subs.add(["PJSIP/1000"])
+    proc = Processor(ring, lambda items: submitted.extend(items) or None,
+                     AriRest(config, fake.ari.session()), subs, reactor, Waiters(),
+                     lambda notice: None, ["ChannelCreated"])
+    proc.start()
+    try:
+        yield proc, ring, submitted, reactor
+    finally:
+        ring.close()
+        assert proc.join(2)
+
+
+def test_in_order_runs_on_the_processor_thread_between_the_frames_around_it(
+        bare: Tuple[Processor, Ring, List[Any], FakeReactor]) -> None:
+    _proc, ring, submitted, _ = bare
+    threads: List[str] = []
+
+    def action() -> List[Cev]:
+        threads.append(threading.current_thread().name)
+        return [Cev("PJSIP/1000", "held")]
+
+    marker = InOrder(action)
+    ring.put(json.dumps(ev("ChannelCreated", "a")).encode())
+    ring.put(marker)
+    ring.put(json.dumps(ev("ChannelCreated", "b")).encode())
+    barrier = Barrier()
+    ring.put(barrier)
+    assert marker.done.wait(5) and barrier.done.wait(5)
+    assert threads == ["asterisk-cti-processor"] and marker.error is None
+    kinds = [(key, group, getattr(item, "name", None) or item.channel.id)
+             for key, (group, item) in submitted]
+    assert kinds == [("PJSIP/1000", CHANNEL, "a"), ("PJSIP/1000", CALL, "held"),
+                     ("PJSIP/1000", CHANNEL, "b")]
+
+
+def test_an_in_order_action_that_raises_is_reported_and_the_loop_goes_on(
+        bare: Tuple[Processor, Ring, List[Any], FakeReactor]) -> None:
+    _proc, ring, submitted, _ = bare
+
+    def broken() -> List[Cev]:
+        raise RuntimeError("model refused")
+
+    marker = InOrder(broken)
+    ring.put(marker)
+    ring.put(json.dumps(ev("ChannelCreated", "c")).encode())
+    barrier = Barrier()
+    ring.put(barrier)
+    assert marker.done.wait(5) and barrier.done.wait(5)
+    assert isinstance(marker.error, RuntimeError)
+    assert [item.channel.id for _, (_, item) in submitted] == ["c"]
+
+
+def test_raw_types_reach_the_transport_at_once_and_unchanged_types_change_nothing(
+        bare: Tuple[Processor, Ring, List[Any], FakeReactor]) -> None:
+    proc, _ring, _, reactor = bare
+    before = len(reactor.wanted)
+    proc.set_raw_types(frozenset({"ChannelUserevent"}), nobody)
+    assert len(reactor.wanted) == before + 1
+    assert b"ChannelUserevent" in (reactor.wanted[-1] or ())
+    assert "ChannelUserevent" in proc.needed_types
+    proc.set_raw_types(frozenset({"ChannelUserevent"}), nobody)  # unchanged: nothing sent
+    assert len(reactor.wanted) == before + 1
