@@ -268,11 +268,6 @@ class Processor:
         """Why the last subscription sync failed, or None."""
         return self._sync.sync_error
 
-    @property
-    def asterisk_version(self) -> str:
-        """The version Asterisk reported at the last connect."""
-        return self._sync.asterisk_version
-
     # -- configuration ---------------------------------------------------------------------
 
     def _recompute_wanted(self) -> None:

@@ -83,7 +83,6 @@ class Reactor:
         self.short_lived = 0
         self.protocol_errors = 0
         self.replaced_rechecks = 0
-        self.connected = False
 
     def start(self) -> None:
         """Start the reactor thread (idempotent)."""
@@ -235,7 +234,6 @@ class Reactor:
             if self._stop.is_set():
                 stream.abort()
             self.connects += 1
-            self.connected = True
             self.last_error = None
             with self._lock:
                 self._replaced_probe = None
@@ -243,7 +241,6 @@ class Reactor:
             self._ring.put(Connected(attempt))
             up_since = time.monotonic()
             reason = self._read(stream)
-            self.connected = False
             with self._lock:
                 self._stream = None
                 self._dropped_before += stream.dropped

@@ -130,8 +130,6 @@ class RestWorker:
                 job = self._jobs.popleft()
             try:
                 self._fill(job)
-            except AsteriskCtiError as exc:
-                job.error = exc
             except Exception as exc:  # never lose a job: the processor must hear back
                 job.error = exc
             if not self._stopping:

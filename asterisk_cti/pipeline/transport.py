@@ -217,11 +217,6 @@ class _SocketStream:
     def dropped(self) -> int:
         return self._reader.dropped
 
-    @property
-    def protocol_errors(self) -> int:
-        """Protocol violations seen (0 or 1: the first one fails the connection)."""
-        return self._reader.protocol_errors
-
     def ping(self) -> None:
         try:
             self._send(9, b"")
