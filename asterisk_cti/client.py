@@ -17,45 +17,46 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Dict,
+    FrozenSet,
+    Iterable,
+    Literal,
+    Optional,
+    Tuple,
+    Union,
+)
 
 import requests
 
-from .ari.rest import AriRest, ari_path
-from .ari.subscriptions import _ALL_BRIDGES, Subscriptions, normalize_source
+from .ari.rest import AriRest
+from .ari.subscriptions import Subscriptions, normalize_source
 from .config import CtiConfig
 from .errors import (
-    AsteriskCtiError,
     ClientStoppedError,
     ConnectError,
     CtiTimeoutError,
-    NotFoundError,
     RedirectError,
     WouldDeadlockError,
     http_error,
 )
-from .listeners import (
-    CONNECTION_METHODS,
-    ChannelEventListener,
-    ConnectionEvent,
-    ConnectionListener,
-    method_for_event_type,
-)
-from .pipeline.dispatcher import Dispatcher, ErrorHook, safe_call
-from .pipeline.processor import (
-    CALL,
-    CHANNEL,
-    RAW,
-    Barrier,
-    CallModelProtocol,
-    MonitorChange,
-    Processor,
-    SetHeld,
-)
+from .listeners import ConnectionEvent
+from .pipeline.delivery import ListenerRegistry, RawRoute
+from .pipeline.dispatcher import Dispatcher, ErrorHook
+from .pipeline.markers import Barrier, InOrder, MonitorChange
+from .pipeline.processor import Processor
 from .pipeline.reactor import Reactor
 from .pipeline.ring import Ring
+from .pipeline.sync import app_free_probe
 from .pipeline.transport import TransportFactory, websocket_transport
 from .pipeline.waiters import Waiters
+
+if TYPE_CHECKING:  # the model and call control import the client's modules
+    from .control.calls import CallControl
+    from .model import CallModel, Line
 
 logger = logging.getLogger(__name__)
 
@@ -81,16 +82,6 @@ class ListenerHandle:
     def remove(self) -> None:
         """Stop delivering to this listener (idempotent; safe from inside a callback)."""
         self._client.remove_listener(self.listener)
-
-
-class _RawListener:
-    __slots__ = ("listener", "types", "wants")
-
-    def __init__(self, listener: Any, types: frozenset[str],
-                 wants: Optional[Callable[[str], bool]]) -> None:
-        self.listener = listener
-        self.types = types
-        self.wants = wants
 
 
 class CtiClient:
@@ -124,7 +115,7 @@ class CtiClient:
         *,
         transport_factory: Optional[TransportFactory] = None,
         session: Optional[requests.Session] = None,
-        model: Any = None,
+        model: Union[CallModel, Literal[False], None] = None,
         error_hook: Optional[ErrorHook] = None,
     ) -> None:
         self.config = config
@@ -135,27 +126,27 @@ class CtiClient:
             server_filter=config.server_filter,
         )
         self.waiters = Waiters()
-        self.model: Optional[CallModelProtocol] = self._make_model(model)
-        self._error_hook = error_hook
+        #: the call model (None with ``model=False``); its snapshots may be read from any
+        #: thread, its methods run on the processor thread only
+        self.model: Optional[CallModel] = self._make_model(model)
         self._lock = threading.RLock()
-        self._channel_listeners: Tuple[Any, ...] = ()
-        self._call_listeners: Tuple[Any, ...] = ()
-        self._connection_listeners: Tuple[Any, ...] = ()
-        self._raw_listeners: Tuple[_RawListener, ...] = ()
+        from .model import CallListener
+
+        self._listeners = ListenerRegistry(error_hook, CallListener)
         self._running = False
         self._ring: Optional[Ring] = None
         self._reactor: Optional[Reactor] = None
         self._processor: Optional[Processor] = None
         self._dispatcher: Optional[Dispatcher] = None
         self._notices: Optional[Dispatcher] = None
-        self._control: Any = None
+        self._control: Optional[CallControl] = None
 
     @staticmethod
-    def _make_model(model: Any) -> Optional[CallModelProtocol]:
+    def _make_model(model: Union[CallModel, Literal[False], None]) -> Optional[CallModel]:
         if model is False:
             return None
         if model is not None:
-            return model  # type: ignore[no-any-return]
+            return model
         from .model import CallModel
 
         return CallModel()
@@ -193,26 +184,26 @@ class CtiClient:
             if self._running:
                 return self
             ring = Ring(cfg.ring_capacity, cfg.ring_bytes)
-            dispatcher = Dispatcher(self._deliver, workers=cfg.workers,
+            dispatcher = Dispatcher(self._listeners.deliver, workers=cfg.workers,
                                     backlog_warning=cfg.lane_backlog_warning,
                                     lane_capacity=cfg.lane_capacity,
                                     total_capacity=cfg.lane_total_capacity)
-            notices = Dispatcher(self._deliver_notice, workers=_NOTICE_WORKERS,
+            notices = Dispatcher(self._listeners.deliver_notice, workers=_NOTICE_WORKERS,
                                  backlog_warning=cfg.lane_backlog_warning,
                                  thread_name_prefix="asterisk-cti-notice",
                                  lane_capacity=cfg.lane_capacity)
             reactor = Reactor(cfg, self._factory, ring)
             processor = Processor(
                 ring, dispatcher.submit_many, self.rest, self.subscriptions, reactor,
-                self.waiters, cfg.event_types, model=self.model,
-                model_types=self._model_types(), url=cfg.events_url,
+                self.waiters, self._notify, cfg.event_types, model=self.model,
+                model_types=_model_types(self.model), url=cfg.events_url,
                 throttle=lambda: dispatcher.wait_for_room(_LANE_ROOM, _LANE_ROOM_WAIT),
-                notify=self._notify, dedup_window_bytes=cfg.dedup_window_bytes,
+                dedup_window_bytes=cfg.dedup_window_bytes, server_filter=cfg.server_filter,
             )
             self._ring, self._dispatcher, self._reactor, self._processor = (
                 ring, dispatcher, reactor, processor)
             self._notices = notices
-            self._update_raw_types()
+            self._listeners.watch_raw(self._raw_changed)
             self.waiters.reopen()
             self._running = True
         try:
@@ -220,32 +211,14 @@ class CtiClient:
             dispatcher.start()
             processor.start()
             reactor.start()
-            self._wait_ready(processor, reactor, wait, deadline)
+            _wait_ready(processor, reactor, cfg.ari_url, wait, deadline)
+            if self.subscriptions.refused:  # an unknown monitored source: fail fast
+                raise self.subscriptions.refused_error()
         except BaseException:
             # Ctrl-C, a failed thread start, or our own errors: leave nothing running.
             self.stop()
             raise
         return self
-
-    def _wait_ready(self, processor: Processor, reactor: Reactor, wait: float,
-                    deadline: float) -> None:
-        cfg = self.config
-        while not processor.ready.wait(min(0.05, max(0.0, deadline - time.monotonic()))):
-            err = reactor.last_error
-            if isinstance(err, RedirectError):
-                raise RedirectError(err.status or 0, err.location)
-            if isinstance(err, ConnectError) and err.status in (401, 403):
-                raise http_error("GET", "/events", err.status or 401, "websocket handshake " + (
-                    "forbidden (ari.conf ACL?)" if err.status == 403 else
-                    "refused: check username/password"))
-            if time.monotonic() >= deadline:
-                last = processor.sync_error or reactor.last_error
-                raise CtiTimeoutError(
-                    f"not connected to {cfg.ari_url} within {wait:g} s"
-                    + (f" (last error: {last})" if last else "")
-                )
-        if self.subscriptions.refused:  # an unknown monitored source: fail fast, not half-up
-            raise self.subscriptions.refused_error()
 
     def stop(self, timeout: float = 5.0) -> bool:
         """Stop every thread and close the websocket (idempotent, bounded, listener-safe).
@@ -363,20 +336,7 @@ class CtiClient:
         :returns: a handle whose :meth:`ListenerHandle.remove` unregisters it.
         :raises TypeError: when the object subclasses none of the listener classes.
         """
-        from .model import CallListener
-
-        kinds = 0
-        with self._lock:
-            if isinstance(listener, ChannelEventListener):
-                self._channel_listeners = (*self._channel_listeners, listener)
-                kinds += 1
-            if isinstance(listener, CallListener):
-                self._call_listeners = (*self._call_listeners, listener)
-                kinds += 1
-            if isinstance(listener, ConnectionListener):
-                self._connection_listeners = (*self._connection_listeners, listener)
-                kinds += 1
-        if not kinds:
+        if not self._listeners.add(listener):
             raise TypeError(
                 f"{type(listener).__name__} is not a ChannelEventListener, CallListener "
                 "or ConnectionListener"
@@ -384,15 +344,12 @@ class CtiClient:
         return ListenerHandle(self, listener)
 
     def remove_listener(self, listener: Any) -> None:
-        """Unregister a listener (idempotent; any thread, also from its own callback)."""
-        with self._lock:
-            self._channel_listeners = tuple(x for x in self._channel_listeners if x is not listener)
-            self._call_listeners = tuple(x for x in self._call_listeners if x is not listener)
-            self._connection_listeners = tuple(
-                x for x in self._connection_listeners if x is not listener)
-            self._raw_listeners = tuple(
-                r for r in self._raw_listeners if r.listener is not listener)
-            self._update_raw_types()
+        """Unregister a listener (idempotent; any thread, also from its own callback).
+
+        Never blocks on Asterisk: when the event types the client consumes change, the
+        processor thread has the server-side event filter updated.
+        """
+        self._listeners.remove(listener)
 
     def add_raw_listener(self, listener: Any, event_types: Iterable[str],
                          wants: Optional[Callable[[str], bool]] = None) -> ListenerHandle:
@@ -407,108 +364,26 @@ class CtiClient:
             every ``StasisStart``. ``None`` delivers every event of ``event_types`` — on a
             busy PBX that is a lane hand-off per event, so prefer a filter.
         """
-        raw = _RawListener(listener, frozenset(event_types), wants)
-        with self._lock:
-            self._raw_listeners = (*self._raw_listeners, raw)
-            self._update_raw_types()
+        self._listeners.add_raw(listener, event_types, wants)
         return ListenerHandle(self, listener)
 
-    def _update_raw_types(self) -> None:
+    def _raw_changed(self, types: FrozenSet[str], route: RawRoute) -> None:
+        # Under the registry's lock (so in order); the processor re-installs the event
+        # filter itself, through the ring.
         processor = self._processor
-        if processor is None:
-            return
-        raws = self._raw_listeners
-        types: set[str] = set()
-        for r in raws:
-            types |= r.types
-
-        def route(etype: str, ids: List[str]) -> Tuple[Any, ...]:
-            # Runs for every event of a raw type on the processor thread: plain loops, no
-            # generator objects.
-            out: Tuple[Any, ...] = ()
-            for r in raws:
-                if etype not in r.types:
-                    continue
-                wants = r.wants
-                if wants is None or etype == "StasisStart":
-                    out += (r.listener,)
-                    continue
-                for cid in ids:
-                    if wants(cid):
-                        out += (r.listener,)
-                        break
-            return out
-
-        processor.set_raw_types(types, route)
-        if self.connected:
-            self._refresh_filter()
-
-    def _refresh_filter(self) -> None:
-        processor = self._processor
-        if processor is not None and self.config.server_filter:
-            try:
-                self.subscriptions.install_filter(self.rest, processor.needed_types)
-            except AsteriskCtiError as exc:
-                logger.warning("could not update the event filter: %s", exc)
-
-    def _model_types(self) -> Iterable[str]:
-        if self.model is None:
-            return ()
-        from .model import MODEL_EVENT_TYPES
-
-        return MODEL_EVENT_TYPES
+        if processor is not None:
+            processor.set_raw_types(types, route)
 
     def _watch_replaced(self) -> None:
         """After ``ApplicationReplaced``: have the reactor re-check, with backoff, whether
-        the name is free, and take it back only then (see :meth:`Reactor.replaced`).
-
-        The rule: the name is free when Asterisk no longer knows the application (404), or
-        — when this client subscribes bridges (``subscribe_bridges``, the default) — when
-        the application lists no all-bridges subscription: a client of this SDK keeps
-        ``bridge:`` subscribed while its websocket is up, and Asterisk drops that
-        subscription when the websocket closes (the endpoint subscriptions stay, so the
-        application stays listed). While the other client is connected neither holds, so
-        two clients never take turns."""
+        the name is free, and take it back only then (see :func:`app_free_probe`)."""
         reactor = self._reactor
-        if reactor is None:
-            return
-        app = self.config.app
-        bridges = self.config.subscribe_bridges
+        if reactor is not None:
+            cfg = self.config
+            reactor.replaced(app_free_probe(self.rest, cfg.app, cfg.subscribe_bridges,
+                                            min(2.0, cfg.request_timeout)))
 
-        def free() -> bool:
-            try:
-                # Short: it runs on the reactor thread, which stop() joins.
-                body = self.rest.request("GET", ari_path("applications", app),
-                                         timeout=min(2.0, self.config.request_timeout))
-            except NotFoundError:
-                return True
-            if not bridges or not isinstance(body, dict):
-                return False
-            held = body.get("bridge_ids")
-            return isinstance(held, list) and not any(b in _ALL_BRIDGES for b in held)
-
-        reactor.replaced(free)
-
-    # -- delivery (lane threads) ---------------------------------------------------------------
-
-    def _deliver(self, item: Tuple[int, Any]) -> None:
-        group, event = item
-        hook = self._error_hook
-        if group == CHANNEL:
-            method = method_for_event_type(event.type)
-            for listener in self._channel_listeners:
-                safe_call(listener, "on_event", event, hook)
-                if method != "on_event":
-                    safe_call(listener, method, event, hook)
-        elif group == CALL:
-            method = "on_" + str(event.kind)
-            for listener in self._call_listeners:
-                safe_call(listener, "on_call_event", event, hook)
-                safe_call(listener, method, event, hook)
-        elif group == RAW:
-            raw_event, targets = event
-            for listener in targets:
-                safe_call(listener, "on_event", raw_event, hook)
+    # -- connection notices ---------------------------------------------------------------------
 
     def _notify(self, event: Any) -> None:
         # Processor thread: one lane per connection listener on the notice pool.
@@ -518,20 +393,13 @@ class CtiClient:
         notices = self._notices
         if notices is None:
             return
-        pairs = [(id(listener), (listener, event)) for listener in self._connection_listeners]
+        pairs = [(id(listener), (listener, event))
+                 for listener in self._listeners.connection_listeners]
         if pairs:
             try:
                 notices.submit_many(pairs)
             except ClientStoppedError:
                 pass
-
-    def _deliver_notice(self, item: Tuple[Any, Any]) -> None:
-        listener, event = item
-        if isinstance(event, ConnectionEvent):
-            method = "on_connected" if event.connected else "on_disconnected"
-        else:
-            method = CONNECTION_METHODS[type(event)]
-        safe_call(listener, method, event, self._error_hook)
 
     # -- call control, queries, stats ---------------------------------------------------------
 
@@ -546,14 +414,16 @@ class CtiClient:
             ring, running = self._ring, self._running
         if self.model is None or ring is None or not running:
             return
-        marker = SetHeld(channel_id, held)
+        model = self.model
+        marker = InOrder(lambda: model.set_held(channel_id, held))
         ring.put(marker)
         if threading.current_thread().name != "asterisk-cti-processor":
             marker.done.wait(timeout)
 
     @property
-    def control(self) -> Any:
-        """The blocking :class:`~asterisk_cti.control.CallControl` of this client."""
+    def control(self) -> CallControl:
+        """The blocking :class:`~asterisk_cti.control.CallControl` of this client (created on
+        first use; any thread)."""
         with self._lock:
             if self._control is None:
                 from .control.calls import CallControl
@@ -562,14 +432,14 @@ class CtiClient:
             return self._control
 
     @property
-    def lines(self) -> Tuple[Any, ...]:
+    def lines(self) -> Tuple[Line, ...]:
         """Snapshots of every monitored line with its calls (any thread)."""
-        model: Any = self.model
+        model = self.model
         return tuple(model.lines) if model is not None else ()
 
-    def line(self, endpoint: str) -> Any:
+    def line(self, endpoint: str) -> Optional[Line]:
         """The snapshot of one line (``"PJSIP/1000"``), or None (any thread)."""
-        model: Any = self.model
+        model = self.model
         return model.line(normalize_source(endpoint)) if model is not None else None
 
     def stats(self) -> Dict[str, Any]:
@@ -622,3 +492,31 @@ class CtiClient:
                 max(0.0, deadline - time.monotonic())):
             return False
         return notices is None or notices.wait_idle(max(0.0, deadline - time.monotonic()))
+
+
+def _model_types(model: Optional[CallModel]) -> Iterable[str]:
+    if model is None:
+        return ()
+    from .model import MODEL_EVENT_TYPES
+
+    return MODEL_EVENT_TYPES
+
+
+def _wait_ready(processor: Processor, reactor: Reactor, ari_url: str, wait: float,
+                deadline: float) -> None:
+    """Block until the first connect was subscribed and resynchronised (the caller of
+    :meth:`CtiClient.start`); fail at once on a redirect or refused credentials."""
+    while not processor.ready.wait(min(0.05, max(0.0, deadline - time.monotonic()))):
+        err = reactor.last_error
+        if isinstance(err, RedirectError):
+            raise RedirectError(err.status or 0, err.location)
+        if isinstance(err, ConnectError) and err.status in (401, 403):
+            raise http_error("GET", "/events", err.status or 401, "websocket handshake " + (
+                "forbidden (ari.conf ACL?)" if err.status == 403 else
+                "refused: check username/password"))
+        if time.monotonic() >= deadline:
+            last = processor.sync_error or reactor.last_error
+            raise CtiTimeoutError(
+                f"not connected to {ari_url} within {wait:g} s"
+                + (f" (last error: {last})" if last else "")
+            )

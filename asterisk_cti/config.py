@@ -7,6 +7,7 @@ in its ``repr``, in URLs or in log lines.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import os
 from dataclasses import dataclass, field
@@ -289,3 +290,9 @@ def validate_app_name(app: str) -> str:
             "whitespace, control characters, commas or slashes")
     return app
 
+
+def basic_auth_header(username: str, password: str) -> str:
+    """The value of an HTTP basic ``Authorization`` header (the websocket handshake and the
+    REST session both send it; it never goes into a URL)."""
+    token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+    return "Basic " + token

@@ -35,7 +35,8 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from ..config import CtiConfig
+from ..backoff import REST_RETRY
+from ..config import CtiConfig, basic_auth_header
 from ..errors import (
     AriHttpError,
     InvalidRequestError,
@@ -45,7 +46,6 @@ from ..errors import (
     TransportError,
     http_error,
 )
-from ..pipeline.transport import basic_auth_header
 
 logger = logging.getLogger(__name__)
 
@@ -264,7 +264,7 @@ class AriRest:
         maybe_done = False  # an earlier attempt may have reached Asterisk
         for attempt in range(attempts):
             if attempt:
-                pause = min(0.1 * 2**attempt, 1.0)
+                pause = REST_RETRY.delay(attempt)
                 if deadline - time.monotonic() <= pause:
                     break
                 time.sleep(pause)

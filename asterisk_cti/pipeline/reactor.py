@@ -5,8 +5,9 @@ and puts them into the :class:`~asterisk_cti.pipeline.ring.Ring` in batches, pin
 quiet, and reconnects forever with jittered exponential backoff until :meth:`Reactor.stop`.
 It never waits on a consumer: a slow reader is dangerous for Asterisk itself (its per-app
 queue fills and PJSIP stops taking new requests). Connection changes travel through the ring
-as :class:`Connected` / :class:`Disconnected` markers, so the processor sees them in order with
-the events around them.
+as :class:`~asterisk_cti.pipeline.markers.Connected` /
+:class:`~asterisk_cti.pipeline.markers.Disconnected` markers, so the processor sees them in
+order with the events around them.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ import threading
 import time
 from typing import Any, Callable, Dict, FrozenSet, Optional
 
+from ..backoff import Backoff
 from ..config import CtiConfig
 from ..errors import ConnectError, TransportError, WebSocketProtocolError
+from .markers import Connected, Disconnected
 from .ring import Ring
 from .transport import (
     Canceller,
@@ -30,40 +33,6 @@ from .transport import (
 )
 
 logger = logging.getLogger(__name__)
-
-
-class Marker:
-    """Base of the non-frame entries of the ring."""
-
-    __slots__ = ()
-
-
-class Connected(Marker):
-    """The websocket is open. ``attempts``: failed attempts before this one."""
-
-    __slots__ = ("attempts",)
-
-    def __init__(self, attempts: int) -> None:
-        self.attempts = attempts
-
-
-class Disconnected(Marker):
-    """The websocket closed. ``reason`` says why (never contains credentials)."""
-
-    __slots__ = ("reason",)
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-
-
-def backoff_delay(attempt: int, minimum: float, maximum: float, jitter: float,
-                  rng: random.Random) -> float:
-    """Delay before reconnect attempt ``attempt`` (1-based): ``minimum * 2**(attempt-1)``
-    capped at ``maximum``, then moved by up to ``±jitter`` of itself."""
-    base = float(min(maximum, minimum * (2.0 ** min(attempt - 1, 32))))
-    if jitter:
-        base *= 1.0 + rng.uniform(-jitter, jitter)
-    return max(0.0, min(base, maximum * (1.0 + jitter)))
 
 
 class Reactor:
@@ -89,6 +58,8 @@ class Reactor:
         self._factory = factory
         self._ring = ring
         self._rng = rng or random.Random()
+        self._backoff = Backoff(config.reconnect_min, config.reconnect_max,
+                                config.reconnect_jitter)
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._stream: Optional[EventStream] = None
@@ -112,7 +83,6 @@ class Reactor:
         self.short_lived = 0
         self.protocol_errors = 0
         self.replaced_rechecks = 0
-        self.connected = False
 
     def start(self) -> None:
         """Start the reactor thread (idempotent)."""
@@ -193,8 +163,9 @@ class Reactor:
             logger.debug("application re-check failed: %s", exc)
             free = False
         cfg = self._config
-        interval = min(cfg.replaced_recheck * 2.0 ** min(self._replaced_checks, 16),
-                       max(cfg.replaced_recheck, 10.0 * cfg.reconnect_max))
+        interval = Backoff(cfg.replaced_recheck, max(cfg.replaced_recheck,
+                                                     10.0 * cfg.reconnect_max)
+                           ).delay(self._replaced_checks + 1)
         self._replaced_at = time.monotonic() + interval
         if free:
             logger.info("the ARI application is free again; taking it back")
@@ -246,8 +217,7 @@ class Reactor:
                 self.last_error = exc
                 self.failed_attempts += 1
                 attempt += 1
-                delay = backoff_delay(attempt, cfg.reconnect_min, cfg.reconnect_max,
-                                      cfg.reconnect_jitter, self._rng)
+                delay = self._backoff.delay(attempt, self._rng)
                 logger.warning("connect to %s failed (%s); retry %d in %.1f s",
                                url.split("?", 1)[0], exc, attempt, delay)
                 self._stop.wait(delay)
@@ -256,8 +226,7 @@ class Reactor:
                 self.last_error = ConnectError(f"{type(exc).__name__}: {exc}")
                 logger.exception("the transport factory raised")
                 attempt += 1
-                self._stop.wait(backoff_delay(attempt, cfg.reconnect_min, cfg.reconnect_max,
-                                              cfg.reconnect_jitter, self._rng))
+                self._stop.wait(self._backoff.delay(attempt, self._rng))
                 continue
             stream.set_wanted(self._wanted)
             with self._lock:
@@ -265,7 +234,6 @@ class Reactor:
             if self._stop.is_set():
                 stream.abort()
             self.connects += 1
-            self.connected = True
             self.last_error = None
             with self._lock:
                 self._replaced_probe = None
@@ -273,7 +241,6 @@ class Reactor:
             self._ring.put(Connected(attempt))
             up_since = time.monotonic()
             reason = self._read(stream)
-            self.connected = False
             with self._lock:
                 self._stream = None
                 self._dropped_before += stream.dropped
@@ -290,8 +257,7 @@ class Reactor:
                 # Not healthy: the server dropped us right away; keep backing off.
                 self.short_lived += 1
                 attempt += 1
-            delay = backoff_delay(attempt, cfg.reconnect_min, cfg.reconnect_max,
-                                  cfg.reconnect_jitter, self._rng)
+            delay = self._backoff.delay(attempt, self._rng)
             logger.warning("websocket disconnected: %s; reconnect in %.1f s", reason, delay)
             self._stop.wait(delay)
 

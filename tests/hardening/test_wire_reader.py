@@ -9,9 +9,10 @@ from typing import Callable, List
 import pytest
 
 from asterisk_cti import CtiConfig, TransportError, WebSocketProtocolError
+from asterisk_cti.pipeline.frames import FrameReader
 from asterisk_cti.pipeline.reactor import Reactor
 from asterisk_cti.pipeline.ring import Ring
-from asterisk_cti.pipeline.transport import FrameReader, basic_auth_header, websocket_transport
+from asterisk_cti.pipeline.transport import basic_auth_header, websocket_transport
 
 from .hostile_ws import Conn, HostileServer, frame
 

@@ -13,7 +13,8 @@ from typing import Any, Dict, List, Optional
 import pytest
 
 from asterisk_cti.errors import ConnectError, TransportError
-from asterisk_cti.pipeline.transport import FrameReader, basic_auth_header, websocket_transport
+from asterisk_cti.pipeline.frames import FrameReader
+from asterisk_cti.pipeline.transport import basic_auth_header, websocket_transport
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 

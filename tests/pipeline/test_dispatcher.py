@@ -1,4 +1,4 @@
-"""The ring buffer and the ordered dispatcher lanes."""
+"""pipeline/dispatcher.py: the ordered lanes and safe_call."""
 
 from __future__ import annotations
 
@@ -13,62 +13,6 @@ import pytest
 
 from asterisk_cti.errors import ClientStoppedError
 from asterisk_cti.pipeline.dispatcher import Dispatcher, safe_call
-from asterisk_cti.pipeline.reactor import Connected, backoff_delay
-from asterisk_cti.pipeline.ring import Ring
-
-
-def test_ring_returns_everything_in_order_in_one_batch() -> None:
-    ring = Ring(100)
-    ring.put_many([b"1", b"2"])
-    ring.put(b"3")
-    batch = ring.get_batch(0)
-    assert list(batch.items) == [b"1", b"2", b"3"] and batch.lost == 0
-    assert list(ring.get_batch(0).items) == []
-
-
-def test_full_ring_overwrites_oldest_and_reports_the_loss_once() -> None:
-    ring = Ring(16)
-    ring.put_many([str(i).encode() for i in range(20)])
-    batch = ring.get_batch(0)
-    assert [int(x) for x in batch.items] == list(range(4, 20))
-    assert batch.lost == 4
-    assert ring.get_batch(0).lost == 0
-    stats = ring.stats()
-    assert (stats.overwritten, stats.high_water, stats.size, stats.capacity) == (4, 16, 0, 16)
-
-
-def test_overflow_keeps_connection_markers() -> None:
-    ring = Ring(16)
-    marker = Connected(0)
-    ring.put(marker)
-    ring.put_many([b"x"] * 30)
-    items = list(ring.get_batch(0).items)
-    assert items[0] is marker and len(items) == 16
-
-
-def test_put_never_blocks_and_close_wakes_a_waiting_consumer() -> None:
-    ring = Ring(16)
-    got: List[Any] = []
-    t = threading.Thread(target=lambda: got.append(ring.get_batch(None)), name="test-consumer")
-    t.start()
-    deadline = time.monotonic() + 2
-    while not ring._waiting and time.monotonic() < deadline:  # until the consumer blocks
-        time.sleep(0.001)
-    assert ring._waiting
-    ring.close()
-    t.join(2)
-    assert not t.is_alive() and list(got[0].items) == []
-    ring.put(b"late")  # ignored after close, never blocks
-    assert len(ring) == 0
-
-
-def test_backoff_grows_exponentially_with_jitter_and_cap() -> None:
-    rng = random.Random(1)
-    assert backoff_delay(1, 0.5, 30, 0, rng) == 0.5
-    assert backoff_delay(4, 0.5, 30, 0, rng) == 4.0
-    assert backoff_delay(50, 0.5, 30, 0, rng) == 30
-    delays = {round(backoff_delay(3, 1, 30, 0.2, rng), 3) for _ in range(20)}
-    assert len(delays) > 5 and all(3.2 <= d <= 4.8 for d in delays)
 
 
 def _dispatcher(deliver: Any, workers: int = 8, **kw: Any) -> Dispatcher:
