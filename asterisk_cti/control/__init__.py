@@ -3,7 +3,8 @@ thread-safe, and the Stasis engine underneath that dials, bridges and cleans up 
 SDK drives.
 """
 
-from .calls import CallControl, CallFailedError, CallStateError, Consultation, ControlledCall
+from ..errors import CallFailedError, CallStateError
+from .calls import CallControl, Consultation, ControlledCall
 from .engine import ControlOptions
 
 __all__ = [

@@ -28,14 +28,20 @@ from dataclasses import dataclass, replace
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from ..ari.rest import ari_path
-from ..errors import AsteriskCtiError, CtiTimeoutError, NotInStasisError, ServerError
+from ..causes import FAILED_DIALSTATUS, HANGUP_REASONS, dialstatus_for_cause
+from ..errors import (
+    AsteriskCtiError,
+    CallFailedError,
+    CallStateError,
+    CtiTimeoutError,
+    NotInStasisError,
+    ServerError,
+)
 from ..events.catalogue import Event
 from ..model.types import ControlHint
 from ..pipeline.waiters import Waiter
 from .engine import (
     ENGINE_EVENT_TYPES,
-    FAILED_DIALSTATUS,
-    HANGUP_REASONS,
     Consult,
     ControlHost,
     ControlOptions,
@@ -44,7 +50,6 @@ from .engine import (
     StasisEngine,
     StasisState,
     channel_ids,
-    dialstatus_for_cause,
     new_id,
     party_of,
 )
@@ -65,22 +70,6 @@ _DIRECTIONS = ("both", "in", "out")
 _DTMF = re.compile(r"[0-9A-Da-d*#]+\Z")
 
 
-class CallFailedError(AsteriskCtiError):
-    """A call (or a leg of it) ended without being answered.
-
-    :ivar dialstatus: ``BUSY``, ``NOANSWER``, ``CONGESTION``, ``CHANUNAVAIL``, ``CANCEL``...
-    :ivar cause: the Q.850 hangup cause of the failed channel (0 when unknown).
-    :ivar channel_id: the channel that failed.
-    """
-
-    def __init__(self, message: str, *, dialstatus: str = "", cause: int = 0,
-                 channel_id: str = "") -> None:
-        super().__init__(message)
-        self.dialstatus = dialstatus
-        self.cause = cause
-        self.channel_id = channel_id
-
-
 def _unavailable(exc: AsteriskCtiError, endpoint: str, channel_id: str) -> AsteriskCtiError:
     """``POST /channels`` answered 500 "Allocation failed": Asterisk 22 could not create the
     channel (``ast_dial_prerun`` failed: an unknown PJSIP endpoint, or one with no registered
@@ -98,11 +87,6 @@ def _raise_unavailable(exc: AsteriskCtiError, endpoint: str, channel_id: str) ->
     err = _unavailable(exc, endpoint, channel_id)
     if err is not exc:
         raise err from exc
-
-
-class CallStateError(AsteriskCtiError):
-    """The call is not in a state that allows the operation (no other party to hold, a
-    consultation that is not answered yet, an unknown consultation...)."""
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,7 @@ from typing import (
 )
 
 from ..ari.rest import AriRest
+from ..causes import FAILED_DIALSTATUS, dialstatus_for_cause, hangup_reason_for
 from ..config import CtiConfig
 from ..errors import AriHttpError, AsteriskCtiError, NotFoundError
 from ..events.catalogue import Event, parse_event
@@ -120,48 +121,7 @@ ENGINE_EVENT_TYPES: Tuple[str, ...] = (
     "ChannelTransfer",
 )
 
-#: Dial statuses that end a dial attempt without an answer.
-FAILED_DIALSTATUS = frozenset(
-    {"BUSY", "NOANSWER", "CONGESTION", "CHANUNAVAIL", "CANCEL", "DONTCALL", "TORTURE",
-     "INVALIDARGS"}
-)
-
-#: ARI hangup reasons (``DELETE /channels/{id}?reason=``) Asterisk 22 accepts.
-HANGUP_REASONS = frozenset(
-    {"normal", "busy", "congestion", "no_answer", "timeout", "rejected", "unallocated",
-     "normal_unspecified", "number_incomplete", "codec_mismatch", "interworking", "failure",
-     "answered_elsewhere"}
-)
-
-_REASON_FOR_STATUS = {
-    "BUSY": "busy",
-    "NOANSWER": "no_answer",
-    "CONGESTION": "congestion",
-    "CHANUNAVAIL": "failure",
-    "CANCEL": "normal",
-}
-
-# Q.850 causes of ChannelDestroyed, for when no Dial event said why.
-_STATUS_FOR_CAUSE = {
-    17: "BUSY", 21: "BUSY", 18: "NOANSWER", 19: "NOANSWER", 34: "CONGESTION",
-    42: "CONGESTION", 1: "CHANUNAVAIL", 3: "CHANUNAVAIL", 20: "CHANUNAVAIL",
-    27: "CHANUNAVAIL", 38: "CHANUNAVAIL", 41: "CONGESTION",
-}
-
 _SEEN_LIMIT = 20000
-
-
-def dialstatus_for_cause(cause: int) -> str:
-    """The Dial status that a Q.850 hangup cause stands for (``CHANUNAVAIL`` when unknown,
-    ``NOANSWER`` for cause 16/0 of an unanswered leg, as Asterisk's Dial timeout gives)."""
-    if cause in (0, 16):
-        return "NOANSWER"
-    return _STATUS_FOR_CAUSE.get(cause, "CHANUNAVAIL")
-
-
-def hangup_reason_for(dialstatus: str) -> str:
-    """The ARI hangup reason that passes a failed dial's status on to the caller."""
-    return _REASON_FOR_STATUS.get(dialstatus, "normal")
 
 
 def new_id(prefix: str) -> str:

@@ -37,6 +37,7 @@ from typing import (
     Tuple,
 )
 
+from ..causes import STATUS_FOR_CAUSE as _STATUS_OF_CAUSE
 from ..events.catalogue import Event, endpoint_of_channel_name
 from .transitions import TRANSITIONS, Stimulus, phone_state_of
 from .types import (
@@ -81,12 +82,6 @@ _DIAL_FAILURES: Dict[str, Tuple[int, Reason]] = {
     "INVALIDARGS": (28, Reason.UNAVAILABLE),
 }
 _DIAL_FINAL = frozenset({"ANSWER", "CANCEL", *_DIAL_FAILURES})
-#: The failed DIALSTATUS a Q.850 cause of an unanswered leg stands for.
-_STATUS_OF_CAUSE: Dict[int, str] = {
-    17: "BUSY", 21: "BUSY", 18: "NOANSWER", 19: "NOANSWER", 34: "CONGESTION",
-    42: "CONGESTION", 1: "CHANUNAVAIL", 3: "CHANUNAVAIL", 20: "CHANUNAVAIL", 27: "CHANUNAVAIL",
-    38: "CHANUNAVAIL",
-}
 
 _CLEARING_KINDS = frozenset(
     {EventKind.CONNECTION_CLEARED, EventKind.CALL_CLEARED, EventKind.DIVERTED}
