@@ -5,7 +5,7 @@ SDK drives.
 
 from ..errors import CallFailedError, CallStateError
 from .calls import CallControl, Consultation, ControlledCall
-from .engine import ControlOptions
+from .options import ControlOptions
 
 __all__ = [
     "CallControl",

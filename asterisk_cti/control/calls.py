@@ -25,7 +25,8 @@ import logging
 import re
 import threading
 from dataclasses import dataclass, replace
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from functools import partial
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from ..ari.rest import ari_path
 from ..causes import FAILED_DIALSTATUS, HANGUP_REASONS, dialstatus_for_cause
@@ -39,20 +40,10 @@ from ..errors import (
 )
 from ..events.catalogue import Event
 from ..model.types import ControlHint
-from ..pipeline.waiters import Waiter
-from .engine import (
-    ENGINE_EVENT_TYPES,
-    Consult,
-    ControlHost,
-    ControlOptions,
-    Leg,
-    OriginatePlan,
-    StasisEngine,
-    StasisState,
-    channel_ids,
-    new_id,
-    party_of,
-)
+from ..pipeline.waiters import Predicate, Waiter
+from .engine import StasisEngine
+from .options import ControlHost, ControlOptions, channel_ids, new_id, party_of
+from .state import ENGINE_EVENT_TYPES, Consult, Leg, OriginatePlan, StasisState
 
 logger = logging.getLogger(__name__)
 
@@ -259,8 +250,11 @@ class CallControl:
         self._lock = threading.Lock()
         self._state = StasisState()
         self._engine = StasisEngine(client, self._state, self._get_options, self._model_held)
-        self._engine.ensure_tracker()
-        # The engine acts on its own thread (StasisEngine.observe queues it); this listener
+        self._ari = self._engine.ari
+        # The engine's tap feeds the state and queues the engine's actions, on the processor
+        # thread before any wait sees the event; it stays installed for the client's life.
+        client.waiters.tap(self._engine.tap)
+        # The engine acts on its own thread (StasisEngine.tap queues it); this listener
         # only makes the processor keep the engine's event types, and takes nothing on the
         # lanes.
         self._handle = client.add_raw_listener(_KeepTypes(), ENGINE_EVENT_TYPES, _nothing)
@@ -327,9 +321,29 @@ class CallControl:
         """Wait for an ARI event matching ``predicate``. The waiters are also offered the
         call model's CTI events; call control's predicates read ARI fields, so those are
         filtered out here, once, rather than in every predicate."""
-        self._engine.ensure_tracker()
         return self._client.waiters.expect(
             lambda item: isinstance(item, Event) and bool(predicate(item)))
+
+    def _send(self, send: Callable[[], Any], until: Optional[Predicate] = None,
+              creates: Optional[Tuple[str, str]] = None) -> Optional[Waiter]:
+        """The one register-wait / send / cancel step: register a wait for an ARI event
+        matching ``until`` (when given) *before* the request, send it, and cancel the wait
+        when the request fails.
+
+        :param creates: ``(endpoint, channel_id)`` for a request that creates a channel: a
+            500 "Allocation failed" then raises :class:`CallFailedError` (CHANUNAVAIL).
+        :returns: the wait to block on (None without ``until``).
+        """
+        waiter = self._expect(until) if until is not None else None
+        try:
+            send()
+        except AsteriskCtiError as exc:
+            if waiter is not None:
+                waiter.cancel()
+            if creates is not None:
+                _raise_unavailable(exc, *creates)
+            raise
+        return waiter
 
     def _channel_of(self, target: Target) -> str:
         if isinstance(target, ControlledCall):
@@ -376,11 +390,9 @@ class CallControl:
         if isinstance(target, ControlledCall):
             return target.call_id
         bid = self._state.bridge_members(channel_id)[0]
-        if bid is not None:
-            with self._state.lock:
-                owned = self._state.bridges.get(bid)
-                if owned is not None:
-                    return owned.call_id
+        owner = self._state.call_of_bridge(bid)
+        if owner is not None:
+            return owner
         value = getattr(target, "call_id", None)
         return value if isinstance(value, str) and value else channel_id
 
@@ -463,15 +475,12 @@ class CallControl:
             called=party_of(self._engine.identity(dest_endpoint), destination),
             purpose="originate"))
         handle = ControlledCall(agent_id, agent_id, dest_id, bridge_id, True, (agent_id, dest_id))
-        waiter: Optional[Waiter] = None
         outcome: Optional[_Outcome] = None
         if wait_for != "originated":
             success = (_ringing_or_up(dest_id) if wait_for == "delivered"
                        else _entered(dest_id, bridge_id))
             outcome = _Outcome(success, (agent_id, dest_id))
-            waiter = self._expect(outcome)
-        with self._state.lock:
-            self._state.plans[agent_id] = plan
+        self._state.add_plan(plan)
         params: Dict[str, Any] = {
             "endpoint": endpoint, "app": self._app, "appArgs": "cti,originate",
             "channelId": agent_id, "timeout": max(1, round(timeout)),
@@ -480,14 +489,10 @@ class CallControl:
                          or f'"{destination}" <{destination}>'),
         }
         try:
-            self._client.rest.post("channels", params=params,
-                                   json_body={"variables": dict(variables)} if variables else None)
-        except AsteriskCtiError as exc:
-            with self._state.lock:
-                self._state.plans.pop(agent_id, None)
-            if waiter is not None:
-                waiter.cancel()
-            _raise_unavailable(exc, endpoint, agent_id)
+            waiter = self._send(partial(self._ari.channels.originate, params, variables),
+                                outcome, creates=(endpoint, agent_id))
+        except AsteriskCtiError:
+            self._state.take_plan(agent_id)
             raise
         logger.info("originate %s -> %s (%s): agent channel %s", endpoint, destination,
                     dest_endpoint, agent_id)
@@ -503,26 +508,18 @@ class CallControl:
         caller_id: Optional[str], variables: Optional[Mapping[str, str]], timeout: float,
         wait_for: str,
     ) -> ControlledCall:
-        waiter: Optional[Waiter] = None
         outcome: Optional[_Outcome] = None
         if wait_for != "originated":
             statuses = ("RINGING", "ANSWER") if wait_for == "delivered" else ("ANSWER",)
             outcome = _Outcome(_dial_by(agent_id, statuses), (agent_id,))
-            waiter = self._expect(outcome)
         params: Dict[str, Any] = {
             "endpoint": endpoint, "extension": destination, "context": context,
             "priority": 1, "channelId": agent_id, "timeout": max(1, round(timeout)),
         }
         if caller_id:
             params["callerId"] = caller_id
-        try:
-            self._client.rest.post("channels", params=params,
-                                   json_body={"variables": dict(variables)} if variables else None)
-        except AsteriskCtiError as exc:
-            if waiter is not None:
-                waiter.cancel()
-            _raise_unavailable(exc, endpoint, agent_id)
-            raise
+        waiter = self._send(partial(self._ari.channels.originate, params, variables),
+                            outcome, creates=(endpoint, agent_id))
         handle = ControlledCall(agent_id, agent_id, None, None, False, (agent_id,))
         if waiter is None or outcome is None:
             return handle
@@ -540,9 +537,8 @@ class CallControl:
         except CtiTimeoutError:
             for channel_id in cleanup:
                 self._engine.hangup(channel_id)
-            with self._state.lock:
-                for channel_id in cleanup:
-                    self._state.plans.pop(channel_id, None)
+            for channel_id in cleanup:
+                self._state.take_plan(channel_id)
             raise
         if outcome.failed is not None:
             raise outcome.failed
@@ -563,13 +559,8 @@ class CallControl:
         channel_id = self._channel_of(target)
         self._require_stasis(channel_id, "POST", "answer")
         up_already = self._state.state_of(channel_id) == "Up"
-        waiter = None if up_already else self._expect(self._state_up(channel_id))
-        try:
-            self._client.rest.post("channels", channel_id, "answer")
-        except AsteriskCtiError:
-            if waiter is not None:
-                waiter.cancel()
-            raise
+        waiter = self._send(partial(self._ari.channels.answer, channel_id),
+                            None if up_already else self._state_up(channel_id))
         if waiter is not None:
             waiter.wait(self._timeout(timeout), f"channel {channel_id} to answer")
 
@@ -600,14 +591,9 @@ class CallControl:
         channel_id = self._channel_of(target)
         if reason not in HANGUP_REASONS:
             raise ValueError(f"unknown hangup reason {reason!r}")
-        waiter = self._expect(_is("ChannelDestroyed", channel_id)) \
-            if self._state.visible(channel_id) else None
-        try:
-            self._client.rest.delete("channels", channel_id, params={"reason": reason})
-        except AsteriskCtiError:
-            if waiter is not None:
-                waiter.cancel()
-            raise
+        waiter = self._send(partial(self._ari.channels.hangup, channel_id, reason),
+                            _is("ChannelDestroyed", channel_id)
+                            if self._state.visible(channel_id) else None)
         if waiter is not None:
             waiter.wait(self._timeout(timeout), f"channel {channel_id} to hang up")
 
@@ -631,8 +617,10 @@ class CallControl:
             raise ValueError("direction must be 'both', 'in' or 'out'")
         channel_id = self._channel_of(target)
         self._require_stasis(channel_id, method, "mute")
-        self._client.rest.request(method, ari_path("channels", channel_id, "mute"),
-                                  params={"direction": direction})
+        if method == "POST":
+            self._ari.channels.mute(channel_id, direction)
+        else:
+            self._ari.channels.unmute(channel_id, direction)
 
     def send_dtmf(self, target: Target, digits: str, *, duration_ms: int = 100,
                   between_ms: int = 100) -> None:
@@ -650,8 +638,7 @@ class CallControl:
         else:
             channel_id = self._channel_of(target)
         self._require_stasis(channel_id, "POST", "dtmf")
-        self._client.rest.post("channels", channel_id, "dtmf", params={
-            "dtmf": digits.upper(), "duration": int(duration_ms), "between": int(between_ms)})
+        self._ari.channels.dtmf(channel_id, digits.upper(), int(duration_ms), int(between_ms))
 
     def redirect(self, target: Target, endpoint: str) -> None:
         """Redirect a channel to another endpoint (``POST /channels/{id}/redirect?endpoint=``).
@@ -667,7 +654,7 @@ class CallControl:
         _check_text("endpoint", endpoint)
         channel_id = self._channel_of(target)
         self._require_stasis(channel_id, "POST", "redirect")
-        self._client.rest.post("channels", channel_id, "redirect", params={"endpoint": endpoint})
+        self._ari.channels.redirect(channel_id, endpoint)
 
     # -- hold -----------------------------------------------------------------------------------
 
@@ -687,30 +674,13 @@ class CallControl:
         """
         holder = self._channel_of(target)
         self._require_stasis(holder, "POST", "hold")
-        with self._state.lock:
-            if holder in self._state.held:
-                return
+        if self._state.is_holding(holder):
+            return
         _, peers = self._call_peers(holder)
-        targets = peers or (holder,)
         for peer in peers:
             self._require_stasis(peer, "POST", "hold")
-        moh = self._get_options().moh_class
-        done: List[str] = []
-        try:
-            for peer in targets:
-                if moh is None:
-                    self._client.rest.post("channels", peer, "hold")
-                else:
-                    self._client.rest.post("channels", peer, "moh", params={"mohClass": moh})
-                done.append(peer)
-                if peer != holder:
-                    self._client.rest.post("channels", peer, "mute", params={"direction": "in"})
-        finally:
-            if done:
-                with self._state.lock:
-                    self._state.held[holder] = tuple(done)
-        self._model_held(holder, True)
-        logger.info("hold: %s holds %s", holder, ", ".join(targets))
+        self._engine.hold(holder, peers)
+        logger.info("hold: %s holds %s", holder, ", ".join(peers or (holder,)))
 
     def retrieve(self, target: Target) -> None:
         """Take the call of ``target`` (the agent) off hold: ``DELETE /channels/{peer}/hold``
@@ -729,20 +699,16 @@ class CallControl:
         self._require_stasis(holder, "DELETE", "hold")
         # bridge_members takes the state lock itself: never call it with the lock held (it
         # is not reentrant; that deadlocked the whole client on a call not held by the SDK).
-        with self._state.lock:
-            known = holder in self._state.held
+        known = self._state.is_holding(holder)
         if not known:
             _, peers = self._state.bridge_members(holder)
             if not peers:
                 # Nothing the SDK put on hold (held from the desk phone, an unknown id, a
                 # second retrieve): take the channel itself off hold, and let Asterisk say
                 # if it is gone (404) or not ours (409).
-                what = "hold" if self._get_options().moh_class is None else "moh"
-                self._client.rest.delete("channels", holder, what)
-                self._model_held(holder, False)
+                self._engine.unhold_self(holder)
                 return
-            with self._state.lock:
-                self._state.held.setdefault(holder, peers)
+            self._state.note_held(holder, peers, replace=False)
         self._engine.unhold(holder)
         if not known:
             self._model_held(holder, False)
@@ -784,8 +750,7 @@ class CallControl:
                   join=(dest_id,), on_failure="hangup")
         self._engine.protect(bid, +1)
         try:
-            with self._state.lock:
-                was_held = holder in self._state.held
+            was_held = self._state.is_holding(holder)
             # the agent leaves by the transfer: cleared as transferred, the others told
             self._engine.hint(holder, ControlHint(
                 "transfer", transferees=peers,
@@ -811,20 +776,13 @@ class CallControl:
                   timeout: float) -> Tuple[Optional[Waiter], Optional[_Outcome]]:
         """Dial ``leg`` into the app with a wait for ``wait_for`` registered first (none for
         ``originated``); the wait is cancelled when the dial request fails."""
-        waiter: Optional[Waiter] = None
         outcome: Optional[_Outcome] = None
         if wait_for != "originated":
             success = (_ringing_or_up(leg.channel_id) if wait_for == "delivered"
                        else _entered(leg.channel_id, leg.bridge_id))
             outcome = _Outcome(success, (leg.channel_id,))
-            waiter = self._expect(outcome)
-        try:
-            self._engine.dial(leg, timeout=timeout)
-        except AsteriskCtiError as exc:
-            if waiter is not None:
-                waiter.cancel()
-            _raise_unavailable(exc, leg.endpoint, leg.channel_id)
-            raise
+        waiter = self._send(partial(self._engine.dial, leg, timeout=timeout), outcome,
+                            creates=(leg.endpoint, leg.channel_id))
         return waiter, outcome
 
     def consult(self, call: Target, destination: str, *, timeout: float = 30.0,
@@ -849,14 +807,13 @@ class CallControl:
         dest_id, consult_bid = new_id("cti-c"), new_id("cti-b")
         record = Consult(dest_id, call_id, holder, dest_id, bid, consult_bid)
         self._engine.protect(bid, +1)
-        with self._state.lock:
-            self._state.consults[dest_id] = record
+        self._state.add_consult(record)
         try:
             self._engine.create_bridge(consult_bid, call_id, protect=1)
             self._engine.remove_from_bridge(bid, holder)
             self._engine.add_to_bridge(consult_bid, (holder,))
         except AsteriskCtiError:
-            self._engine.consult_return(record)
+            self._engine.transfers.consult_return(record)
             raise
         leg = Leg(channel_id=dest_id, endpoint=self._get_options().endpoint_for(destination),
                   purpose="consult", peer_id=holder, bridge_id=consult_bid, call_id=call_id,
@@ -878,8 +835,7 @@ class CallControl:
     def _consult_record(self, consult: Consultation) -> Consult:
         if not isinstance(consult, Consultation):
             raise TypeError("expected the Consultation returned by consult()")
-        with self._state.lock:
-            record = self._state.consults.get(consult.consult_id)
+        record = self._state.consult(consult.consult_id)
         if record is None:
             raise CallStateError(f"consultation {consult.consult_id} is over")
         return record
@@ -899,12 +855,9 @@ class CallControl:
         record = self._consult_record(consult)
         if not record.answered:
             raise CallStateError("the consultation is not answered yet; cancel it or wait")
-        waiter = self._expect(_entered(record.dest_id, record.call_bridge))
-        try:
-            self._engine.consult_complete(record)
-        except AsteriskCtiError:
-            waiter.cancel()
-            raise
+        waiter = self._send(partial(self._engine.transfers.consult_complete, record),
+                            _entered(record.dest_id, record.call_bridge))
+        assert waiter is not None
         waiter.wait(self._timeout(timeout), "the transfer to complete")
         peers = tuple(p for p in consult.call.channel_ids if p != record.agent_id)
         first = peers[0] if peers else record.dest_id
@@ -924,12 +877,9 @@ class CallControl:
         """
         record = self._consult_record(consult)
         waiter = self._expect(_entered(record.agent_id, record.call_bridge))
-        with self._state.lock:
-            leg = self._state.legs.get(record.dest_id)
-            if leg is not None:
-                leg.cancelled = True
+        self._state.cancel_leg(record.dest_id)
         self._engine.hangup(record.dest_id)
-        self._engine.consult_return(record)
+        self._engine.transfers.consult_return(record)
         waiter.wait(self._timeout(timeout), "the agent to return to the call")
         self.retrieve(record.agent_id)
         return self._handle_for(record.call_id, record.agent_id, record.call_bridge)
@@ -971,9 +921,7 @@ class CallControl:
                 other, _ = self._state.bridge_members(party.channel_id)
                 if other is None:
                     raise CallStateError(f"call {party.call_id} is not in an SDK bridge")
-                with self._state.lock:
-                    owned = self._state.bridges.get(other)
-                    members = tuple(owned.members) if owned else ()
+                members = self._state.members_of(other)
                 moves += [(other, m) for m in members if other != bid]
             else:
                 dials.append(_check_text("destination", party))
@@ -993,9 +941,8 @@ class CallControl:
         self._engine.protect(bid, +1)
         try:
             sources = {src for src, _ in moves}
-            with self._state.lock:
-                for rec in records:
-                    self._state.consults.pop(rec.consult_id, None)
+            for rec in records:
+                self._state.end_consult(rec.consult_id)
             for rec in records:
                 self._engine.stop_playback(rec.playback)
             for src in sources:
@@ -1031,9 +978,7 @@ class CallControl:
                 failures.append(exc)
         if failures:
             raise failures[0]
-        with self._state.lock:
-            owned = self._state.bridges.get(bid)
-            members = tuple(sorted(owned.members)) if owned else ()
+        members = self._state.members_of(bid)
         others = tuple(m for m in members if m != holder)
         return ControlledCall(call_id, holder, others[0] if others else None, bid, True,
                               tuple(channel_ids([holder, *others])))
@@ -1053,7 +998,7 @@ class CallControl:
             remove()
 
     def __repr__(self) -> str:
-        with self._state.lock:
-            return (f"CallControl(app={self._app!r}, in_stasis={len(self._state.in_stasis)}, "
-                    f"bridges={len(self._state.bridges)}, legs={len(self._state.legs)})")
+        in_stasis, bridges, legs = self._state.counts()
+        return (f"CallControl(app={self._app!r}, in_stasis={in_stasis}, bridges={bridges}, "
+                f"legs={legs})")
 

@@ -42,6 +42,7 @@ from typing import (
     Tuple,
 )
 
+from ..ari.resources import Ari
 from ..ari.rest import AriRest, is_bridge, is_channel
 from ..ari.subscriptions import Subscriptions
 from ..errors import AsteriskCtiError, ClientStoppedError, NotFoundError
@@ -251,15 +252,15 @@ class RestWorker:
     def _resync(self, job: ResyncResult) -> None:
         rest = self._rest
         try:
-            job.channels = rest.channels()
-            job.bridges = rest.bridges()
-            job.endpoints = rest.endpoints()
+            job.channels = Ari(rest).channels.list()
+            job.bridges = Ari(rest).bridges.list()
+            job.endpoints = Ari(rest).endpoints.list()
         except AsteriskCtiError as exc:
             job.error = exc
 
     def _connect(self, job: ConnectSync) -> None:
         try:
-            job.info = self._rest.asterisk_info()
+            job.info = Ari(self._rest).asterisk.info()
             job.result = self._subs.sync(self._rest, job.needed)
         except AsteriskCtiError as exc:
             job.error = exc
@@ -273,7 +274,7 @@ class RestWorker:
     def _repair(self, job: RepairResult) -> None:
         for cid in job.cids:
             try:
-                channel: Optional[Dict[str, Any]] = self._rest.channel(cid)
+                channel: Optional[Dict[str, Any]] = Ari(self._rest).channels.get(cid)
             except NotFoundError:
                 channel = None
             except AsteriskCtiError as exc:

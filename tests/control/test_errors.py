@@ -91,7 +91,7 @@ def test_originate_transport_error(pbx: Pbx, control: CallControl) -> None:
     pbx.fake.route("POST", r"/channels")(boom)
     with pytest.raises(TransportError):
         control.originate("PJSIP/1000", "1002")
-    assert not control._state.plans
+    assert control._state.pending_plans() == 0
 
 
 HOSTILE = [

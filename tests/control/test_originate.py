@@ -87,8 +87,8 @@ def test_refused_originate_raises_typed_error_and_leaves_no_plan(pbx: Pbx,
     with pytest.raises(InvalidRequestError):
         control.originate("PJSIP/1000", "1002")
     assert "legs=0" in repr(control)
-    assert not control._state.plans
-    assert len(pbx.host.waiters._waiters) == 1  # only the permanent Stasis tracker
+    assert control._state.pending_plans() == 0
+    assert len(pbx.host.waiters._waiters) == 0  # no wait left behind (the state has a tap)
 
 
 def test_dialplan_originate_is_observed_and_waits_for_dial_answer(

@@ -67,7 +67,7 @@ def test_originate_to_an_unavailable_endpoint_is_a_failed_call(pbx: Pbx, control
     assert err.dialstatus == "CHANUNAVAIL"
     assert "PJSIP/9999" in str(err)
     assert isinstance(err.__cause__, ServerError) and err.__cause__.status == 500
-    assert not control._state.plans
+    assert control._state.pending_plans() == 0
 
 
 def test_transfer_to_an_unavailable_destination_is_a_failed_call(pbx: Pbx,
