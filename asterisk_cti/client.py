@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 import requests
 
@@ -56,6 +56,9 @@ from .pipeline.reactor import Reactor
 from .pipeline.ring import Ring
 from .pipeline.transport import TransportFactory, websocket_transport
 from .pipeline.waiters import Waiters
+
+if TYPE_CHECKING:
+    from .control.calls import CallControl
 
 logger = logging.getLogger(__name__)
 
@@ -148,7 +151,7 @@ class CtiClient:
         self._processor: Optional[Processor] = None
         self._dispatcher: Optional[Dispatcher] = None
         self._notices: Optional[Dispatcher] = None
-        self._control: Any = None
+        self._control: Optional[CallControl] = None
 
     @staticmethod
     def _make_model(model: Any) -> Optional[CallModelProtocol]:
@@ -552,7 +555,7 @@ class CtiClient:
             marker.done.wait(timeout)
 
     @property
-    def control(self) -> Any:
+    def control(self) -> CallControl:
         """The blocking :class:`~asterisk_cti.control.CallControl` of this client."""
         with self._lock:
             if self._control is None:

@@ -28,13 +28,14 @@ from functools import partial
 from typing import Any, Callable, Deque, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from ..ari.resources import Ari
-from ..causes import FAILED_DIALSTATUS, dialstatus_for_cause, hangup_reason_for
+from ..causes import FAILED_DIALSTATUS, hangup_reason_for
 from ..errors import AriHttpError, AsteriskCtiError, NotFoundError
 from ..events.catalogue import Event
 from ..model.types import ControlHint, Party
 from .options import ControlHost, ControlOptions, new_id, party_of
-from .state import ENGINE_EVENT_TYPES, Leg, OriginatePlan, StasisState
-from .transfers import PhoneTransfers
+from .phone_transfers import PhoneTransfers
+from .state import ENGINE_EVENT_TYPES, Leg, StasisState
+from .switch import Switch
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +106,7 @@ class StasisEngine:
         self._model_held = model_held
         self.ari = Ari(host.rest)
         self.transfers = PhoneTransfers(self, state)
+        self._switch = Switch(self, state)
         self._runner = SerialRunner("asterisk-cti-control")
         self._identities: Dict[str, Optional[str]] = {}
 
@@ -199,7 +201,7 @@ class StasisEngine:
 
     def _act(self, event: Event) -> None:
         try:
-            self.on_event(event)
+            self._switch.on_event(event)
         except Exception:  # one failed action never stops the next
             logger.exception("call control failed on %s", event.type)
 
@@ -451,136 +453,6 @@ class StasisEngine:
         for channel_id in remaining:
             self.hangup(channel_id)
         self.quiet(f"destroy bridge {bridge_id}", partial(self.ari.bridges.destroy, bridge_id))
-
-    # -- the switch ---------------------------------------------------------------------------
-
-    def switch(self, event: Event) -> None:
-        """A call the dialplan sent in with ``Stasis(app,dial[,destination])``: ring the
-        destination, give ringback to the caller, bridge on answer."""
-        chan = event.channel
-        assert chan is not None
-        args = tuple(event.raw.get("args") or ())
-        destination = str(args[1]) if len(args) > 1 and args[1] else chan.dialplan.exten
-        options = self._options()
-        if not destination:
-            logger.warning("call control: switch call %s has no destination", chan.id)
-            self.hangup(chan.id, "unallocated")
-            return
-        try:
-            endpoint = options.endpoint_for(destination)
-        except Exception:
-            logger.exception("call control: endpoint_for(%r) raised", destination)
-            self.hangup(chan.id, "unallocated")
-            return
-        leg = Leg(
-            channel_id=new_id("cti-c"), endpoint=endpoint, purpose="switch", peer_id=chan.id,
-            bridge_id=new_id("cti-b"), call_id=chan.id, create_bridge=True,
-            answer_peer=True, on_failure=options.on_failure,
-        )
-        leg.join = (chan.id, leg.channel_id)
-        logger.info("call control: switch %s (%s) -> %s", chan.id, chan.name, endpoint)
-        self.transfers.allow(chan.id, chan.name)
-        if chan.state != "Up" and self.quiet(
-            "ring the caller", partial(self.ari.channels.ring, chan.id)
-        ):
-            leg.ringback = ("ring", chan.id)
-        caller = chan.caller
-        caller_id = f'"{caller.name}" <{caller.number}>' if caller.number else None
-        try:
-            self.dial(leg, caller_id=caller_id, timeout=options.dial_timeout)
-        except AsteriskCtiError as exc:
-            logger.warning("call control: switch could not dial %s: %s", endpoint, exc)
-
-    # -- the raw listener -------------------------------------------------------------------
-
-    def on_event(self, event: Event) -> None:
-        """Act on one event that concerns call control (the control thread, queued by
-        :meth:`tap` in event order)."""
-        etype = event.type
-        if etype == "StasisStart":
-            self._on_stasis_start(event)
-        elif etype in ("StasisEnd", "ChannelDestroyed"):
-            self._on_gone(event)
-        elif etype == "Dial":
-            self._on_dial(event)
-        elif etype == "ChannelLeftBridge":
-            bridge = event.bridge
-            if bridge is not None:
-                self.teardown_if_over(bridge.id)
-        elif etype == "ChannelTransfer":
-            self.transfers.on_refer(event.raw)
-
-    def _on_stasis_start(self, event: Event) -> None:
-        chan = event.channel
-        if chan is None:
-            return
-        cid = chan.id
-        plan = self._state.take_plan(cid)
-        is_leg = self._state.is_leg(cid)
-        if plan is not None:
-            self._agent_answered(plan, chan.endpoint)
-        elif is_leg:
-            self.leg_answered(cid)
-        else:
-            args = event.raw.get("args")
-            if not isinstance(args, list):  # a hostile or broken frame: no switch argument
-                args = []
-            options = self._options()
-            if options.switch and args and str(args[0]) == options.switch_arg:
-                self.switch(event)
-
-    def _agent_answered(self, plan: OriginatePlan, agent_endpoint: str) -> None:
-        leg = plan.leg
-        self.transfers.allow(plan.agent_id, agent_endpoint)
-        leg.peer_identity = self.identity(agent_endpoint)
-        try:
-            leg.ringback = ("playback", self.play(
-                "channels", plan.agent_id, self._options().ringback))
-        except AsteriskCtiError as exc:
-            logger.info("call control: no ringback for %s: %s", plan.agent_id, exc)
-        try:
-            self.dial(leg, caller_id=plan.caller_id, variables=plan.variables,
-                      timeout=plan.timeout)
-        except AsteriskCtiError as exc:
-            logger.warning("call control: click-to-dial could not dial %s: %s",
-                           leg.endpoint, exc)
-
-    def _on_gone(self, event: Event) -> None:
-        chan = event.channel
-        if chan is None:
-            return
-        cid = chan.id
-        cause = int(event.raw.get("cause") or 0)
-        plan = self._state.take_plan(cid) if event.type == "ChannelDestroyed" else None
-        is_leg = self._state.is_leg(cid)
-        consult_as_agent = self._state.consults_of_agent(cid)
-        consult_as_dest = self._state.consult(cid)
-        bid, _ = self._state.bridge_members(cid)
-        if plan is not None:
-            logger.info("call control: click-to-dial agent %s did not answer (cause %s)", cid,
-                        cause)
-        if is_leg and event.type == "ChannelDestroyed":
-            self.leg_failed(cid, dialstatus_for_cause(cause), cause)
-        self.cancel_legs_of(cid)
-        for consult in consult_as_agent:
-            if consult.answered:
-                self.quiet("complete the transfer", partial(
-                    self.transfers.consult_complete, consult, hangup_agent=False))
-            else:
-                self.hangup(consult.dest_id)
-                self.transfers.consult_return(consult)
-        if consult_as_dest is not None and consult_as_dest.answered:
-            self.transfers.consult_return(consult_as_dest)
-        if bid is not None:
-            self.teardown_if_over(bid)
-
-    def _on_dial(self, event: Event) -> None:
-        peer = event.raw.get("peer")
-        pid = peer.get("id") if isinstance(peer, dict) else None
-        status = str(event.raw.get("dialstatus") or "")
-        if not isinstance(pid, str) or not status:
-            return
-        self._state.note_dial(pid, status)
 
 
 def _ids_of(raw: Mapping[str, Any]) -> List[str]:

@@ -1,198 +1,358 @@
-"""Transfers the engine carries out: consultations ending (attended transfer completed or
-abandoned) and the phones' own transfers (SIP REFER, published as ``ChannelTransfer``).
+"""Call control's hold and transfers: :meth:`~TransferOperations.hold` and
+:meth:`~TransferOperations.retrieve`, blind :meth:`~TransferOperations.transfer`, the attended
+transfer (:meth:`~TransferOperations.consult`, then :meth:`~TransferOperations.complete_transfer`
+or :meth:`~TransferOperations.cancel_transfer`) and :meth:`~TransferOperations.conference`,
+on calls that run through a bridge of the SDK. Part of
+:class:`~asterisk_cti.control.calls.CallControl`.
 
-The public transfer operations (``transfer``, ``consult``, ``complete_transfer``,
-``cancel_transfer``, ``conference``) are :class:`~asterisk_cti.control.calls.CallControl`'s
-(:mod:`asterisk_cti.control.transferring`); they and the engine share the steps here.
-
-Threads: :class:`PhoneTransfers` runs on the control thread (events) and on caller threads
-(operations); it only sends short best-effort requests and reads and changes
-:class:`~asterisk_cti.control.state.StasisState` through its methods.
+Threads: every method runs on the caller's thread and blocks it.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from functools import partial
-from typing import TYPE_CHECKING, Any, Mapping, Optional
+from typing import List, Optional, Tuple, Union
 
-from ..errors import AsteriskCtiError
+from ..errors import AsteriskCtiError, CallFailedError, CallStateError
 from ..model.types import ControlHint
-from .options import new_id
-from .state import Consult, Leg, StasisState
-
-if TYPE_CHECKING:
-    from .engine import StasisEngine
+from ..pipeline.waiters import Waiter
+from .base import ControlBase, _check_text, _check_wait_for, _raise_unavailable
+from .handles import Consultation, ControlledCall, Target
+from .options import channel_ids, new_id, party_of
+from .predicates import DialOutcome, entered, ringing_or_up
+from .state import Consult, Leg
 
 logger = logging.getLogger(__name__)
 
 
-class PhoneTransfers:
-    """Ends consultations and carries out the phones' REFERs for :class:`StasisEngine`.
+class TransferOperations(ControlBase):
+    """Hold, transfers and conferences (see the module docstring); a base of
+    :class:`~asterisk_cti.control.calls.CallControl`."""
 
-    :param engine: the engine whose requests it uses.
-    :param state: the shared state.
-    """
+    # -- hold -----------------------------------------------------------------------------------
 
-    def __init__(self, engine: StasisEngine, state: StasisState) -> None:
-        self._engine = engine
-        self._state = state
-        self._referred: OrderedDict[str, None] = OrderedDict()
+    def hold(self, target: Target) -> None:
+        """Put the call on hold for the party ``target`` names (the agent).
 
-    def consult_return(self, consult: Consult) -> None:
-        """End a consultation that failed or was cancelled: the agent goes back to the held
-        call's bridge, the consultation bridge is destroyed; the held parties stay held."""
-        if not self._state.end_consult(consult.consult_id):
-            return
-        agent_alive = self._state.is_in_stasis(consult.agent_id)
-        self._engine.stop_playback(consult.playback)
-        self._engine.remove_from_bridge(consult.consult_bridge, consult.agent_id)
-        self._engine.destroy_bridge(consult.consult_bridge)
-        if agent_alive:
-            self._engine.quiet("return the agent", lambda: self._engine.add_to_bridge(
-                consult.call_bridge, (consult.agent_id,)))
-        self._engine.protect(consult.call_bridge, -1)
-        if not agent_alive:
-            self._engine.teardown_if_over(consult.call_bridge)
+        The other parties in the SDK's bridge hear music on hold and are muted towards the
+        agent: ``POST /channels/{peer}/hold`` (Asterisk 22 plays its default music class; with
+        :attr:`ControlOptions.moh_class`, ``POST /channels/{peer}/moh?mohClass=``), then
+        ``POST /channels/{peer}/mute?direction=in``. A channel in no SDK bridge (a caller
+        waiting in the application) gets the music itself. ARI emits no ChannelHold for
+        this, so the SDK marks the agent's connection held in the call model
+        (``model.set_held``). Returns when Asterisk accepted. Any thread; blocks the caller.
 
-    def consult_complete(self, consult: Consult, hangup_agent: bool = True) -> None:
-        """Complete an attended transfer: the destination joins the held call, which is taken
-        off hold, the agent drops out and the consultation bridge is destroyed.
-
-        :raises AsteriskCtiError: when the destination cannot be moved.
+        :raises NotInStasisError: the call does not run through the SDK's application.
+        :raises NotFoundError: a channel is gone.
         """
-        if not self._state.end_consult(consult.consult_id):
+        holder = self._channel_of(target)
+        self._require_stasis(holder, "POST", "hold")
+        if self._state.is_holding(holder):
             return
-        transferees = self._state.members_of(consult.call_bridge)
-        if hangup_agent:
-            # the agent leaves by the transfer: cleared as transferred, the others told
-            self._engine.hint(consult.agent_id, ControlHint(
-                "transfer", transferees=transferees, target=consult.dest_id))
-        self._engine.remove_from_bridge(consult.consult_bridge, consult.dest_id)
-        try:
-            self._engine.add_to_bridge(consult.call_bridge, (consult.dest_id,))
-        finally:
-            self._engine.unhold(consult.agent_id)
-            if hangup_agent:
-                self._engine.hangup(consult.agent_id)
-            self._engine.destroy_bridge(consult.consult_bridge)
-            self._engine.protect(consult.call_bridge, -1)
+        _, peers = self._call_peers(holder)
+        for peer in peers:
+            self._require_stasis(peer, "POST", "hold")
+        self._engine.hold(holder, peers)
+        logger.info("hold: %s holds %s", holder, ", ".join(peers or (holder,)))
 
-    # -- the phones' own transfers (REFER, ChannelTransfer) -----------------------------------
+    def retrieve(self, target: Target) -> None:
+        """Take the call of ``target`` (the agent) off hold: ``DELETE /channels/{peer}/hold``
+        (or ``/moh``) and ``DELETE /channels/{peer}/mute?direction=in`` for every party it
+        held; parties that hung up meanwhile are skipped. Marks the connection not held in the
+        call model. Returns when Asterisk accepted. Any thread; blocks the caller.
 
-    def allow(self, channel_id: str, endpoint: str) -> None:
-        """Have Asterisk hand a phone's REFER on this PJSIP channel to the application
-        (``PJSIP_TRANSFER_HANDLING(ari-only)``), when :attr:`ControlOptions.phone_transfers`."""
-        if self._engine.options().phone_transfers and endpoint.upper().startswith("PJSIP/"):
-            self._engine.quiet(f"transfer handling of {channel_id}", partial(
-                self._engine.ari.channels.set_variable, channel_id,
-                "PJSIP_TRANSFER_HANDLING()", "ari-only"))
+        A call the SDK did not put on hold (held from the desk phone) is retrieved the same
+        way; a channel in no SDK bridge gets ``DELETE /channels/{id}/hold`` itself, so an
+        unknown or gone id raises instead of passing silently. Calling it twice is harmless.
 
-    def progress(self, channel_id: str, state: str) -> None:
-        """``POST /channels/{id}/transfer_progress?states=``: tell a phone how its REFER went
-        (best effort: the phone may have hung up already)."""
-        self._engine.quiet(f"transfer progress of {channel_id}", partial(
-            self._engine.ari.channels.transfer_progress, channel_id, state))
+        :raises NotInStasisError: the call does not run through the SDK's application.
+        :raises NotFoundError: the channel is unknown or gone.
+        """
+        holder = self._channel_of(target)
+        self._require_stasis(holder, "DELETE", "hold")
+        # bridge_members takes the state lock itself: never call it with the lock held (it
+        # is not reentrant; that deadlocked the whole client on a call not held by the SDK).
+        known = self._state.is_holding(holder)
+        if not known:
+            _, peers = self._state.bridge_members(holder)
+            if not peers:
+                # Nothing the SDK put on hold (held from the desk phone, an unknown id, a
+                # second retrieve): take the channel itself off hold, and let Asterisk say
+                # if it is gone (404) or not ours (409).
+                self._engine.unhold_self(holder)
+                return
+            self._state.note_held(holder, peers, replace=False)
+        self._engine.unhold(holder)
+        if not known:
+            self._model_held(holder, False)
 
-    def on_refer(self, raw: Mapping[str, Any]) -> None:
-        """A phone sent REFER on a channel of the application (ChannelTransfer: the data is in
-        ``refer_to`` and ``referred_by``, there is no top-level channel)."""
-        refer_to, by = raw.get("refer_to"), raw.get("referred_by")
-        source = _id_in(by, "source_channel")
-        if source is None or not isinstance(refer_to, dict):
-            return
-        # Asterisk 22 may publish one REFER twice (the second once the transferer has left
-        # its bridge): a phone transfers its call once.
-        if source in self._referred:
-            return
-        self._referred[source] = None
-        if len(self._referred) > 1024:
-            self._referred.popitem(last=False)
-        wanted = refer_to.get("requested_destination")
-        destination = wanted.get("destination") if isinstance(wanted, dict) else None
-        if isinstance(destination, str) and destination:
-            self._refer_blind(source, destination)
-        else:
-            self._refer_attended(source, refer_to)
+    # -- transfers ------------------------------------------------------------------------------
 
-    def _refer_blind(self, source: str, destination: str) -> None:
-        """Blind transfer by the phone on ``source``: it leaves the SDK bridge, the others hear
-        ringback while the destination is dialled into the bridge; the phone is told the
-        outcome and hung up (as :meth:`CallControl.transfer` does for the agent)."""
-        bid, peers = self._state.bridge_members(source)
-        call_id = self._state.call_of_bridge(bid) or ""
+    def _bridge_call(self, target: Target) -> Tuple[str, str, str, Tuple[str, ...]]:
+        holder = self._channel_of(target)
+        self._require_stasis(holder, "POST", "transfer")
+        bid, peers = self._call_peers(holder)
         if bid is None or not peers:
-            logger.info("call control: REFER on %s, which talks to nobody in an SDK bridge", source)
-            self.progress(source, "channel_declined")
-            return
-        try:
-            endpoint = self._engine.options().endpoint_for(destination)
-        except Exception:
-            logger.exception("call control: endpoint_for(%r) raised", destination)
-            self.progress(source, "channel_unavailable")
-            return
-        leg = Leg(channel_id=new_id("cti-c"), endpoint=endpoint, purpose="transfer",
-                  peer_id=peers[0], bridge_id=bid, call_id=call_id, on_failure="hangup",
-                  notify=source)
-        leg.join = (leg.channel_id,)
-        logger.info("call control: %s transfers %s to %s (REFER)", source, ", ".join(peers),
-                    endpoint)
+            raise CallStateError(
+                f"channel {holder} is not talking to anybody in a bridge of the SDK; transfer "
+                "and conference need a call that runs through the SDK's application")
+        return holder, bid, self._call_id_of(target, holder), peers
+
+    def transfer(self, call: Target, destination: str, *, timeout: float = 30.0,
+                 wait_for: str = "delivered") -> ControlledCall:
+        """Blind transfer: the agent drops out at once, the other party hears ringback while
+        the SDK dials ``destination`` into its application, and is bridged with it on answer.
+        If the destination fails, the other party is hung up with the matching cause.
+
+        Sends ``DELETE /channels/{agent}``, ``POST /bridges/{id}/play?media=tone:ring``,
+        ``POST /channels?endpoint=..&app=..&originator=<party>``, then (on answer)
+        ``POST /bridges/{id}/addChannel``. Any thread; blocks the caller until ``wait_for``
+        (``"originated"``, ``"delivered"``: the destination rings, ``"established"``: it is
+        in the bridge).
+
+        :returns: a handle on the transferred call (``channel_id`` is the transferred party).
+        :raises CallStateError: the agent is not in a call the SDK controls.
+        :raises CallFailedError: the destination did not answer (when waiting for it).
+        """
+        _check_text("destination", destination)
+        _check_wait_for(wait_for)
+        holder, bid, call_id, peers = self._bridge_call(call)
+        dest_id = new_id("cti-c")
+        leg = Leg(channel_id=dest_id, endpoint=self._get_options().endpoint_for(destination),
+                  purpose="transfer", peer_id=peers[0], bridge_id=bid, call_id=call_id,
+                  join=(dest_id,), on_failure="hangup")
         self._engine.protect(bid, +1)
         try:
-            self._engine.hint(source, ControlHint("transfer", transferees=peers,
-                                          called=self._engine.party(endpoint)))
-            self._engine.remove_from_bridge(bid, source)
+            was_held = self._state.is_holding(holder)
+            # the agent leaves by the transfer: cleared as transferred, the others told
+            self._engine.hint(holder, ControlHint(
+                "transfer", transferees=peers,
+                called=party_of(self._engine.identity(leg.endpoint), destination)))
+            if was_held:
+                self._engine.unhold(holder)
+            self._engine.hangup(holder)
             try:
                 leg.ringback = ("playback", self._engine.play(
-                    "bridges", bid, self._engine.options().ringback))
+                    "bridges", bid, self._get_options().ringback))
             except AsteriskCtiError as exc:
-                logger.info("call control: no ringback in %s: %s", bid, exc)
-            self._engine.dial(leg)
-        except AsteriskCtiError as exc:
-            logger.warning("call control: REFER of %s to %s failed: %s", source, endpoint, exc)
+                logger.info("transfer: no ringback in %s: %s", bid, exc)
+            waiter, outcome = self._dial_leg(leg, wait_for, timeout)
         finally:
             self._engine.protect(bid, -1)
+        logger.info("blind transfer of %s to %s (%s)", ", ".join(peers), destination, dest_id)
+        if waiter is not None and outcome is not None:
+            self._await(waiter, outcome, timeout + self._timeout(None), f"{destination} to be "
+                        f"{wait_for}")
+        return ControlledCall(call_id, peers[0], dest_id, bid, True, (*peers, dest_id))
 
-    def _refer_attended(self, source: str, refer_to: Mapping[str, Any]) -> None:
-        """Attended transfer by the phone: REFER with Replaces on ``source`` (D, talking to C)
-        naming its other call (B, talking to A): C joins A in B's bridge, D's bridge goes,
-        the phone is told 200 OK, B and D are hung up."""
-        replaced = _id_in(refer_to, "destination_channel")
-        b1, a_side = self._state.bridge_members(replaced) if replaced else (None, ())
-        b2, c_side = self._state.bridge_members(source)
-        if replaced is None or b1 is None or b2 is None or not a_side or not c_side:
-            logger.info("call control: attended REFER on %s not in SDK bridges", source)
-            self.progress(source, "channel_declined")
-            return
-        logger.info("call control: attended REFER: %s joins %s", ", ".join(c_side),
-                    ", ".join(a_side))
-        self._engine.hint(replaced, ControlHint("transfer", transferees=a_side, target=c_side[0]))
-        self._engine.hint(source, ControlHint("transfer", transferees=c_side))
-        self._engine.protect(b1, +1)
-        self._engine.protect(b2, +1)
+    def _dial_leg(self, leg: Leg, wait_for: str,
+                  timeout: float) -> Tuple[Optional[Waiter], Optional[DialOutcome]]:
+        """Dial ``leg`` into the app with a wait for ``wait_for`` registered first (none for
+        ``originated``); the wait is cancelled when the dial request fails."""
+        outcome: Optional[DialOutcome] = None
+        if wait_for != "originated":
+            success = (ringing_or_up(leg.channel_id) if wait_for == "delivered"
+                       else entered(leg.channel_id, leg.bridge_id))
+            outcome = DialOutcome(success, (leg.channel_id,))
+        waiter = self._send(partial(self._engine.dial, leg, timeout=timeout), outcome,
+                            creates=(leg.endpoint, leg.channel_id))
+        return waiter, outcome
+
+    def consult(self, call: Target, destination: str, *, timeout: float = 30.0,
+                wait_for: str = "delivered") -> Consultation:
+        """Attended transfer, first step: put the call on hold (see :meth:`hold`), move the
+        agent into a new consultation bridge with ringback, and dial ``destination`` into it.
+        Then :meth:`complete_transfer`, :meth:`cancel_transfer` or :meth:`conference`.
+
+        If the destination fails, the agent goes back to the held call's bridge (still held:
+        :meth:`retrieve` it) and :class:`CallFailedError` is raised. If the agent hangs up
+        during an answered consultation, the transfer completes (as on a phone).
+        Any thread; blocks the caller until ``wait_for``.
+
+        :returns: a :class:`Consultation`.
+        :raises CallStateError: the agent is not in a call the SDK controls.
+        :raises CallFailedError: the destination did not answer (when waiting for it).
+        """
+        _check_text("destination", destination)
+        _check_wait_for(wait_for)
+        holder, bid, call_id, peers = self._bridge_call(call)
+        self.hold(holder)
+        dest_id, consult_bid = new_id("cti-c"), new_id("cti-b")
+        record = Consult(dest_id, call_id, holder, dest_id, bid, consult_bid)
+        self._engine.protect(bid, +1)
+        self._state.add_consult(record)
         try:
-            for channel_id in c_side:
-                self._engine.remove_from_bridge(b2, channel_id)
-            # join before B leaves, so that the bridge never looks over (fewer than two)
-            self._engine.add_to_bridge(b1, c_side)
-            self._engine.remove_from_bridge(b1, replaced)
-            self.progress(source, "channel_answered")
+            self._engine.create_bridge(consult_bid, call_id, protect=1)
+            self._engine.remove_from_bridge(bid, holder)
+            self._engine.add_to_bridge(consult_bid, (holder,))
+        except AsteriskCtiError:
+            self._engine.transfers.consult_return(record)
+            raise
+        leg = Leg(channel_id=dest_id, endpoint=self._get_options().endpoint_for(destination),
+                  purpose="consult", peer_id=holder, bridge_id=consult_bid, call_id=call_id,
+                  join=(dest_id,), on_failure="return")
+        try:
+            record.playback = self._engine.play("bridges", consult_bid,
+                                                self._get_options().ringback)
+            leg.ringback = ("playback", record.playback)
         except AsteriskCtiError as exc:
-            logger.warning("call control: attended REFER on %s failed: %s", source, exc)
-            self.progress(source, "channel_unavailable")
+            logger.info("consult: no ringback in %s: %s", consult_bid, exc)
+        waiter, outcome = self._dial_leg(leg, wait_for, timeout)
+        original = ControlledCall(call_id, holder, peers[0], bid, True, (holder, *peers))
+        if waiter is not None and outcome is not None:
+            self._await(waiter, outcome, timeout + self._timeout(None),
+                        f"{destination} to be {wait_for}")
+        logger.info("consultation %s: %s -> %s", dest_id, holder, destination)
+        return Consultation(dest_id, original, holder, dest_id, consult_bid)
+
+    def _consult_record(self, consult: Consultation) -> Consult:
+        if not isinstance(consult, Consultation):
+            raise TypeError("expected the Consultation returned by consult()")
+        record = self._state.consult(consult.consult_id)
+        if record is None:
+            raise CallStateError(f"consultation {consult.consult_id} is over")
+        return record
+
+    def complete_transfer(self, call: Target, consult: Consultation, *,
+                          timeout: Optional[float] = None) -> ControlledCall:
+        """Attended transfer, second step: the destination joins the held party, which is
+        taken off hold, and the agent drops out.
+
+        Sends ``POST /bridges/{consult}/removeChannel``, ``POST /bridges/{call}/addChannel``,
+        ``DELETE /channels/{peer}/hold`` and ``/mute``, ``DELETE /channels/{agent}``,
+        ``DELETE /bridges/{consult}``; waits for ChannelEnteredBridge of the destination.
+        Any thread; blocks the caller.
+
+        :raises CallStateError: the consultation is over or not answered yet.
+        """
+        record = self._consult_record(consult)
+        if not record.answered:
+            raise CallStateError("the consultation is not answered yet; cancel it or wait")
+        waiter = self._send(partial(self._engine.transfers.consult_complete, record),
+                            entered(record.dest_id, record.call_bridge))
+        assert waiter is not None
+        waiter.wait(self._timeout(timeout), "the transfer to complete")
+        peers = tuple(p for p in consult.call.channel_ids if p != record.agent_id)
+        first = peers[0] if peers else record.dest_id
+        return ControlledCall(record.call_id, first, record.dest_id, record.call_bridge, True,
+                              tuple(channel_ids([*peers, record.dest_id])))
+
+    def cancel_transfer(self, call: Target, consult: Consultation, *,
+                        timeout: Optional[float] = None) -> ControlledCall:
+        """Attended transfer, abandoned: hang up the destination, put the agent back with the
+        held call and take it off hold.
+
+        Sends ``DELETE /channels/{dest}``, ``POST /bridges/{consult}/removeChannel``,
+        ``POST /bridges/{call}/addChannel``, ``DELETE /bridges/{consult}``, then
+        :meth:`retrieve`; waits for ChannelEnteredBridge of the agent. Any thread; blocks.
+
+        :raises CallStateError: the consultation is already over.
+        """
+        record = self._consult_record(consult)
+        waiter = self._expect(entered(record.agent_id, record.call_bridge))
+        self._state.cancel_leg(record.dest_id)
+        self._engine.hangup(record.dest_id)
+        self._engine.transfers.consult_return(record)
+        waiter.wait(self._timeout(timeout), "the agent to return to the call")
+        self.retrieve(record.agent_id)
+        return self._handle_for(record.call_id, record.agent_id, record.call_bridge)
+
+    def conference(self, call: Target, *parties: Union[Consultation, ControlledCall, str],
+                   timeout: float = 30.0) -> ControlledCall:
+        """Bring more parties into the call's mixing bridge (three or more parties talk).
+
+        Each party is a :class:`Consultation` (its destination and the agent join the call,
+        the consultation bridge is destroyed), another :class:`ControlledCall` (its parties
+        are moved over), or a destination to dial into the bridge. Parties held by the agent
+        are taken off hold. Sends ``removeChannel``/``addChannel`` and ``POST /channels``;
+        waits for ChannelEnteredBridge of every new party. Any thread; blocks the caller.
+
+        :returns: a handle listing every channel of the conference.
+        :raises CallStateError: the call does not run through an SDK bridge.
+        :raises CallFailedError: a dialled party did not answer (the others stay).
+        """
+        if not parties:
+            raise ValueError("conference needs at least one more party")
+        holder = self._channel_of(call)
+        consults = [p for p in parties if isinstance(p, Consultation)]
+        record = self._consult_record(consults[0]) if consults else None
+        if record is not None:
+            bid, call_id = record.call_bridge, record.call_id
+        else:
+            holder, bid, call_id, _ = self._bridge_call(call)
+        moves: List[Tuple[str, str]] = []
+        dials: List[str] = []
+        records: List[Consult] = []
+        for party in parties:
+            if isinstance(party, Consultation):
+                rec = self._consult_record(party)
+                records.append(rec)
+                if not rec.answered:
+                    raise CallStateError("the consultation is not answered yet")
+                moves += [(rec.consult_bridge, rec.dest_id), (rec.consult_bridge, rec.agent_id)]
+            elif isinstance(party, ControlledCall):
+                other, _ = self._state.bridge_members(party.channel_id)
+                if other is None:
+                    raise CallStateError(f"call {party.call_id} is not in an SDK bridge")
+                members = self._state.members_of(other)
+                moves += [(other, m) for m in members if other != bid]
+            else:
+                dials.append(_check_text("destination", party))
+        waiters: List[Tuple[Waiter, Optional[DialOutcome], str]] = []
+        for _, channel_id in moves:
+            waiters.append((self._expect(entered(channel_id, bid)), None, channel_id))
+        legs: List[Leg] = []
+        options = self._get_options()
+        for destination in dials:
+            leg = Leg(channel_id=new_id("cti-c"), endpoint=options.endpoint_for(destination),
+                      purpose="conference", peer_id=holder, bridge_id=bid, call_id=call_id,
+                      on_failure="none")
+            leg.join = (leg.channel_id,)
+            outcome = DialOutcome(entered(leg.channel_id, bid), (leg.channel_id,))
+            waiters.append((self._expect(outcome), outcome, destination))
+            legs.append(leg)
+        self._engine.protect(bid, +1)
+        try:
+            sources = {src for src, _ in moves}
+            for rec in records:
+                self._state.end_consult(rec.consult_id)
+            for rec in records:
+                self._engine.stop_playback(rec.playback)
+            for src in sources:
+                self._engine.protect(src, +1)
+            for src, channel_id in moves:
+                self._engine.remove_from_bridge(src, channel_id)
+                self._engine.add_to_bridge(bid, (channel_id,))
+            for src in sources:
+                self._engine.destroy_bridge(src)
+            for _ in records:
+                self._engine.protect(bid, -1)
+            self._engine.unhold(holder)
+            for leg in legs:
+                try:
+                    self._engine.dial(leg, timeout=timeout)
+                except AsteriskCtiError as exc:
+                    _raise_unavailable(exc, leg.endpoint, leg.channel_id)
+                    raise
+        except AsteriskCtiError:
+            for waiter, _, _ in waiters:
+                waiter.cancel()
+            raise
         finally:
-            self._engine.protect(b1, -1)
-            self._engine.protect(b2, -1)
-        self._engine.destroy_bridge(b2)
-        self._engine.hangup(replaced)
-        self._engine.hangup(source)
-
-
-
-def _id_in(holder: Any, key: str) -> Optional[str]:
-    value = holder.get(key) if isinstance(holder, dict) else None
-    cid = value.get("id") if isinstance(value, dict) else None
-    return cid if isinstance(cid, str) and cid else None
-
-
+            self._engine.protect(bid, -1)
+        failures: List[CallFailedError] = []
+        for waiter, watch, what in waiters:
+            try:
+                if watch is not None:
+                    self._await(waiter, watch, timeout + self._timeout(None), f"{what} to join")
+                else:
+                    waiter.wait(self._timeout(None), f"{what} to join the conference")
+            except CallFailedError as exc:
+                failures.append(exc)
+        if failures:
+            raise failures[0]
+        members = self._state.members_of(bid)
+        others = tuple(m for m in members if m != holder)
+        return ControlledCall(call_id, holder, others[0] if others else None, bid, True,
+                              tuple(channel_ids([holder, *others])))

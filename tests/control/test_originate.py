@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from asterisk_cti.control.calls import CallControl, CallFailedError
-from asterisk_cti.control.engine import party_of
+from asterisk_cti.control.options import party_of
 from asterisk_cti.errors import CtiTimeoutError, InvalidRequestError
 from asterisk_cti.model import Party
 
