@@ -116,7 +116,7 @@ def test_not_in_stasis_names_the_other_application(pbx: Pbx, control: CallContro
     cid = pbx.new_channel("PJSIP/1000", state="Up")
     pbx.channels[cid]["dialplan"].update(app_name="Stasis", app_data="otherapp,dial")
     pbx.emit("ChannelCreated", channel=pbx.chan(cid))
-    pbx.pump.idle()
+    pbx.idle()
     with pytest.raises(NotInStasisError) as info:
         control.hold(cid)
     err = info.value
@@ -129,7 +129,7 @@ def test_not_in_stasis_names_the_other_application(pbx: Pbx, control: CallContro
 def test_not_in_stasis_outside_any_application_keeps_the_routing_hint(
         pbx: Pbx, control: CallControl) -> None:
     cid = pbx.observed_channel("PJSIP/1000")
-    pbx.pump.idle()
+    pbx.idle()
     with pytest.raises(NotInStasisError) as info:
         control.mute(cid)
     assert info.value.other_app is None
