@@ -83,7 +83,7 @@ class ControlBase:
     """The state and helpers of :class:`~asterisk_cti.control.calls.CallControl` (see there).
 
     :param client: the :class:`~asterisk_cti.CtiClient` (or anything with ``config``, ``rest``,
-        ``waiters``, ``model`` and ``add_raw_listener``).
+        ``waiters``, ``model``, ``add_raw_listener`` and ``set_held``).
     :param options: dialling and switch options (see :class:`ControlOptions`).
     """
 
@@ -135,15 +135,10 @@ class ControlBase:
             return self._options
 
     def _model_held(self, channel_id: str, held: bool) -> None:
-        # The model is the processor thread's: prefer the client's hook, which runs set_held
-        # there and delivers the held/retrieved events; a bare model is called directly.
-        set_held = getattr(self._client, "set_held", None)
-        if set_held is None:
-            set_held = getattr(getattr(self._client, "model", None), "set_held", None)
-        if set_held is None:
-            return
+        # The model is the processor thread's: the client's hook runs set_held there (through
+        # the ring) and delivers the held/retrieved events.
         try:
-            set_held(channel_id, held)
+            self._client.set_held(channel_id, held)
         except Exception:
             logger.exception("the call model refused set_held(%s, %s)", channel_id, held)
 
@@ -219,9 +214,6 @@ class ControlBase:
                 method, ari_path("channels", channel_id, *path), 409,
                 f"Channel not in Stasis application (the SDK saw channel {channel_id} {where}; "
                 "no request was sent)", other_app=other)
-
-    def _call_peers(self, holder: str) -> Tuple[Optional[str], Tuple[str, ...]]:
-        return self._state.bridge_members(holder)
 
     def _handle_for(self, call_id: str, holder: str, bridge_id: Optional[str]) -> ControlledCall:
         _, peers = self._state.bridge_members(holder)

@@ -66,7 +66,7 @@ class CallControl(TransferOperations):
     each blocks its caller only.
 
     :param client: the :class:`~asterisk_cti.CtiClient` (or anything with ``config``, ``rest``,
-        ``waiters``, ``model`` and ``add_raw_listener``).
+        ``waiters``, ``model``, ``add_raw_listener`` and ``set_held``).
     :param options: dialling and switch options (see :class:`ControlOptions`).
     """
 

@@ -69,6 +69,8 @@ class ControlHost(Protocol):
     def add_raw_listener(self, listener: Any, event_types: Iterable[str],
                          wants: Optional[Callable[[str], bool]] = None) -> Any: ...
 
+    def set_held(self, channel_id: str, held: bool, timeout: float = 5.0) -> None: ...
+
 
 @dataclass(frozen=True)
 class ControlOptions:

@@ -85,7 +85,6 @@ class Leg:
     answer_peer: bool = False
     ringback: Optional[Tuple[str, str]] = None
     on_failure: str = "none"
-    state: str = "dialing"
     dialstatus: str = ""
     cancelled: bool = False
     #: the caller id the peer presents once bridged (click-to-dial: the agent's own, instead
@@ -398,13 +397,12 @@ class StasisState:
             return leg, self._consults.get(channel_id), leg.peer_id in self._in_stasis
 
     def note_dial(self, channel_id: str, dialstatus: str) -> None:
-        """A Dial event for a leg: remember its status (RINGING makes it ringing)."""
+        """A Dial event for a leg: remember its status (the failure it reports wins over the
+        cause of the channel's end)."""
         with self._lock:
             leg = self._legs.get(channel_id)
             if leg is not None:
                 leg.dialstatus = dialstatus
-                if dialstatus == "RINGING":
-                    leg.state = "ringing"
 
     def cancel_leg(self, channel_id: str) -> None:
         """A leg's peer gave up on it: when it answers it is hung up, when it fails nothing is

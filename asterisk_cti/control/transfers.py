@@ -50,7 +50,7 @@ class TransferOperations(ControlBase):
         self._require_stasis(holder, "POST", "hold")
         if self._state.is_holding(holder):
             return
-        _, peers = self._call_peers(holder)
+        _, peers = self._state.bridge_members(holder)
         for peer in peers:
             self._require_stasis(peer, "POST", "hold")
         self._engine.hold(holder, peers)
@@ -92,7 +92,7 @@ class TransferOperations(ControlBase):
     def _bridge_call(self, target: Target) -> Tuple[str, str, str, Tuple[str, ...]]:
         holder = self._channel_of(target)
         self._require_stasis(holder, "POST", "transfer")
-        bid, peers = self._call_peers(holder)
+        bid, peers = self._state.bridge_members(holder)
         if bid is None or not peers:
             raise CallStateError(
                 f"channel {holder} is not talking to anybody in a bridge of the SDK; transfer "
