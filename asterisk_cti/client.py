@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional,
 
 import requests
 
-from .ari.rest import AriRest, ari_path
+from .ari.resources import Ari
+from .ari.rest import AriRest
 from .ari.subscriptions import _ALL_BRIDGES, Subscriptions, normalize_source
 from .config import CtiConfig
 from .errors import (
@@ -481,8 +482,8 @@ class CtiClient:
         def free() -> bool:
             try:
                 # Short: it runs on the reactor thread, which stop() joins.
-                body = self.rest.request("GET", ari_path("applications", app),
-                                         timeout=min(2.0, self.config.request_timeout))
+                body = Ari(self.rest).applications.peek(
+                    app, timeout=min(2.0, self.config.request_timeout))
             except NotFoundError:
                 return True
             if not bridges or not isinstance(body, dict):

@@ -220,6 +220,14 @@ class Applications(_Resource):
                                   "endpoint_ids": list, "device_names": list})
         return body
 
+    def peek(self, app: str, timeout: float) -> Any:
+        """``GET /applications/{app}`` with its own short deadline, the answer as it came
+        (unvalidated: a caller that only looks for one field decides what else means).
+
+        :raises NotFoundError: when the application is not registered.
+        """
+        return self._rest.request("GET", ari_path("applications", app), timeout=timeout)
+
     def subscribe(self, app: str, sources: Sequence[str]) -> Any:
         """``POST /applications/{app}/subscription?eventSource=a,b``."""
         return self._rest.post("applications", app, "subscription",

@@ -54,6 +54,7 @@ CASES: List[Tuple[str, Callable[[Ari], Any], str, str, Dict[str, str]]] = [
      "POST", "/applications/cti/subscription", {"eventSource": "endpoint:PJSIP/1000,bridge:"}),
     ("unsubscribe", lambda a: a.applications.unsubscribe("cti", ["bridge:"]), "DELETE",
      "/applications/cti/subscription", {"eventSource": "bridge:"}),
+    ("peek", lambda a: a.applications.peek("cti", 1.0), "GET", "/applications/cti", {}),
     ("endpoint config", lambda a: a.asterisk.pjsip_endpoint_config("1000"), "GET",
      "/asterisk/config/dynamic/res_pjsip/endpoint/1000", {}),
 ]
