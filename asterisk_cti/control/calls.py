@@ -17,8 +17,9 @@ answer and passes busy / no answer back. The Stasis state lives in
 :mod:`asterisk_cti.control.switch`; hold and the transfers in
 :mod:`asterisk_cti.control.transfers`.
 
-Threads: the public methods run on the caller's thread. Internal state is guarded by one lock
-that is never held while a request or a wait is in progress.
+Threads: the public methods run on the caller's thread. Internal state has one owner
+(:class:`~asterisk_cti.control.state.StasisState`) whose lock is never held while a request or
+a wait is in progress.
 """
 
 from __future__ import annotations

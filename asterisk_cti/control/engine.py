@@ -84,8 +84,11 @@ class SerialRunner:
         with self._lock:
             return self._lock.wait_for(lambda: not self._busy, timeout)
 
+
 class StasisEngine:
-    """Drives the calls the SDK controls; the raw listener of call control (lane threads).
+    """Drives the calls the SDK controls: fed by :meth:`tap` (processor thread), acts on the
+    control thread; its operations are also called by caller threads (see the module
+    docstring).
 
     :param host: the client.
     :param state: the shared :class:`StasisState`.

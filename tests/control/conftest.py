@@ -66,7 +66,9 @@ class ModelCalls:
 
 
 class Pbx:
-    """Emulates what Asterisk 22 answers and emits for the requests call control sends.
+    """Emulates what Asterisk 22 answers and emits for the requests call control sends: its
+    routes are installed on the :class:`~asterisk_cti.testing.FakeAsterisk`'s REST fake, its
+    events pushed on its websocket to :attr:`client` (a real client, started by the fixture).
 
     ``behaviour[endpoint]``: ``answer`` (default), ``busy``, ``noanswer``, ``ring`` (rings
     until :meth:`answer`/:meth:`fail`), ``silent`` (no event at all)."""
