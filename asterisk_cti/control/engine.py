@@ -109,7 +109,7 @@ class StasisEngine:
         self._model_held = model_held
         self.ari = Ari(host.rest)
         self.transfers = PhoneTransfers(self, state)
-        self._switch = Switch(self, state)
+        self._switch = Switch(self, state, self.transfers)
         self._runner = SerialRunner("asterisk-cti-control")
         self._identities: Dict[str, Optional[str]] = {}
 

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, List, Optional, Protocol
+from typing import Any, Callable, Iterable, List, Mapping, Optional, Protocol
 
+from ..ari.resources import Ari
 from ..ari.rest import AriRest
 from ..config import CtiConfig
-from ..model.types import Party
+from ..model.types import ControlHint, Party
 from ..pipeline.waiters import Waiters
+from .state import Leg
 
 __all__ = [
     "ControlHost",
+    "EngineOps",
     "ControlOptions",
     "channel_ids",
     "default_endpoint_for",
@@ -70,6 +73,53 @@ class ControlHost(Protocol):
                          wants: Optional[Callable[[str], bool]] = None) -> Any: ...
 
     def set_held(self, channel_id: str, held: bool, timeout: float = 5.0) -> None: ...
+
+
+class EngineOps(Protocol):
+    """What the engine offers the parts that act for it (the switch, the transfers): short
+    best-effort requests and the steps of legs and bridges
+    (:class:`~asterisk_cti.control.engine.StasisEngine` has them)."""
+
+    @property
+    def ari(self) -> Ari: ...
+
+    def options(self) -> ControlOptions: ...
+
+    def quiet(self, what: str, fn: Callable[[], Any]) -> bool: ...
+
+    def hangup(self, channel_id: str, reason: str = "normal") -> bool: ...
+
+    def add_to_bridge(self, bridge_id: str, channels: Iterable[str]) -> None: ...
+
+    def remove_from_bridge(self, bridge_id: str, channel_id: str) -> bool: ...
+
+    def destroy_bridge(self, bridge_id: str) -> None: ...
+
+    def protect(self, bridge_id: str, delta: int) -> None: ...
+
+    def teardown_if_over(self, bridge_id: str) -> None: ...
+
+    def play(self, target: str, target_id: str, media: str) -> str: ...
+
+    def stop_playback(self, playback_id: Optional[str]) -> None: ...
+
+    def hint(self, channel_id: str, hint: ControlHint) -> None: ...
+
+    def identity(self, endpoint: str) -> Optional[str]: ...
+
+    def party(self, endpoint: str) -> Party: ...
+
+    def unhold(self, holder: str) -> None: ...
+
+    def dial(self, leg: Leg, caller_id: Optional[str] = None,
+             variables: Optional[Mapping[str, str]] = None,
+             timeout: Optional[float] = None) -> None: ...
+
+    def leg_answered(self, channel_id: str) -> None: ...
+
+    def leg_failed(self, channel_id: str, dialstatus: str, cause: int) -> None: ...
+
+    def cancel_legs_of(self, peer_id: str) -> None: ...
 
 
 @dataclass(frozen=True)

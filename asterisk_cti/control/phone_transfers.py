@@ -15,27 +15,25 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from functools import partial
-from typing import TYPE_CHECKING, Any, Mapping, Optional
+from typing import Any, Mapping, Optional
 
 from ..errors import AsteriskCtiError
 from ..model.types import ControlHint
-from .options import new_id
+from .options import EngineOps, new_id
 from .state import Consult, Leg, StasisState
-
-if TYPE_CHECKING:
-    from .engine import StasisEngine
 
 logger = logging.getLogger(__name__)
 
 
 class PhoneTransfers:
-    """Ends consultations and carries out the phones' REFERs for :class:`StasisEngine`.
+    """Ends consultations and carries out the phones' REFERs for
+    :class:`~asterisk_cti.control.engine.StasisEngine`.
 
     :param engine: the engine whose requests it uses.
     :param state: the shared state.
     """
 
-    def __init__(self, engine: StasisEngine, state: StasisState) -> None:
+    def __init__(self, engine: EngineOps, state: StasisState) -> None:
         self._engine = engine
         self._state = state
         self._referred: OrderedDict[str, None] = OrderedDict()

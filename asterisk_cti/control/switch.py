@@ -12,30 +12,31 @@ from __future__ import annotations
 
 import logging
 from functools import partial
-from typing import TYPE_CHECKING
 
 from ..causes import dialstatus_for_cause
 from ..errors import AsteriskCtiError
 from ..events.catalogue import Event
-from .options import new_id
+from .options import EngineOps, new_id
+from .phone_transfers import PhoneTransfers
 from .state import Leg, OriginatePlan, StasisState
-
-if TYPE_CHECKING:
-    from .engine import StasisEngine
 
 logger = logging.getLogger(__name__)
 
 
 class Switch:
-    """Acts on one event at a time for :class:`StasisEngine` (control thread only).
+    """Acts on one event at a time for :class:`~asterisk_cti.control.engine.StasisEngine`
+    (control thread only).
 
     :param engine: the engine whose operations it uses.
     :param state: the shared state.
+    :param transfers: the engine's :class:`PhoneTransfers`.
     """
 
-    def __init__(self, engine: StasisEngine, state: StasisState) -> None:
+    def __init__(self, engine: EngineOps, state: StasisState,
+                 transfers: PhoneTransfers) -> None:
         self._engine = engine
         self._state = state
+        self._transfers = transfers
 
     # -- the switch ---------------------------------------------------------------------------
 
@@ -64,7 +65,7 @@ class Switch:
         )
         leg.join = (chan.id, leg.channel_id)
         logger.info("call control: switch %s (%s) -> %s", chan.id, chan.name, endpoint)
-        self._engine.transfers.allow(chan.id, chan.name)
+        self._transfers.allow(chan.id, chan.name)
         if chan.state != "Up" and self._engine.quiet(
             "ring the caller", partial(self._engine.ari.channels.ring, chan.id)
         ):
@@ -91,7 +92,7 @@ class Switch:
             if bridge is not None:
                 self._engine.teardown_if_over(bridge.id)
         elif etype == "ChannelTransfer":
-            self._engine.transfers.on_refer(event.raw)
+            self._transfers.on_refer(event.raw)
 
     def _on_stasis_start(self, event: Event) -> None:
         chan = event.channel
@@ -114,7 +115,7 @@ class Switch:
 
     def _agent_answered(self, plan: OriginatePlan, agent_endpoint: str) -> None:
         leg = plan.leg
-        self._engine.transfers.allow(plan.agent_id, agent_endpoint)
+        self._transfers.allow(plan.agent_id, agent_endpoint)
         leg.peer_identity = self._engine.identity(agent_endpoint)
         try:
             leg.ringback = ("playback", self._engine.play(
@@ -148,12 +149,12 @@ class Switch:
         for consult in consult_as_agent:
             if consult.answered:
                 self._engine.quiet("complete the transfer", partial(
-                    self._engine.transfers.consult_complete, consult, hangup_agent=False))
+                    self._transfers.consult_complete, consult, hangup_agent=False))
             else:
                 self._engine.hangup(consult.dest_id)
-                self._engine.transfers.consult_return(consult)
+                self._transfers.consult_return(consult)
         if consult_as_dest is not None and consult_as_dest.answered:
-            self._engine.transfers.consult_return(consult_as_dest)
+            self._transfers.consult_return(consult_as_dest)
         if bid is not None:
             self._engine.teardown_if_over(bid)
 
