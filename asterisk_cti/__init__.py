@@ -6,11 +6,13 @@ import logging
 
 from .client import CtiClient, ListenerHandle
 from .config import DEFAULT_EVENT_TYPES, CtiConfig
-from .control.calls import CallControl, CallFailedError, CallStateError, ControlledCall
+from .control.calls import CallControl, ControlledCall
 from .errors import (
     AriHttpError,
     AsteriskCtiError,
     AuthenticationError,
+    CallFailedError,
+    CallStateError,
     ChannelStateError,
     ClientStoppedError,
     ConfigurationError,

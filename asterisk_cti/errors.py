@@ -200,6 +200,30 @@ class ServerError(AriHttpError):
     """5xx: Asterisk failed (503 "Asterisk not booted" while it starts)."""
 
 
+# -- call control ----------------------------------------------------------------------------
+
+
+class CallFailedError(AsteriskCtiError):
+    """A call (or a leg of it) ended without being answered.
+
+    :ivar dialstatus: ``BUSY``, ``NOANSWER``, ``CONGESTION``, ``CHANUNAVAIL``, ``CANCEL``...
+    :ivar cause: the Q.850 hangup cause of the failed channel (0 when unknown).
+    :ivar channel_id: the channel that failed.
+    """
+
+    def __init__(self, message: str, *, dialstatus: str = "", cause: int = 0,
+                 channel_id: str = "") -> None:
+        super().__init__(message)
+        self.dialstatus = dialstatus
+        self.cause = cause
+        self.channel_id = channel_id
+
+
+class CallStateError(AsteriskCtiError):
+    """The call is not in a state that allows the operation (no other party to hold, a
+    consultation that is not answered yet, an unknown consultation...)."""
+
+
 def http_error(method: str, path: str, status: int, message: str) -> AriHttpError:
     """Map an HTTP error status to the matching :class:`AriHttpError` subclass.
 

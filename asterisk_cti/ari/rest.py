@@ -27,7 +27,7 @@ import logging
 import socket
 import threading
 import time
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, List, Mapping, Optional, Union
 from urllib.parse import quote, urlsplit
 
 import requests
@@ -335,89 +335,6 @@ class AriRest:
         """``DELETE`` the path made of ``segments``."""
         return self.request("DELETE", ari_path(*segments), params=params)
 
-    # -- the few calls the pipeline itself makes ----------------------------------------------
-
-    def asterisk_info(self) -> Mapping[str, Any]:
-        """``GET /asterisk/info``.
-
-        :raises InvalidResponseError: when the answer is not a JSON object.
-        """
-        return _object(self.get("asterisk", "info"), "/asterisk/info", empty_ok=True)
-
-    def application(self, app: str) -> Mapping[str, Any]:
-        """``GET /applications/{app}``.
-
-        :raises InvalidResponseError: when the answer is not an Application object.
-        """
-        path = ari_path("applications", app)
-        body = _object(self.get("applications", app), path, empty_ok=True)
-        _check_fields(body, path, {"name": str, "channel_ids": list, "bridge_ids": list,
-                                   "endpoint_ids": list, "device_names": list})
-        return body
-
-    # -- the listings a resynchronisation reads: validated, never trusted ----------------------
-
-    def channels(self) -> List[Dict[str, Any]]:
-        """``GET /channels``: every channel, each checked to be a Channel object.
-
-        :raises InvalidResponseError: when the answer is not a list of Channel objects (an
-            HTML page, ``{"error": ...}``, a number): a resynchronisation must not treat it
-            as "no channels" and clear every call.
-        """
-        return _listing(self.get("channels"), "/channels", _CHANNEL_FIELDS)
-
-    def channel(self, channel_id: str) -> Dict[str, Any]:
-        """``GET /channels/{id}``, checked to be a Channel object with that id.
-
-        :raises NotFoundError: when the channel is gone.
-        :raises InvalidResponseError: when the answer is not a Channel object.
-        """
-        path = ari_path("channels", channel_id)
-        body = _object(self.get("channels", channel_id), path)
-        _check_fields(body, path, _CHANNEL_FIELDS)
-        return body
-
-    def bridges(self) -> List[Dict[str, Any]]:
-        """``GET /bridges``, each item checked to be a Bridge object.
-
-        :raises InvalidResponseError: when the answer is not a list of Bridge objects.
-        """
-        return _listing(self.get("bridges"), "/bridges", _BRIDGE_FIELDS)
-
-    def endpoints(self) -> List[Dict[str, Any]]:
-        """``GET /endpoints``, each item checked to be an Endpoint object.
-
-        :raises InvalidResponseError: when the answer is not a list of Endpoint objects.
-        """
-        return _listing(self.get("endpoints"), "/endpoints", _ENDPOINT_FIELDS)
-
-    def applications(self) -> List[Dict[str, Any]]:
-        """``GET /applications``, each item checked to be an Application object.
-
-        :raises InvalidResponseError: when the answer is not a list of Application objects.
-        """
-        return _listing(self.get("applications"), "/applications", _APPLICATION_FIELDS)
-
-    def subscribe(self, app: str, sources: Sequence[str]) -> Any:
-        """``POST /applications/{app}/subscription?eventSource=a,b``."""
-        return self.post("applications", app, "subscription",
-                         params={"eventSource": ",".join(sources)})
-
-    def unsubscribe(self, app: str, sources: Sequence[str]) -> Any:
-        """``DELETE /applications/{app}/subscription?eventSource=a,b``."""
-        return self.delete("applications", app, "subscription",
-                           params={"eventSource": ",".join(sources)})
-
-    def set_event_filter(
-        self, app: str, *, allowed: Sequence[str] = (), disallowed: Sequence[str] = ()
-    ) -> Any:
-        """``PUT /applications/{app}/eventFilter`` (replaces the previous filter)."""
-        body = {
-            "allowed": [{"type": t} for t in allowed],
-            "disallowed": [{"type": t} for t in disallowed],
-        }
-        return self.put("applications", app, "eventFilter", json_body=body)
-
     def close(self) -> None:
         """Close the session's pooled connections."""
         self.session.close()
@@ -425,10 +342,10 @@ class AriRest:
 
 #: Required fields of the ARI models the resynchronisation reads, and their JSON types
 #: (rest-api/api-docs/{channels,bridges,endpoints,applications}.json of Asterisk 22).
-_CHANNEL_FIELDS: Mapping[str, type] = {"id": str, "name": str, "state": str}
-_BRIDGE_FIELDS: Mapping[str, type] = {"id": str, "channels": list}
-_ENDPOINT_FIELDS: Mapping[str, type] = {"technology": str, "resource": str}
-_APPLICATION_FIELDS: Mapping[str, type] = {"name": str}
+CHANNEL_FIELDS: Mapping[str, type] = {"id": str, "name": str, "state": str}
+BRIDGE_FIELDS: Mapping[str, type] = {"id": str, "channels": list}
+ENDPOINT_FIELDS: Mapping[str, type] = {"technology": str, "resource": str}
+APPLICATION_FIELDS: Mapping[str, type] = {"name": str}
 #: Optional fields that must have this type when present.
 _OPTIONAL_FIELDS: Mapping[str, type] = {"caller": dict, "connected": dict, "dialplan": dict,
                                         "channelvars": dict, "channel_ids": list,
@@ -445,7 +362,12 @@ def _describe(body: Any) -> str:
     return f"a JSON {type(body).__name__}"
 
 
-def _object(body: Any, path: str, *, empty_ok: bool = False) -> Dict[str, Any]:
+def one_object(body: Any, path: str, *, empty_ok: bool = False) -> Dict[str, Any]:
+    """The answer ``body`` of ``GET path`` as a JSON object (``{}`` for an empty answer when
+    ``empty_ok``).
+
+    :raises InvalidResponseError: when it is not an object, or an error object.
+    """
     if body is None and empty_ok:
         return {}
     if not isinstance(body, dict):
@@ -455,7 +377,12 @@ def _object(body: Any, path: str, *, empty_ok: bool = False) -> Dict[str, Any]:
     return body
 
 
-def _check_fields(body: Dict[str, Any], path: str, required: Mapping[str, type]) -> None:
+def check_fields(body: Dict[str, Any], path: str, required: Mapping[str, type]) -> None:
+    """Check that ``body`` has the ``required`` fields with their JSON types (and the optional
+    ones, when present, with theirs).
+
+    :raises InvalidResponseError: naming the first field that is wrong.
+    """
     for key, kind in required.items():
         value = body.get(key)
         if not isinstance(value, kind) or isinstance(value, bool):
@@ -474,29 +401,35 @@ def _check_fields(body: Dict[str, Any], path: str, required: Mapping[str, type])
 
 def _has_fields(obj: Any, required: Mapping[str, type]) -> bool:
     try:
-        _check_fields(obj, "", required)
+        check_fields(obj, "", required)
     except (InvalidResponseError, AttributeError):
         return False
     return isinstance(obj, dict)
 
 
 def is_channel(obj: Any) -> bool:
-    """Whether ``obj`` has the shape of an ARI Channel (what :meth:`AriRest.channels` accepts)."""
-    return _has_fields(obj, _CHANNEL_FIELDS)
+    """Whether ``obj`` has the shape of an ARI Channel (what
+    :meth:`~asterisk_cti.ari.resources.Channels.list` accepts)."""
+    return _has_fields(obj, CHANNEL_FIELDS)
 
 
 def is_bridge(obj: Any) -> bool:
-    """Whether ``obj`` has the shape of an ARI Bridge (what :meth:`AriRest.bridges` accepts)."""
-    return _has_fields(obj, _BRIDGE_FIELDS)
+    """Whether ``obj`` has the shape of an ARI Bridge (what
+    :meth:`~asterisk_cti.ari.resources.Bridges.list` accepts)."""
+    return _has_fields(obj, BRIDGE_FIELDS)
 
 
-def _listing(body: Any, path: str, required: Mapping[str, type]) -> List[Dict[str, Any]]:
+def listing(body: Any, path: str, required: Mapping[str, type]) -> List[Dict[str, Any]]:
+    """The answer ``body`` of ``GET path`` as a list of objects with the ``required`` fields.
+
+    :raises InvalidResponseError: when it is not such a list.
+    """
     if not isinstance(body, list):
         raise InvalidResponseError("GET", path, f"expected a list, got {_describe(body)}")
     for i, item in enumerate(body):
         if not isinstance(item, dict):
             raise InvalidResponseError("GET", path, f"item {i} is {_describe(item)}")
-        _check_fields(item, f"{path}[{i}]", required)
+        check_fields(item, f"{path}[{i}]", required)
     return body
 
 

@@ -31,6 +31,7 @@ from typing import AbstractSet, Any, Iterable, List, Mapping, NamedTuple, Tuple
 
 from ..errors import AriHttpError, ConfigurationError, NotFoundError, UnknownSourceError
 from ..events.catalogue import ARI_EVENT_TYPES
+from .resources import Ari
 from .rest import AriRest
 
 logger = logging.getLogger(__name__)
@@ -179,7 +180,7 @@ class Subscriptions:
         :returns: the sources subscribed and unsubscribed.
         """
         try:
-            current = rest.application(self.app)
+            current = Ari(rest).applications.get(self.app)
         except NotFoundError:
             current = {}
         have = set(_held_endpoint_sources(current))
@@ -202,7 +203,7 @@ class Subscriptions:
                          ", ".join(names))
         if extra:
             try:
-                rest.unsubscribe(self.app, extra)
+                Ari(rest).applications.unsubscribe(self.app, extra)
                 logger.info("unsubscribed %s from %s", self.app, ", ".join(extra))
             except AriHttpError as exc:
                 if strict:
@@ -218,12 +219,12 @@ class Subscriptions:
         :raises AriHttpError: for any other refusal.
         """
         try:
-            rest.subscribe(self.app, sources)
+            Ari(rest).applications.subscribe(self.app, sources)
             return []
         except UnknownSourceError as exc:
             logger.info("subscribing %s one by one after: %s", ", ".join(sources), exc)
         try:
-            current = rest.application(self.app)
+            current = Ari(rest).applications.get(self.app)
         except NotFoundError:
             current = {}
         have = set(_held_endpoint_sources(current))
@@ -234,7 +235,7 @@ class Subscriptions:
             if source in have:
                 continue
             try:
-                rest.subscribe(self.app, [source])
+                Ari(rest).applications.subscribe(self.app, [source])
             except UnknownSourceError:
                 refused.append(source)
         return refused
@@ -248,7 +249,7 @@ class Subscriptions:
         keep = set(needed_types) | ALWAYS_WANTED
         disallowed = [t for t in ARI_EVENT_TYPES if t not in keep]
         try:
-            rest.set_event_filter(self.app, disallowed=disallowed)
+            Ari(rest).applications.set_event_filter(self.app, disallowed=disallowed)
         except AriHttpError as exc:
             if self.filter_supported:
                 logger.warning("server-side event filter refused (%s); filtering client-side",

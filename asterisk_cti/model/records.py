@@ -13,6 +13,7 @@ from __future__ import annotations
 import calendar
 from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Tuple
 
+from ..causes import STATUS_FOR_CAUSE
 from .types import (
     LINE_UNKNOWN,
     NOBODY,
@@ -47,11 +48,7 @@ DIAL_FAILURES: Dict[str, Tuple[int, Reason]] = {
 }
 FINAL_DIALSTATUS = frozenset({"ANSWER", "CANCEL", *DIAL_FAILURES})
 #: The failed DIALSTATUS a Q.850 cause of an unanswered leg stands for.
-DIALSTATUS_OF_CAUSE: Dict[int, str] = {
-    17: "BUSY", 21: "BUSY", 18: "NOANSWER", 19: "NOANSWER", 34: "CONGESTION",
-    42: "CONGESTION", 1: "CHANUNAVAIL", 3: "CHANUNAVAIL", 20: "CHANUNAVAIL", 27: "CHANUNAVAIL",
-    38: "CHANUNAVAIL",
-}
+DIALSTATUS_OF_CAUSE = STATUS_FOR_CAUSE
 
 #: Event kinds after which the phone of the connection is disconnected.
 CLEARING_KINDS = frozenset(

@@ -33,7 +33,8 @@ from typing import (
     Union,
 )
 
-from ..ari.rest import AriRest, ari_path, is_bridge, is_channel
+from ..ari.resources import Ari
+from ..ari.rest import AriRest, is_bridge, is_channel
 from ..ari.subscriptions import _ALL_BRIDGES, Subscriptions
 from ..backoff import RESYNC_RETRY
 from ..errors import AsteriskCtiError, NotFoundError
@@ -137,14 +138,15 @@ class RestWorker:
 
     def _fill(self, job: RestJob) -> None:
         rest = self._rest
+        ari = Ari(rest)
         if isinstance(job, ResyncResult):
-            job.channels = rest.channels()
-            job.bridges = rest.bridges()
-            job.endpoints = rest.endpoints()
+            job.channels = ari.channels.list()
+            job.bridges = ari.bridges.list()
+            job.endpoints = ari.endpoints.list()
         elif isinstance(job, RepairResult):
             for cid in job.cids:
                 try:
-                    channel: Optional[Dict[str, Any]] = rest.channel(cid)
+                    channel: Optional[Dict[str, Any]] = ari.channels.get(cid)
                 except NotFoundError:
                     channel = None
                 except AsteriskCtiError as exc:
@@ -152,7 +154,7 @@ class RestWorker:
                     return
                 job.results.append((cid, channel))
         elif isinstance(job, ConnectSync):
-            job.info = rest.asterisk_info()
+            job.info = ari.asterisk.info()
             job.result = self._subs.sync(rest, job.needed)
         elif isinstance(job, ChangeSync):
             self._subs.apply_change(rest)
@@ -542,7 +544,7 @@ def app_free_probe(rest: AriRest, app: str, subscribe_bridges: bool,
 
     def free() -> bool:
         try:
-            body = rest.request("GET", ari_path("applications", app), timeout=timeout)
+            body = Ari(rest).applications.peek(app, timeout=timeout)
         except NotFoundError:
             return True
         if not subscribe_bridges or not isinstance(body, dict):

@@ -91,7 +91,17 @@ class Waiters:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._waiters: List[Waiter] = []
+        self._taps: List[Callable[[Any], None]] = []
         self._closed = False
+
+    def tap(self, observer: Callable[[Any], None]) -> None:
+        """Install a permanent observer: :meth:`offer` calls ``observer(item)`` for every item,
+        before any pending wait sees it, so what it records is always at least as recent as
+        what a woken waiter has seen (call control's state uses it). It stays installed across
+        stops and restarts; it must be fast, never block and never raise. Any thread.
+        """
+        with self._lock:
+            self._taps = [*self._taps, observer]
 
     def expect(self, predicate: Predicate) -> Waiter:
         """Register a wait for the first event for which ``predicate(event)`` is true.
@@ -106,10 +116,12 @@ class Waiters:
         return waiter
 
     def __bool__(self) -> bool:
-        return bool(self._waiters)
+        return bool(self._waiters or self._taps)
 
     def offer(self, item: Any) -> None:
-        """Offer one event to every pending wait (processor thread)."""
+        """Offer one event to every tap, then to every pending wait (processor thread)."""
+        for observer in self._taps:
+            observer(item)
         for waiter in self._waiters:
             if waiter._offer(item):
                 self._remove(waiter)

@@ -118,6 +118,8 @@ class FakeWebSocket:
         self._refusals: Deque[ConnectError] = deque()
         self.attempts: List[ConnectAttempt] = []
         self.connections = 0
+        #: frames pushed so far, in total (to tell whether a round of work pushed more)
+        self.pushed = 0
 
     # -- the factory the client calls ---------------------------------------------------
 
@@ -151,6 +153,7 @@ class FakeWebSocket:
         with self._lock:
             for frame in frames:
                 data = encode_frame(frame)
+                self.pushed += 1
                 if self._current is not None and not self._current._closed:
                     self._current._push(data)
                 else:

@@ -9,6 +9,7 @@ runs unchanged (all its threads, filter, model and lanes) with no PBX.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Union
 
@@ -107,12 +108,23 @@ class FakeAsterisk:
         """Send frames on the websocket (see :meth:`FakeWebSocket.push`)."""
         self.ws.push(*frames)
 
-    def settle(self, client: CtiClient, timeout: float = 5.0) -> bool:
-        """Block until every frame pushed so far was delivered to the client's listeners.
+    def settle(self, client: CtiClient, timeout: float = 5.0, *, quiet: bool = False) -> bool:
+        """Block until every frame pushed so far was delivered to the client's listeners
+        (and call control acted on it).
 
+        :param quiet: repeat until a round pushed no new frame: for routes that answer the
+            client's requests with events (a scripted PBX), whose frames call control's
+            reactions may push while the client settles.
         :returns: False on timeout.
         """
-        return self.ws.wait_drained(timeout) and client.wait_idle(timeout)
+        deadline = time.monotonic() + timeout
+        while True:
+            pushed = self.ws.pushed
+            left = max(0.0, deadline - time.monotonic())
+            if not (self.ws.wait_drained(left) and client.wait_idle(left)):
+                return False
+            if not quiet or self.ws.pushed == pushed:
+                return True
 
     def replay(self, frames: Iterable[Dict[str, Any]]) -> int:
         """Send every frame of a trace; returns how many."""

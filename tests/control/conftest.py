@@ -1,137 +1,88 @@
-"""Harness for call-control tests: a FakeAri that answers like Asterisk 22 and emits the events
-Asterisk would, a pump thread that plays the processor (offers events to the waiters) and the
-lanes (calls the raw listeners), and a stand-in client host."""
+"""Harness for call-control tests: a scripted Asterisk 22 (:class:`Pbx`) behind the public
+fakes (:class:`~asterisk_cti.testing.FakeAsterisk`: its REST routes answer call control's
+requests and push the events Asterisk would on the fake websocket), and a real, started
+:class:`~asterisk_cti.CtiClient` whose own pipeline (reactor, processor, waiters, lanes) and
+call control consume them."""
 
 from __future__ import annotations
 
 import itertools
-import queue
 import re
 import threading
-import time
-from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple
 
 import pytest
 
-from asterisk_cti.ari.rest import AriRest
-from asterisk_cti.config import CtiConfig
+from asterisk_cti.client import CtiClient
 from asterisk_cti.control.calls import CallControl, ControlOptions
-from asterisk_cti.events.catalogue import channel_ids_of, parse_event
-from asterisk_cti.pipeline.waiters import Waiters
-from asterisk_cti.testing.fake_ari import FakeAri, RecordedRequest
+from asterisk_cti.events.catalogue import Event
+from asterisk_cti.testing import FakeAsterisk
+from asterisk_cti.testing.fake_ari import RecordedRequest
 
 APP = "cti"
 NOT_IN_STASIS = {"message": "Channel not in Stasis application"}
 CAUSE = {"normal": 16, "busy": 17, "no_answer": 19, "congestion": 34, "failure": 38}
 
 
-class Pump:
-    """Plays the processor thread and the dispatcher lanes for the tests."""
+class Seen:
+    """What the client's processor offered to call control, in its order (a tap on the
+    client's waiters, the same hook call control's state is fed by)."""
 
-    def __init__(self, host: Host) -> None:
-        self.host = host
-        self.q: queue.Queue[Optional[Dict[str, Any]]] = queue.Queue()
-        self.cond = threading.Condition()
-        self.pending = 0
-        self.seen: List[Dict[str, Any]] = []
-        self.errors: List[BaseException] = []
-        self.thread = threading.Thread(target=self._run, name="test-pump", daemon=True)
-        self.thread.start()
-
-    def push(self, event: Dict[str, Any]) -> None:
-        with self.cond:
-            self.pending += 1
-        self.q.put(event)
-
-    def _run(self) -> None:
-        while True:
-            raw = self.q.get()
-            if raw is None:
-                return
-            try:
-                event = parse_event(raw)
-                self.seen.append(raw)
-                # As the processor does: pick the raw listeners first, then feed the waiters.
-                ids = channel_ids_of(event)
-                targets = [
-                    listener for listener, types, wants in list(self.host.raw_listeners)
-                    if event.type in types and (
-                        wants is None or event.type == "StasisStart"
-                        or any(wants(cid) for cid in ids))
-                ]
-                self.host.waiters.offer(event)
-                for listener in targets:
-                    listener.on_event(event)
-            except BaseException as exc:  # surfaced by the fixture
-                self.errors.append(exc)
-            finally:
-                with self.cond:
-                    self.pending -= 1
-                    self.cond.notify_all()
-
-    def idle(self, timeout: float = 5.0) -> None:
-        """Wait until every event was offered and call control's engine acted on it (its
-        actions may make the fake PBX send more events: repeat until both are quiet)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            with self.cond:
-                assert self.cond.wait_for(lambda: self.pending == 0,
-                                          max(0.0, deadline - time.monotonic())), \
-                    "pump not idle"
-            engines = [t for t in threading.enumerate() if t.name == "asterisk-cti-control"]
-            for thread in engines:
-                thread.join(max(0.0, deadline - time.monotonic()))
-                assert not thread.is_alive(), "call control engine not idle"
-            with self.cond:
-                if not engines and self.pending == 0:
-                    return
-
-    def stop(self) -> None:
-        self.q.put(None)
-        self.thread.join(5)
-        assert not self.thread.is_alive()
-
-
-class FakeModel:
     def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self.events: List[Dict[str, Any]] = []
+
+    def __call__(self, item: object) -> None:
+        if isinstance(item, Event):
+            with self._cond:
+                self.events.append(dict(item.raw))
+                self._cond.notify_all()
+
+    def wait_for(self, pred: Callable[[Dict[str, Any]], bool], timeout: float = 5.0) -> bool:
+        """Block until the processor offered an event matching ``pred``."""
+        with self._cond:
+            return self._cond.wait_for(lambda: any(pred(e) for e in self.events), timeout)
+
+
+class ModelCalls:
+    """What call control told the client's call model (a spy around the real one)."""
+
+    def __init__(self, client: CtiClient) -> None:
         self.held: List[Tuple[str, bool]] = []
         self.hints: Dict[str, Any] = {}
+        set_held, model = client.set_held, client.model
+        expect = model.expect
 
-    def set_held(self, channel_id: str, held: bool) -> None:
-        self.held.append((channel_id, held))
+        def held(channel_id: str, value: bool, timeout: float = 5.0) -> None:
+            self.held.append((channel_id, value))
+            set_held(channel_id, value, timeout)
 
-    def expect(self, channel_id: str, hint: Any) -> None:
-        self.hints[channel_id] = hint
+        def hint(channel_id: str, value: Any) -> None:
+            self.hints[channel_id] = value
+            expect(channel_id, value)
 
-
-class Host:
-    """What CallControl needs from the client."""
-
-    def __init__(self, session: Any) -> None:
-        self.config = CtiConfig(url="http://asterisk.test:8088", username="asterisk",
-                                password="secret", app=APP, request_timeout=2.0)
-        self.rest = AriRest(self.config, session, retries=0)
-        self.waiters = Waiters()
-        self.model: Any = FakeModel()
-        self.raw_listeners: List[Tuple[Any, Set[str], Any]] = []
-
-    def add_raw_listener(self, listener: Any, event_types: Any, wants: Any = None) -> Any:
-        self.raw_listeners.append((listener, set(event_types), wants))
-        return None
+        client.set_held = held  # type: ignore[method-assign]
+        model.expect = hint  # type: ignore[method-assign]
 
 
 class Pbx:
-    """Emulates what Asterisk 22 answers and emits for the requests call control sends.
+    """Emulates what Asterisk 22 answers and emits for the requests call control sends: its
+    routes are installed on the :class:`~asterisk_cti.testing.FakeAsterisk`'s REST fake, its
+    events pushed on its websocket to :attr:`client` (a real client, started by the fixture).
 
     ``behaviour[endpoint]``: ``answer`` (default), ``busy``, ``noanswer``, ``ring`` (rings
     until :meth:`answer`/:meth:`fail`), ``silent`` (no event at all)."""
 
-    def __init__(self, sink: Any = None) -> None:
-        self.sink = sink
-        self.fake = FakeAri()
-        self.session = self.fake.session()
-        self.host = Host(self.session)
-        self.pump = Pump(self.host)
+    def __init__(self, options: Optional[ControlOptions] = None) -> None:
+        self.asterisk = FakeAsterisk()
+        self.fake = self.asterisk.ari
+        self.client = self.asterisk.client(self.asterisk.config(app=APP))
+        self.seen = Seen()
+        self.client.waiters.tap(self.seen)
+        self.model = ModelCalls(self.client)
+        if options is not None:
+            self.client.control.configure(options)
+        self._startup: Set[int] = set()
         self.lock = threading.RLock()
         self.channels: Dict[str, Dict[str, Any]] = {}
         self.stasis: Set[str] = set()
@@ -144,13 +95,26 @@ class Pbx:
 
     # -- events -------------------------------------------------------------------------------
 
+    def start(self) -> None:
+        """Start the client (its pipeline and call control's switch)."""
+        self.client.start()
+        self.idle()
+        # what the client asks at start-up (info, subscriptions, filter, resync) is not
+        # call control's: the request helpers below list what came after
+        with self.fake.lock:
+            self._startup = {id(r) for r in self.fake.requests}
+
+    def idle(self, timeout: float = 5.0) -> None:
+        """Wait until the client processed every event and call control acted on it (its
+        actions make the PBX push more events: until both are quiet)."""
+        assert self.asterisk.settle(self.client, timeout, quiet=True), "client not idle"
+
     def emit(self, etype: str, **fields: Any) -> None:
+        n = next(self.clock)  # a distinct timestamp each: the processor drops repeated frames
         event = {"type": etype, "application": APP,
-                 "timestamp": f"2026-11-26T03:56:{next(self.clock) % 60:02d}.000+0000", **fields}
-        if self.sink is not None:
-            self.sink(event)
-        else:
-            self.pump.push(event)
+                 "timestamp": f"2026-11-26T03:{n // 60 % 60:02d}:{n % 60:02d}."
+                              f"{n // 3600 % 1000:03d}+0000", **fields}
+        self.asterisk.push(event)
 
     def chan(self, cid: str) -> Dict[str, Any]:
         return dict(self.channels[cid])
@@ -238,16 +202,17 @@ class Pbx:
     # -- routes ---------------------------------------------------------------------------------
 
     def requests(self, method: Optional[str] = None, prefix: str = "") -> List[RecordedRequest]:
-        return self.fake.calls(method, prefix)
+        """The requests since the client started (see :meth:`start`)."""
+        return [r for r in self.fake.calls(method, prefix) if id(r) not in self._startup]
 
     def hangups(self, cid: str) -> List[RecordedRequest]:
-        return [r for r in self.fake.calls("DELETE") if r.segments == ["channels", cid]]
+        return [r for r in self.requests("DELETE") if r.segments == ["channels", cid]]
 
     def originates(self) -> List[RecordedRequest]:
-        return [r for r in self.fake.calls("POST") if r.path == "/channels"]
+        return [r for r in self.requests("POST") if r.path == "/channels"]
 
     def paths(self, method: Optional[str] = None, prefix: str = "") -> List[str]:
-        return [f"{r.method} {r.path}" for r in self.fake.calls(method, prefix)]
+        return [f"{r.method} {r.path}" for r in self.requests(method, prefix)]
 
     def _install(self) -> None:
         f = self.fake
@@ -381,19 +346,11 @@ class Pbx:
         self.set_state(peer, "Up")
 
     def close(self) -> None:
-        self.pump.idle()
-        self.pump.stop()
-        errors = self.pump.errors
-        assert not errors, errors
-
-
-@pytest.fixture
-def pbx() -> Iterator[Pbx]:
-    p = Pbx()
-    try:
-        yield p
-    finally:
-        p.close()
+        try:
+            if self.client.running:
+                self.idle()
+        finally:
+            self.client.stop()
 
 
 @pytest.fixture
@@ -403,13 +360,23 @@ def control_options() -> ControlOptions:
 
 
 @pytest.fixture
-def control(pbx: Pbx, control_options: ControlOptions) -> CallControl:
-    return CallControl(pbx.host, control_options)
+def pbx(control_options: ControlOptions) -> Iterator[Pbx]:
+    p = Pbx(control_options)
+    p.start()
+    try:
+        yield p
+    finally:
+        p.close()
+
+
+@pytest.fixture
+def control(pbx: Pbx) -> CallControl:
+    return pbx.client.control
 
 
 def answered_call(pbx: Pbx, control: CallControl) -> Tuple[str, str, str]:
     """A click-to-dial 1000 -> 1002, established: (agent, peer, bridge)."""
     call = control.originate("PJSIP/1000", "1002", wait_for="established", timeout=5)
-    pbx.pump.idle()
+    pbx.idle()
     assert call.peer_channel_id and call.bridge_id
     return call.channel_id, call.peer_channel_id, call.bridge_id

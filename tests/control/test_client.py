@@ -5,12 +5,11 @@ from __future__ import annotations
 import threading
 from typing import Any, List
 
-from asterisk_cti import CtiConfig
 from asterisk_cti.client import CtiClient
+from asterisk_cti.control import ControlOptions
 from asterisk_cti.model import CallListener
-from asterisk_cti.testing.fake_ws import FakeWebSocket
 
-from .conftest import APP, Pbx
+from .conftest import Pbx
 
 
 class HoldOnDelivered(CallListener):
@@ -41,18 +40,14 @@ class HoldOnDelivered(CallListener):
 
 
 def test_listener_can_hold_and_answer_from_on_delivered() -> None:
-    ws = FakeWebSocket()
-    pbx = Pbx(sink=lambda event: ws.push(event))
+    pbx = Pbx(ControlOptions(dial_timeout=5))
     for ep in ("PJSIP/1000", "PJSIP/1002"):
         pbx.fake.add_endpoint(ep)
-    config = CtiConfig(url="http://asterisk.test:8088", username="asterisk", password="secret",
-                       app=APP, request_timeout=2.0, connect_timeout=2.0)
-    client = CtiClient(config, transport_factory=ws.factory, session=pbx.session)
+    client = pbx.client
     listener = HoldOnDelivered(client)
     client.add_listener(listener)
-    client.control.configure(dial_timeout=5)
     try:
-        client.start()
+        pbx.start()
         client.monitor("PJSIP/1000", "PJSIP/1002")
         pbx.behaviour["PJSIP/1002"] = "ring"
         listener.caller = pbx.dialplan_call("PJSIP/1000", "1002", ["dial"])
@@ -63,5 +58,4 @@ def test_listener_can_hold_and_answer_from_on_delivered() -> None:
         assert f"POST /channels/{caller}/hold" in pbx.paths("POST")
         assert pbx.channels[caller]["state"] == "Up"
     finally:
-        client.stop()
         pbx.close()

@@ -63,7 +63,7 @@ def test_http_errors_map_to_typed_exceptions(pbx: Pbx, control: CallControl, op:
 def test_not_in_stasis_on_addchannel_is_mapped(pbx: Pbx, control: CallControl) -> None:
     control.configure(switch=False)
     caller = pbx.dialplan_call("PJSIP/1000", "7000", ["mine"])
-    pbx.pump.idle()
+    pbx.idle()
     pbx.fake.respond("POST", r"/bridges/.+/addChannel", 422,
                      {"message": "Channel not in Stasis application"})
     with pytest.raises(NotInStasisError):
@@ -91,7 +91,7 @@ def test_originate_transport_error(pbx: Pbx, control: CallControl) -> None:
     pbx.fake.route("POST", r"/channels")(boom)
     with pytest.raises(TransportError):
         control.originate("PJSIP/1000", "1002")
-    assert not control._state.plans
+    assert control._state.pending_plans() == 0
 
 
 HOSTILE = [

@@ -13,7 +13,7 @@ from .conftest import Pbx, answered_call
 def test_answer_sends_answer_and_waits_for_up(pbx: Pbx, control: CallControl) -> None:
     control.configure(switch=False)
     cid = pbx.dialplan_call("PJSIP/1000", "7000", ["mine"])
-    pbx.pump.idle()
+    pbx.idle()
     control.answer(cid)
     assert pbx.channels[cid]["state"] == "Up"
     assert f"POST /channels/{cid}/answer" in pbx.paths("POST")
@@ -22,7 +22,7 @@ def test_answer_sends_answer_and_waits_for_up(pbx: Pbx, control: CallControl) ->
 def test_answer_times_out_without_state_change(pbx: Pbx, control: CallControl) -> None:
     control.configure(switch=False)
     cid = pbx.dialplan_call("PJSIP/1000", "7000", ["mine"])
-    pbx.pump.idle()
+    pbx.idle()
     pbx.fake.respond("POST", r"/channels/[^/]+/answer", 204)
     with pytest.raises(CtiTimeoutError):
         control.answer(cid, timeout=0.2)
@@ -31,11 +31,11 @@ def test_answer_times_out_without_state_change(pbx: Pbx, control: CallControl) -
 def test_hangup_waits_for_channel_destroyed_and_passes_the_reason(
         pbx: Pbx, control: CallControl) -> None:
     cid = pbx.observed_channel("PJSIP/1000")
-    pbx.pump.idle()
+    pbx.idle()
     control.hangup(cid, reason="busy")
     assert cid not in pbx.channels
     assert pbx.requests("DELETE", "/channels/")[0].params == {"reason": "busy"}
-    assert any(e["type"] == "ChannelDestroyed" for e in pbx.pump.seen)
+    assert any(e["type"] == "ChannelDestroyed" for e in pbx.seen.events)
 
 
 def test_hangup_of_a_gone_channel_raises_not_found(pbx: Pbx, control: CallControl) -> None:
@@ -52,7 +52,7 @@ def test_hangup_rejects_unknown_reason(pbx: Pbx, control: CallControl) -> None:
 def test_hangup_of_the_agent_ends_the_two_party_call(pbx: Pbx, control: CallControl) -> None:
     agent, peer, bridge = answered_call(pbx, control)
     control.hangup(ControlledCall(agent, agent, peer, bridge))
-    pbx.pump.idle()
+    pbx.idle()
     assert not pbx.channels
     assert bridge not in pbx.bridges
     assert f"DELETE /bridges/{bridge}" in pbx.paths("DELETE")
@@ -67,12 +67,12 @@ def test_hold_plays_moh_to_the_other_party_mutes_it_and_marks_the_model(
     mute = [r for r in pbx.requests("POST", f"/channels/{peer}/mute")]
     assert mute and mute[0].params == {"direction": "in"}
     assert f"POST /channels/{agent}/hold" not in posts
-    assert pbx.host.model.held == [(agent, True)]
+    assert pbx.model.held == [(agent, True)]
     control.retrieve(agent)
     deletes = pbx.paths("DELETE")
     assert f"DELETE /channels/{peer}/hold" in deletes
     assert pbx.requests("DELETE", f"/channels/{peer}/mute")[0].params == {"direction": "in"}
-    assert pbx.host.model.held == [(agent, True), (agent, False)]
+    assert pbx.model.held == [(agent, True), (agent, False)]
 
 
 def test_hold_twice_sends_once(pbx: Pbx, control: CallControl) -> None:
@@ -94,7 +94,7 @@ def test_hold_with_a_moh_class_uses_moh(pbx: Pbx, control: CallControl) -> None:
 def test_hold_of_a_lone_stasis_channel_plays_moh_to_it(pbx: Pbx, control: CallControl) -> None:
     control.configure(switch=False)
     cid = pbx.dialplan_call("PJSIP/1000", "7000", ["mine"])
-    pbx.pump.idle()
+    pbx.idle()
     control.hold(cid)
     assert f"POST /channels/{cid}/hold" in pbx.paths("POST")
     assert not pbx.requests("POST", f"/channels/{cid}/mute")
@@ -150,7 +150,7 @@ def test_redirect_sends_the_endpoint(pbx: Pbx, control: CallControl) -> None:
 def test_known_observed_channel_raises_not_in_stasis_before_sending(
         pbx: Pbx, control: CallControl, op: str) -> None:
     cid = pbx.observed_channel("PJSIP/1000")
-    pbx.pump.idle()
+    pbx.idle()
     before = len(pbx.requests())
     calls = {
         "answer": lambda: control.answer(cid), "hold": lambda: control.hold(cid),
@@ -169,11 +169,11 @@ def test_known_observed_channel_raises_not_in_stasis_before_sending(
 def test_channel_that_left_stasis_is_known_outside(pbx: Pbx, control: CallControl) -> None:
     control.configure(switch=False)
     cid = pbx.dialplan_call("PJSIP/1000", "7000", ["mine"])
-    pbx.pump.idle()
+    pbx.idle()
     assert control.in_stasis(cid)
     pbx.emit("StasisEnd", channel=pbx.chan(cid))
     pbx.stasis.discard(cid)
-    pbx.pump.idle()
+    pbx.idle()
     with pytest.raises(NotInStasisError):
         control.hold(cid)
 

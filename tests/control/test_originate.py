@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from asterisk_cti.control.calls import CallControl, CallFailedError
-from asterisk_cti.control.engine import party_of
+from asterisk_cti.control.options import party_of
 from asterisk_cti.errors import CtiTimeoutError, InvalidRequestError
 from asterisk_cti.model import Party
 
@@ -34,11 +34,11 @@ def test_originate_delivered_returns_while_destination_rings(pbx: Pbx,
     pbx.behaviour["PJSIP/1002"] = "ring"
     call = control.originate("PJSIP/1000", "1002", timeout=5)
     assert call.controlled and call.peer_channel_id
-    pbx.pump.idle()
+    pbx.idle()
     assert pbx.channels[call.peer_channel_id]["state"] == "Ringing"
     assert not pbx.bridges
     pbx.answer(call.peer_channel_id)
-    pbx.pump.idle()
+    pbx.idle()
     assert sorted(pbx.bridges[call.bridge_id or ""]) == sorted(
         [call.channel_id, call.peer_channel_id])
 
@@ -58,7 +58,7 @@ def test_busy_destination_raises_and_hangs_up_the_agent_with_busy(
         control.originate("PJSIP/1000", "1002", timeout=5)
     assert info.value.dialstatus == "BUSY"
     assert info.value.cause == 17
-    pbx.pump.idle()
+    pbx.idle()
     hangups = pbx.requests("DELETE", "/channels/")
     assert hangups and hangups[0].params["reason"] == "busy"
     assert not pbx.channels
@@ -87,8 +87,8 @@ def test_refused_originate_raises_typed_error_and_leaves_no_plan(pbx: Pbx,
     with pytest.raises(InvalidRequestError):
         control.originate("PJSIP/1000", "1002")
     assert "legs=0" in repr(control)
-    assert not control._state.plans
-    assert len(pbx.host.waiters._waiters) == 1  # only the permanent Stasis tracker
+    assert control._state.pending_plans() == 0
+    assert len(pbx.client.waiters._waiters) == 0  # no wait left behind (the state has a tap)
 
 
 def test_dialplan_originate_is_observed_and_waits_for_dial_answer(
@@ -130,8 +130,8 @@ def test_the_model_is_told_who_calls_whom_before_the_requests(
     answers it 404, as a locked-down Asterisk does) the identities fall back on the
     endpoints' resources."""
     call = control.originate("PJSIP/1000", "1002", wait_for="established", timeout=5)
-    pbx.pump.idle()
-    hints = pbx.host.model.hints
+    pbx.idle()
+    hints = pbx.model.hints
     agent, leg = hints[call.channel_id], hints[call.peer_channel_id]
     assert (agent.role, agent.calling, agent.called) == (
         "agent", Party("1000", ""), Party("1002", ""))

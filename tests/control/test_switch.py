@@ -18,7 +18,7 @@ def _callee(pbx: Pbx, caller: str) -> Optional[str]:
 
 def test_switch_dials_rings_back_answers_and_bridges(pbx: Pbx, control: CallControl) -> None:
     caller = pbx.dialplan_call("PJSIP/1000", "7002", ["dial", "1002"])
-    pbx.pump.idle()
+    pbx.idle()
     callee = _callee(pbx, caller)
     assert callee is not None
     req = next(r for r in pbx.originates() if r.params["channelId"] == callee)
@@ -41,7 +41,7 @@ def test_switch_dials_rings_back_answers_and_bridges(pbx: Pbx, control: CallCont
 def test_switch_default_destination_is_the_dialled_extension(pbx: Pbx,
                                                              control: CallControl) -> None:
     caller = pbx.dialplan_call("PJSIP/1000", "1006", ["dial"])
-    pbx.pump.idle()
+    pbx.idle()
     callee = _callee(pbx, caller)
     assert next(r for r in pbx.originates()
                 if r.params["channelId"] == callee).params["endpoint"] == "PJSIP/1006"
@@ -50,7 +50,7 @@ def test_switch_default_destination_is_the_dialled_extension(pbx: Pbx,
 def test_switch_busy_hangs_up_the_caller_with_busy(pbx: Pbx, control: CallControl) -> None:
     pbx.behaviour["PJSIP/1002"] = "busy"
     caller = pbx.dialplan_call("PJSIP/1000", "1002", ["dial"])
-    pbx.pump.idle()
+    pbx.idle()
     hangup = pbx.hangups(caller)
     assert hangup and hangup[0].params == {"reason": "busy"}
     assert not pbx.bridges and not pbx.channels
@@ -59,7 +59,7 @@ def test_switch_busy_hangs_up_the_caller_with_busy(pbx: Pbx, control: CallContro
 def test_switch_no_answer_hangs_up_with_no_answer(pbx: Pbx, control: CallControl) -> None:
     pbx.behaviour["PJSIP/1002"] = "noanswer"
     caller = pbx.dialplan_call("PJSIP/1000", "1002", ["dial"])
-    pbx.pump.idle()
+    pbx.idle()
     assert pbx.hangups(caller)[0].params == {"reason": "no_answer"}
 
 
@@ -67,7 +67,7 @@ def test_switch_can_continue_the_caller_in_the_dialplan(pbx: Pbx, control: CallC
     control.configure(on_failure="continue")
     pbx.behaviour["PJSIP/1002"] = "busy"
     caller = pbx.dialplan_call("PJSIP/1000", "1002", ["dial"])
-    pbx.pump.idle()
+    pbx.idle()
     var = [r for r in pbx.requests("POST", f"/channels/{caller}/variable")
            if r.params.get("variable") == "DIALSTATUS"]
     assert var[0].params == {"variable": "DIALSTATUS", "value": "BUSY"}
@@ -79,11 +79,11 @@ def test_caller_hanging_up_while_ringing_cancels_the_callee(pbx: Pbx,
                                                            control: CallControl) -> None:
     pbx.behaviour["PJSIP/1002"] = "ring"
     caller = pbx.dialplan_call("PJSIP/1000", "1002", ["dial"])
-    pbx.pump.idle()
+    pbx.idle()
     callee = _callee(pbx, caller)
     assert callee in pbx.channels
     pbx.destroy(caller)
-    pbx.pump.idle()
+    pbx.idle()
     assert callee not in pbx.channels
     assert not pbx.bridges
 
@@ -91,11 +91,11 @@ def test_caller_hanging_up_while_ringing_cancels_the_callee(pbx: Pbx,
 def test_either_party_hanging_up_ends_the_call_and_destroys_the_bridge(
         pbx: Pbx, control: CallControl) -> None:
     caller = pbx.dialplan_call("PJSIP/1000", "1002", ["dial"])
-    pbx.pump.idle()
+    pbx.idle()
     callee = _callee(pbx, caller)
     (bridge,) = pbx.bridges
     pbx.destroy(callee or "")
-    pbx.pump.idle()
+    pbx.idle()
     assert caller not in pbx.channels
     assert not pbx.bridges
     assert f"DELETE /bridges/{bridge}" in pbx.paths("DELETE")
@@ -105,7 +105,7 @@ def test_either_party_hanging_up_ends_the_call_and_destroys_the_bridge(
 def test_switch_refused_dial_hangs_up_the_caller(pbx: Pbx, control: CallControl) -> None:
     pbx.fake.respond("POST", r"/channels", 400, {"message": "Invalid endpoint"})
     caller = pbx.dialplan_call("PJSIP/1000", "1002", ["dial"])
-    pbx.pump.idle()
+    pbx.idle()
     assert caller not in pbx.channels
 
 
@@ -113,17 +113,17 @@ def test_switch_mapping_is_configurable_and_can_be_disabled(pbx: Pbx,
                                                            control: CallControl) -> None:
     control.configure(endpoint_for=lambda d: f"Local/{d}@agents")
     caller = pbx.dialplan_call("PJSIP/1000", "1002", ["dial"])
-    pbx.pump.idle()
+    pbx.idle()
     assert next(r for r in pbx.originates()
                 if r.params.get("originator") == caller).params["endpoint"] == "Local/1002@agents"
     control.configure(switch=False)
     other = pbx.dialplan_call("PJSIP/1006", "1002", ["dial"])
-    pbx.pump.idle()
+    pbx.idle()
     assert _callee(pbx, other) is None
 
 
 def test_other_stasis_arguments_are_left_alone(pbx: Pbx, control: CallControl) -> None:
     caller = pbx.dialplan_call("PJSIP/1000", "7000", ["ivr"])
-    pbx.pump.idle()
+    pbx.idle()
     assert _callee(pbx, caller) is None
     assert control.in_stasis(caller)

@@ -67,7 +67,7 @@ def test_originate_to_an_unavailable_endpoint_is_a_failed_call(pbx: Pbx, control
     assert err.dialstatus == "CHANUNAVAIL"
     assert "PJSIP/9999" in str(err)
     assert isinstance(err.__cause__, ServerError) and err.__cause__.status == 500
-    assert not control._state.plans
+    assert control._state.pending_plans() == 0
 
 
 def test_transfer_to_an_unavailable_destination_is_a_failed_call(pbx: Pbx,
@@ -116,7 +116,7 @@ def test_not_in_stasis_names_the_other_application(pbx: Pbx, control: CallContro
     cid = pbx.new_channel("PJSIP/1000", state="Up")
     pbx.channels[cid]["dialplan"].update(app_name="Stasis", app_data="otherapp,dial")
     pbx.emit("ChannelCreated", channel=pbx.chan(cid))
-    pbx.pump.idle()
+    pbx.idle()
     with pytest.raises(NotInStasisError) as info:
         control.hold(cid)
     err = info.value
@@ -129,7 +129,7 @@ def test_not_in_stasis_names_the_other_application(pbx: Pbx, control: CallContro
 def test_not_in_stasis_outside_any_application_keeps_the_routing_hint(
         pbx: Pbx, control: CallControl) -> None:
     cid = pbx.observed_channel("PJSIP/1000")
-    pbx.pump.idle()
+    pbx.idle()
     with pytest.raises(NotInStasisError) as info:
         control.mute(cid)
     assert info.value.other_app is None

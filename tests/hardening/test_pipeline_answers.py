@@ -11,6 +11,7 @@ from typing import Any, Dict
 import pytest
 
 from asterisk_cti import CtiConfig, InvalidResponseError
+from asterisk_cti.ari.resources import Ari
 from asterisk_cti.ari.rest import AriRest, is_bridge, is_channel
 from asterisk_cti.testing import FakeAri, FakeAsterisk
 from tests.hardening.recording import Rec, monitoring
@@ -44,7 +45,7 @@ def test_listings_refuse_what_ari_does_not_define(what: str, body: Any) -> None:
     ari, rest = _rest()
     ari.respond("GET", "/" + what, 200, body)
     with pytest.raises(InvalidResponseError) as info:
-        getattr(rest, what)()
+        getattr(Ari(rest), what).list()
     assert info.value.path.startswith("/" + what)
     assert info.value.reason and "invalid answer" in str(info.value)
 
@@ -54,7 +55,7 @@ def test_channel_listing_refuses_wrong_typed_channels(body: Any) -> None:
     ari, rest = _rest()
     ari.respond("GET", "/channels", 200, body)
     with pytest.raises(InvalidResponseError):
-        rest.channels()
+        Ari(rest).channels.list()
 
 
 def test_listings_accept_what_ari_defines() -> None:
@@ -62,13 +63,13 @@ def test_listings_accept_what_ari_defines() -> None:
     ari.add_endpoint("PJSIP/1000")
     ari.add_channel({"id": "1.1", "name": "PJSIP/1000-1", "state": "Up",
                      "caller": {"name": "", "number": "1000"}})
-    assert rest.channels()[0]["id"] == "1.1"
-    assert rest.channel("1.1")["state"] == "Up"
-    assert rest.endpoints()[0]["resource"] == "1000"
-    assert rest.bridges() == []
+    assert Ari(rest).channels.list()[0]["id"] == "1.1"
+    assert Ari(rest).channels.get("1.1")["state"] == "Up"
+    assert Ari(rest).endpoints.list()[0]["resource"] == "1000"
+    assert Ari(rest).bridges.list() == []
     ari.respond("GET", r"/bridges", 200, [{"id": "b", "channels": [5]}])
     with pytest.raises(InvalidResponseError):
-        rest.bridges()
+        Ari(rest).bridges.list()
 
 
 def test_only_objects_shaped_like_a_rest_answer_are_channels_or_bridges() -> None:
@@ -91,7 +92,7 @@ def test_single_channel_refuses_an_error_object() -> None:
     ari, rest = _rest()
     ari.respond("GET", r"/channels/1\.1", 200, {"error": "nope"})
     with pytest.raises(InvalidResponseError):
-        rest.channel("1.1")
+        Ari(rest).channels.get("1.1")
 
 
 def chan(cid: str, state: str) -> Dict[str, Any]:

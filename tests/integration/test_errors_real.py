@@ -10,6 +10,7 @@ from typing import Dict
 import pytest
 
 from asterisk_cti import CtiConfig
+from asterisk_cti.ari.resources import Ari
 from asterisk_cti.ari.rest import AriRest
 from asterisk_cti.control.calls import CallFailedError
 from asterisk_cti.errors import (
@@ -92,13 +93,14 @@ def test_bridge_add_remove_of_a_gone_channel_is_not_found(cti: LabCti) -> None:
 
 def test_unknown_event_source_stops_asterisk_at_the_first(cti: LabCti) -> None:
     rest, app = cti.rest, cti.app
-    rest.unsubscribe(app, ["endpoint:PJSIP/1000", "endpoint:PJSIP/1006"])
+    Ari(rest).applications.unsubscribe(app, ["endpoint:PJSIP/1000", "endpoint:PJSIP/1006"])
     with pytest.raises(UnknownSourceError) as info:
-        rest.subscribe(app, ["endpoint:PJSIP/1000", "endpoint:1000", "endpoint:PJSIP/1006"])
+        Ari(rest).applications.subscribe(
+            app, ["endpoint:PJSIP/1000", "endpoint:1000", "endpoint:PJSIP/1006"])
     assert (info.value.status, info.value.message) == (422, "Event source does not exist")
-    held = set(rest.application(app)["endpoint_ids"])
+    held = set(Ari(rest).applications.get(app)["endpoint_ids"])
     assert "PJSIP/1000" in held and "PJSIP/1006" not in held  # stopped at the bad one
-    rest.subscribe(app, ["endpoint:PJSIP/1006"])
+    Ari(rest).applications.subscribe(app, ["endpoint:PJSIP/1006"])
 
 
 def test_monitor_of_an_unknown_source_raises_and_keeps_the_rest(cti_factory: CtiFactory,
@@ -108,7 +110,7 @@ def test_monitor_of_an_unknown_source_raises_and_keeps_the_rest(cti_factory: Cti
         cti.monitor("1002", "PJSIP/1006")
     assert info.value.sources == ("1002",)
     assert "'1002' -> 'PJSIP/1002'" in str(info.value)
-    held = set(cti.rest.application(cti.app)["endpoint_ids"])
+    held = set(Ari(cti.rest).applications.get(cti.app)["endpoint_ids"])
     assert {"PJSIP/1000", "PJSIP/1006"} <= held
     assert cti.monitored == ("PJSIP/1000", "PJSIP/1006")
     assert cti.connected
