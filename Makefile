@@ -17,8 +17,9 @@ install: $(STAMP)  ## create .venv with the package (editable) and every dev too
 test: $(STAMP)  ## the unit test suite (no PBX needed)
 	$(BIN)/python -m pytest tests --ignore=tests/integration -q
 
-lint: $(STAMP)
+lint: $(STAMP)  ## ruff, and import-linter's layering contracts (pyproject.toml)
 	$(BIN)/ruff check asterisk_cti tests benchmarks
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
