@@ -41,37 +41,52 @@ logger = logging.getLogger(__name__)
 
 
 class SerialRunner:
-    """Runs callables one after the other, in submission order, on one thread of its own
-    that exists only while there is work (so no thread outlives the work, and nothing needs
-    starting or stopping).
+    """Runs callables one after the other, in submission order, on one thread of its own.
 
-    Thread contract: :meth:`submit` from any thread; the callables run on the thread named
-    ``name``. A callable that raises is the caller's to guard.
+    The thread starts with the first job and ends once it has waited ``linger`` seconds
+    with nothing to do, so a burst of work costs one thread start, not one per job, and no
+    thread outlives the work by more than ``linger`` (nothing needs starting or stopping).
+
+    Thread contract: :meth:`submit` and :meth:`wait_idle` from any thread; the callables run
+    on the thread named ``name``. A callable that raises is the caller's to guard.
     """
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, linger: float = 0.5) -> None:
         self._name = name
+        self._linger = linger
         self._jobs: Deque[Callable[[], None]] = deque()
-        self._lock = threading.Condition()
-        self._busy = False
+        self._cond = threading.Condition()
+        self._thread_alive = False
+        self._waiting = False
+        self._running = False
 
     def submit(self, job: Callable[[], None]) -> None:
-        """Queue ``job``; start the thread if none is running."""
-        with self._lock:
+        """Queue ``job``; wake the thread if it waits, start it if there is none."""
+        with self._cond:
             self._jobs.append(job)
-            if self._busy:
+            if self._waiting:
+                self._cond.notify_all()
                 return
-            self._busy = True
+            if self._thread_alive:
+                return
+            self._thread_alive = True
         threading.Thread(target=self._run, name=self._name, daemon=True).start()
 
     def _run(self) -> None:
+        cond = self._cond
         while True:
-            with self._lock:
+            with cond:
+                self._running = False
                 if not self._jobs:
-                    self._busy = False
-                    self._lock.notify_all()
-                    return
+                    cond.notify_all()  # wait_idle()
+                    self._waiting = True
+                    cond.wait(self._linger)
+                    self._waiting = False
+                    if not self._jobs:
+                        self._thread_alive = False
+                        return
                 job = self._jobs.popleft()
+                self._running = True
             job()
 
     def wait_idle(self, timeout: float) -> bool:
@@ -79,10 +94,10 @@ class SerialRunner:
 
         :returns: False on timeout.
         """
-        if threading.current_thread().name == self._name:
-            return not self._jobs
-        with self._lock:
-            return self._lock.wait_for(lambda: not self._busy, timeout)
+        with self._cond:
+            if threading.current_thread().name == self._name:
+                return not self._jobs
+            return self._cond.wait_for(lambda: not self._jobs and not self._running, timeout)
 
 
 class StasisEngine:

@@ -37,3 +37,19 @@ def test_a_slow_switch_request_never_holds_the_processor(pbx: Pbx,
     assert threads == ["asterisk-cti-control"]
     (bridge,) = pbx.bridges
     assert caller in pbx.bridges[bridge]
+
+
+def test_the_control_thread_serves_a_burst_in_order_and_then_ends() -> None:
+    from asterisk_cti.control.engine import SerialRunner
+
+    runner = SerialRunner("asterisk-cti-control-test", linger=0.2)
+    seen: List[Tuple[int, int]] = []
+    for i in range(200):
+        runner.submit(lambda i=i: seen.append((i, threading.get_ident())))
+    assert runner.wait_idle(5)
+    assert [i for i, _ in seen] == list(range(200))
+    # one thread for the whole burst, not one per job
+    assert len({ident for _, ident in seen}) == 1
+    (thread,) = [t for t in threading.enumerate() if t.name == "asterisk-cti-control-test"]
+    thread.join(5)
+    assert not thread.is_alive(), "the runner's thread outlived its linger"
