@@ -12,6 +12,11 @@ read from ``ASTERISK_CTI_PASSWORD`` only and never printed. ``monitor``, ``scree
 Exit codes: 0 success, 1 runtime failure (connection, Asterisk error, failed call), 2 usage or
 configuration error, 130 interrupted. Errors are one line; ``--debug`` shows tracebacks.
 
+This module is the argument parser, the logging set-up and the error handling (:func:`main`);
+each command's work is a ``run_*`` function of :mod:`asterisk_cti.tools` (``demo``,
+``monitor``, ``screenpop``, ``dial``, and ``record`` for ``events``/``record``/``replay``;
+``session`` holds what they share), which use the public API only.
+
 Threads: the command runs on the main thread and blocks there; listeners write their output
 from the client's lane threads (a lock keeps lines whole); ``--play`` scenarios run on an
 ``asterisk-cti-play`` thread; the monitor and screen-pop threads are described in
@@ -21,48 +26,20 @@ from the client's lane threads (a lock keeps lines whole); ``--play`` scenarios 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
 import logging
-import os
 import sys
-import threading
-import time
-from typing import Any, Callable, Iterator, List, NoReturn, Optional, Sequence, TextIO
+from typing import Any, NoReturn, Optional, Sequence, TextIO
 
-from . import (
-    AsteriskCtiError,
-    CallEvent,
-    CallFailedError,
-    CallListener,
-    ChannelEventListener,
-    ConfigurationError,
-    ConnectionListener,
-    CtiClient,
-    CtiConfig,
-    Event,
-    __version__,
-)
-from .tools import (
-    Action,
-    CommandAction,
-    MessageAction,
-    Monitor,
-    PostAction,
-    ScreenPop,
-    UrlAction,
-    format_event,
-)
+from . import AsteriskCtiError, ConfigurationError, __version__
+from .tools.demo import DEMO_SCENARIOS, run_demo
+from .tools.dial import run_dial
+from .tools.monitor import run_monitor
+from .tools.record import run_events, run_record, run_replay
+from .tools.screenpop import run_screenpop
+from .tools.session import TargetOptions
 from .tools.text import printable, printable_lines
 
-logger = logging.getLogger(__name__)
-
-#: The scenarios ``demo`` plays by default, in order.
-DEMO_SCENARIOS = ("basic", "hold", "attended_transfer", "conference", "blind_transfer",
-                  "busy", "no_answer", "queue")
-
-#: The demo's screen-pop line.
-DEMO_POP = "SCREEN-POP {line}: caller {calling.number} {calling.name}"
+__all__ = ["DEMO_SCENARIOS", "build_parser", "main"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -70,87 +47,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
-class _Writer:
-    """Writes whole lines to a stream from any thread, control characters shown escaped
-    (a line may carry a caller's name)."""
-
-    def __init__(self, out: TextIO) -> None:
-        self._out = out
-        self._lock = threading.Lock()
-
-    def __call__(self, text: str) -> None:
-        text = printable(text)
-        with self._lock:
-            self._out.write(text + "\n")
-            self._out.flush()
-
-
-def _format_channel_event(event: Event) -> str:
-    """One line for a raw event; every field comes from Asterisk (channel names, caller
-    names, bridge names), so the whole line goes through :func:`printable`."""
-    return printable(_channel_event_text(event))
-
-
-def _channel_event_text(event: Event) -> str:
-    chan = event.channel
-    if chan is None:
-        return f"{event.timestamp[11:23]}  {event.type}"
-    detail = ""
-    if event.type in ("ChannelCreated", "ChannelStateChange"):
-        detail = chan.state
-    elif event.type == "ChannelConnectedLine":
-        detail = f"-> {chan.connected.number} {chan.connected.name!r}"
-    elif event.type == "ChannelDestroyed":
-        detail = f"cause {event.raw.get('cause')} {event.raw.get('cause_txt', '')}"
-    elif event.type in ("ChannelEnteredBridge", "ChannelLeftBridge"):
-        bridge = event.raw.get("bridge") or {}
-        detail = f"bridge {str(bridge.get('id', ''))[:8]} ({bridge.get('technology', '')})"
-    return f"{event.timestamp[11:23]}  {chan.endpoint:<12} {event.type:<24} {detail}".rstrip()
-
-
-class _Printer(ChannelEventListener, CallListener, ConnectionListener):
-    """Prints events, one line each (a lane thread writes; a lock keeps lines whole)."""
-
-    def __init__(self, out: TextIO, as_json: bool = False) -> None:
-        self._out = out
-        self._json = as_json
-        self._lock = threading.Lock()
-        self.count = 0
-
-    def on_event(self, event: Event) -> None:
-        if self._json:  # exact values; json.dumps escapes every control character itself
-            line = json.dumps(event.raw, separators=(",", ":"))
-        else:
-            line = _format_channel_event(event)
-        with self._lock:
-            self.count += 1
-            self._out.write(line + "\n")
-            self._out.flush()
-
-    def on_call_event(self, event: CallEvent) -> None:
-        if self._json:
-            return
-        calling = event.calling
-        party = f"{calling.number} '{calling.name}'" if calling.number else ""
-        line = printable(f"  CTI  {event.line:<12} {event.kind.value:<20} {party}")
-        with self._lock:
-            self._out.write(line + "\n")
-            self._out.flush()
-
-
-# -- connection settings and the embedded simulator ------------------------------------------
-
-
-def _config_from_args(args: argparse.Namespace, default_app: Optional[str] = None) -> CtiConfig:
-    overrides = {k: v for k, v in (("url", args.url), ("username", args.user),
-                                   ("app", args.app)) if v}
-    if "app" not in overrides and default_app and not os.environ.get("ASTERISK_CTI_APP"):
-        overrides["app"] = default_app
-    if args.insecure:
-        overrides["verify_tls"] = False
-    return CtiConfig.from_env(**overrides)
 
 
 def _add_connection_flags(p: argparse.ArgumentParser, sim: bool = False,
@@ -173,348 +69,53 @@ def _add_connection_flags(p: argparse.ArgumentParser, sim: bool = False,
                        help="with --sim: simulated time speed-up (default 8)")
 
 
-def _scenario_functions(names: Sequence[str]) -> List[Callable[[Any], None]]:
-    from .sim import scenarios
-
-    unknown = [n for n in names if n not in scenarios.SCENARIOS]
-    if unknown:
-        raise ConfigurationError(
-            "scenario", f"unknown scenario(s): {', '.join(unknown)}; "
-                        f"known: {', '.join(scenarios.SCENARIOS)}")
-    return [scenarios.SCENARIOS[n] for n in names]
+# -- commands: the parsed arguments handed to their tools (asterisk_cti.tools) --------------
 
 
-class _Target:
-    """Where a command connects: a live Asterisk, or an embedded simulator (``sim``)."""
-
-    def __init__(self, config: CtiConfig, sim: Any = None) -> None:
-        self.config = config
-        self.sim = sim
-
-
-@contextlib.contextmanager
-def _target(args: argparse.Namespace, info: Callable[[str], None],
-            command: str) -> Iterator[_Target]:
-    """The connection target of ``command``: validates the settings (before anything
-    starts), starts the simulator for ``--sim`` and stops it on exit."""
-    default_app = f"asterisk-cti-{command}-{os.getpid()}"
-    if getattr(args, "play", None) and not args.sim:
-        raise ConfigurationError("--play", "needs --sim")
-    if not getattr(args, "sim", False):
-        yield _Target(_config_from_args(args, default_app))
-        return
-    if args.url or args.user:
-        raise ConfigurationError("--sim", "cannot be combined with --url or --user")
-    if args.speed <= 0:
-        raise ConfigurationError("--speed", "must be positive")
-    _scenario_functions(args.play or ())
-    from .sim import AriSimulator
-
-    with AriSimulator(speed=args.speed) as sim:
-        config = CtiConfig(url=sim.url, username=sim.username, password=sim.password,
-                           app=args.app or default_app)
-        info(f"# embedded simulator at {sim.url} (user {sim.username}; phones 1000 Kai, "
-             f"1002 Ping, 1006 Lee; queue 2000)")
-        yield _Target(config, sim)
+def _target(args: argparse.Namespace) -> TargetOptions:
+    """The connection flags of ``args`` (``events`` and ``record`` have no simulator)."""
+    return TargetOptions(url=args.url, user=args.user, app=args.app, insecure=args.insecure,
+                         sim=getattr(args, "sim", False), play=getattr(args, "play", None) or (),
+                         speed=getattr(args, "speed", 8.0))
 
 
-def _settle(client: CtiClient, timeout: float = 10.0) -> None:
-    """Wait until every line is idle and everything received was delivered (after a
-    scenario: its last events reach the listeners before the next one starts)."""
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while time.monotonic() < deadline:
-        if all(not ln.connections for ln in client.lines):
-            break
-        pause.wait(0.02)
-    client.wait_idle(max(0.1, deadline - time.monotonic()))
-
-
-class _Player:
-    """Plays scenarios on the simulator on the ``asterisk-cti-play`` thread."""
-
-    def __init__(self, sim: Any, client: CtiClient, names: Sequence[str],
-                 before: Callable[[str], None]) -> None:
-        self._sim = sim
-        self._client = client
-        self._names = list(names)
-        self._functions = _scenario_functions(names)
-        self._before = before
-        self.error: Optional[BaseException] = None
-        self.done = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="asterisk-cti-play", daemon=True)
-
-    def start(self) -> _Player:
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        try:
-            for name, function in zip(self._names, self._functions):
-                self._before(name)
-                function(self._sim)
-                _settle(self._client)
-        except BaseException as exc:  # handed to the main thread
-            self.error = exc
-        finally:
-            self.done.set()
-
-    def join(self, timeout: float = 60.0) -> None:
-        self._thread.join(timeout)
-
-
-def _run_until_done(args: argparse.Namespace, target: _Target, client: CtiClient,
-                    before: Callable[[str], None]) -> None:
-    """Block the main thread: until the ``--play`` scenarios are over, ``--duration`` has
-    passed, or Ctrl-C (KeyboardInterrupt propagates)."""
-    duration = getattr(args, "duration", None)
-    if target.sim is not None and args.play:
-        player = _Player(target.sim, client, args.play, before).start()
-        try:
-            player.done.wait(duration)
-        finally:
-            if not player.done.is_set():
-                player.join(0)  # a daemon; the simulator's stop ends its waits
-        if player.error is not None:
-            raise player.error
-        return
-    threading.Event().wait(duration)
-
-
-# -- commands -------------------------------------------------------------------------------
+def _types(args: argparse.Namespace) -> Sequence[str]:
+    return args.types.split(",") if args.types else ()
 
 
 def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
-    from .sim import AriSimulator
-
-    names = args.scenario or list(DEMO_SCENARIOS)
-    functions = _scenario_functions(names)
-    if args.speed <= 0:
-        raise ConfigurationError("--speed", "must be positive")
-    with AriSimulator(speed=args.speed) as sim:
-        config = CtiConfig(url=sim.url, username=sim.username, password=sim.password,
-                           app="asterisk-cti-demo")
-        client = CtiClient(config)
-        monitor = Monitor(lambda: client.lines, out, mode=args.mode,
-                          title=f"asterisk-cti demo: simulated Asterisk at {sim.url}")
-        pop = ScreenPop([MessageAction(DEMO_POP, monitor.note)], ["PJSIP"])
-        client.add_listener(monitor)
-        client.add_listener(pop)
-        client.monitor("PJSIP")
-        monitor.start()
-        monitor.note(f"simulated Asterisk at {sim.url}; monitoring every PJSIP line")
-        try:
-            with client:
-                for name, function in zip(names, functions):
-                    monitor.note(f"=== scenario: {name}")
-                    function(sim)
-                    _settle(client)
-        finally:
-            pop.close()
-            monitor.close()
-    out.write(f"\n{len(names)} scenarios played, {monitor.events} CTI events, "
-              f"{pop.pops} screen-pops\n")
-    out.flush()
-    return 0
+    return run_demo(out, args.scenario or list(DEMO_SCENARIOS), args.speed, args.mode)
 
 
 def _cmd_monitor(args: argparse.Namespace, out: TextIO) -> int:
-    sources = args.lines or ["PJSIP"]
-    info = _Writer(sys.stderr if args.json else out)
-    mode = "json" if args.json else args.mode
-    with _target(args, info, "monitor") as target:
-        client = CtiClient(target.config)
-        monitor = Monitor(lambda: client.lines, out, mode=mode, lines_filter=sources,
-                          title=f"asterisk-cti monitor: {target.config.url} "
-                                f"({', '.join(sources)}); Ctrl-C to quit")
-        client.add_listener(monitor)
-        client.monitor(*sources)
-        try:
-            with client:
-                if monitor.mode != "table":
-                    info(f"# connected to {target.config.ari_url} as app {target.config.app}; "
-                         f"monitoring {', '.join(sources)}; Ctrl-C to stop")
-                monitor.start()
-                _run_until_done(args, target, client,
-                                lambda name: monitor.note(f"=== scenario: {name}"))
-        finally:
-            monitor.close()
-    return 0
-
-
-def _actions(args: argparse.Namespace, write: Callable[[str], None]) -> List[Action]:
-    actions: List[Action] = []
-    if args.message:
-        actions.append(MessageAction(args.message, write))
-    if args.url_template:
-        actions.append(UrlAction(args.url_template, write, print_only=args.print))
-    elif args.print:
-        raise ConfigurationError("--print", "goes with --url")
-    if args.command_template:
-        actions.append(CommandAction(args.command_template, timeout=args.action_timeout))
-    if args.post:
-        actions.append(PostAction(args.post, timeout=args.action_timeout))
-    if not actions:
-        raise ConfigurationError("screenpop", "give --url, --command, --post or --message")
-    return actions
+    return run_monitor(out, _target(args), args.lines or ["PJSIP"],
+                       "json" if args.json else args.mode, args.duration)
 
 
 def _cmd_screenpop(args: argparse.Namespace, out: TextIO) -> int:
-    if args.action_timeout <= 0:
-        raise ConfigurationError("--action-timeout", "must be positive")
-    write = _Writer(out)
-    actions = _actions(args, write)  # validated before anything connects
-    with _target(args, write, "screenpop") as target:
-        client = CtiClient(target.config)
-        pop = ScreenPop(actions, args.line)
-        client.add_listener(pop)
-        client.monitor(*args.line)
-        try:
-            with client:
-                write(f"# screen-pop on {', '.join(args.line)} "
-                      f"({', '.join(a.name for a in actions)}); Ctrl-C to stop")
-                _run_until_done(args, target, client,
-                                lambda name: write(f"=== scenario: {name}"))
-        finally:
-            pop.close()
-        write(f"# {pop.pops} screen-pops")
-    return 0
-
-
-class _Follow(CallListener):
-    """Prints the CTI events of the agent's line while ``dial`` waits (lane thread) and
-    notes when a connection is cleared."""
-
-    def __init__(self, write: Callable[[str], None]) -> None:
-        self._write = write
-        self._cond = threading.Condition()
-        self._cleared: set[str] = set()
-
-    def on_call_event(self, event: CallEvent) -> None:
-        if event.kind.value != "line_state_changed":
-            self._write(format_event(event))
-        if event.kind.value == "connection_cleared":
-            with self._cond:
-                self._cleared.add(event.connection_id)
-                self._cond.notify_all()
-
-    def wait_cleared(self, connection_id: str, timeout: Optional[float]) -> bool:
-        with self._cond:
-            return self._cond.wait_for(lambda: connection_id in self._cleared, timeout)
-
-
-def _sim_auto_answer(sim: Any, endpoint: str) -> Optional[Any]:
-    """With ``--sim`` every phone answers by itself (the agent after 1 s, the others after
-    2 s of simulated time); returns the agent's simulated phone, if it is one."""
-    agent = None
-    for ext in ("1000", "1002", "1006"):
-        sim.phone(ext).auto_answer = 2.0
-    if endpoint.startswith("PJSIP/"):
-        try:
-            agent = sim.phone(endpoint.split("/", 1)[1])
-        except KeyError:
-            return None
-        agent.auto_answer = 1.0
-    return agent
+    return run_screenpop(out, _target(args), args.line, args.duration,
+                         message=args.message, url=args.url_template, print_only=args.print,
+                         command=args.command_template, post=args.post,
+                         action_timeout=args.action_timeout)
 
 
 def _cmd_dial(args: argparse.Namespace, out: TextIO) -> int:
-    if args.timeout <= 0:
-        raise ConfigurationError("--timeout", "must be positive")
-    if "/" not in args.endpoint:
-        raise ConfigurationError("endpoint", f"{args.endpoint!r} is not TECH/RESOURCE "
-                                             "(PJSIP/1000)")
-    write = _Writer(out)
-    with _target(args, write, "dial") as target:
-        agent_phone = (_sim_auto_answer(target.sim, args.endpoint)
-                       if target.sim is not None else None)
-        client = CtiClient(target.config)
-        follow = _Follow(write if args.verbose else (lambda _text: None))
-        client.add_listener(follow)
-        client.monitor(args.endpoint)
-        with client:
-            control = client.control
-            write(f"# dialling {args.destination} from {args.endpoint} "
-                  f"({'dialplan context ' + args.context if args.context else 'controlled'}); "
-                  f"{args.endpoint} rings first")
-            try:
-                call = control.originate(args.endpoint, args.destination, context=args.context,
-                                         caller_id=args.caller_id, timeout=args.timeout,
-                                         wait_for=args.wait)
-            except CallFailedError as exc:
-                status = exc.dialstatus or "FAILED"
-                sys.stderr.write(printable(f"asterisk-cti: call failed: {status}, cause "
-                                           f"{exc.cause} ({exc})") + "\n")
-                return 1
-            write(f"{args.wait}: {args.endpoint} -> {args.destination} (call {call.call_id})")
-            if args.detach or not call.controlled:
-                return 0
-            if agent_phone is not None:
-                target.sim.sleep(4)  # the simulated agent talks a little, then hangs up
-                with contextlib.suppress(Exception):
-                    agent_phone.hangup()
-            write("# following the call until it ends (Ctrl-C leaves it to Asterisk)")
-            follow.wait_cleared(call.channel_id, None)
-            write(f"call ended: {args.endpoint} -> {args.destination}")
-    return 0
+    return run_dial(out, _target(args), args.endpoint, args.destination, wait=args.wait,
+                    timeout=args.timeout, context=args.context, caller_id=args.caller_id,
+                    detach=args.detach, verbose=args.verbose)
 
 
 def _cmd_events(args: argparse.Namespace, out: TextIO) -> int:
-    config = _config_from_args(args)
-    if args.types:
-        config = config.replace(event_types=tuple(args.types.split(",")))
-    client = CtiClient(config, model=False)
-    client.add_listener(_Printer(out, as_json=args.json))
-    client.monitor(*(args.lines or ["PJSIP"]))
-    stop = threading.Event()
-    with client.start():
-        out.write(f"# connected to {config.ari_url} as app {config.app}; Ctrl-C to stop\n")
-        out.flush()
-        try:
-            stop.wait(args.duration if args.duration else None)
-        except KeyboardInterrupt:
-            return 130
-    return 0
+    return run_events(out, _target(args), args.lines or ["PJSIP"], _types(args), args.json,
+                      args.duration)
 
 
 def _cmd_record(args: argparse.Namespace, out: TextIO) -> int:
-    config = _config_from_args(args).replace(event_types=("*",), server_filter=False)
-    count = 0
-    with open(args.file, "w", encoding="utf-8") as fh:
-        printer = _Printer(fh, as_json=True)
-        client = CtiClient(config, model=False)
-        client.add_listener(printer)
-        client.monitor(*(args.lines or ["PJSIP"]))
-        with client.start():
-            out.write(f"# recording to {args.file}; Ctrl-C to stop\n")
-            out.flush()
-            try:
-                threading.Event().wait(args.duration if args.duration else None)
-            except KeyboardInterrupt:
-                pass
-        count = printer.count
-    out.write(f"# {count} events recorded\n")
-    return 0
+    return run_record(out, _target(args), args.file, args.lines or ["PJSIP"], args.duration)
 
 
 def _cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
-    from .testing import FakeAsterisk, load_trace, trace_endpoints
-
-    frames = load_trace(args.file, application=args.application)
-    lines = args.lines or trace_endpoints(frames)
-    fake = FakeAsterisk(endpoints=lines)
-    types = tuple(args.types.split(",")) if args.types else None
-    config = fake.config(**({"event_types": types} if types else {}))
-    printer = _Printer(out, as_json=args.json)
-    client = fake.client(config)
-    client.add_listener(printer)
-    client.monitor(*lines)
-    with client.start():
-        fake.replay(frames)
-        fake.settle(client, 30)
-    if not args.json:
-        out.write(f"# {len(frames)} frames replayed, {printer.count} events delivered\n")
-    return 0
+    return run_replay(out, args.file, args.lines, args.application, _types(args), args.json)
 
 
 _EXIT_CODES = ("exit codes: 0 success, 1 runtime failure (connection, Asterisk error, failed "
@@ -673,9 +274,5 @@ def main(argv: Optional[Sequence[str]] = None, out: Optional[TextIO] = None) -> 
         return 1
 
 
-def _argv() -> List[str]:
-    return sys.argv[1:]
-
-
 if __name__ == "__main__":
-    sys.exit(main(_argv()))
+    sys.exit(main())

@@ -1,7 +1,11 @@
 """Tools on top of the SDK: the live line monitor, screen-pop, and the CTI event formats.
 
-They use the public API only (:mod:`asterisk_cti`) and back the ``asterisk-cti monitor``,
-``screenpop`` and ``demo`` commands; they can also be embedded in an application::
+They use the public API only (:mod:`asterisk_cti`, :mod:`asterisk_cti.sim`,
+:mod:`asterisk_cti.testing`) and implement the ``asterisk-cti`` commands (a ``run_*``
+function each: :mod:`.demo`, :mod:`.monitor`, :mod:`.screenpop`, :mod:`.dial`, and
+:mod:`.record` for ``events``, ``record`` and ``replay``; :mod:`.session` holds what they
+share); :mod:`asterisk_cti.cli` only parses the arguments. The monitor and screen-pop can
+also be embedded in an application::
 
     from asterisk_cti.tools import Monitor, ScreenPop, UrlAction
 

@@ -28,16 +28,18 @@ import collections
 import json
 import logging
 import os
+import sys
 import threading
 import time
 from typing import Callable, Deque, List, Optional, Sequence, TextIO, Tuple
 
-from asterisk_cti import CallEvent, CallListener, Connection, Line, Party, PhoneState
+from asterisk_cti import CallEvent, CallListener, Connection, CtiClient, Line, Party, PhoneState
 
 from .events import event_to_dict, format_event
+from .session import TargetOptions, Writer, command_target, run_until_done
 from .text import printable
 
-__all__ = ["MODES", "Monitor", "render_table"]
+__all__ = ["MODES", "Monitor", "render_table", "run_monitor"]
 
 logger = logging.getLogger(__name__)
 
@@ -320,3 +322,29 @@ class Monitor(CallListener):
                 logger.warning("monitor output failed; rendering stopped", exc_info=True)
                 return
             last = time.monotonic()
+
+
+def run_monitor(out: TextIO, options: TargetOptions, sources: Sequence[str], mode: str,
+                duration: Optional[float]) -> int:
+    """``asterisk-cti monitor``: show ``sources`` (endpoints or technologies) on ``out`` in
+    ``mode`` until ``duration`` has passed, the ``--play`` scenarios are over or Ctrl-C;
+    comments go to stderr in ``json`` mode. Caller's thread; returns the exit code."""
+    info = Writer(sys.stderr if mode == "json" else out)
+    with command_target(options, info, "monitor") as target:
+        client = CtiClient(target.config)
+        monitor = Monitor(lambda: client.lines, out, mode=mode, lines_filter=sources,
+                          title=f"asterisk-cti monitor: {target.config.url} "
+                                f"({', '.join(sources)}); Ctrl-C to quit")
+        client.add_listener(monitor)
+        client.monitor(*sources)
+        try:
+            with client:
+                if monitor.mode != "table":
+                    info(f"# connected to {target.config.ari_url} as app {target.config.app}; "
+                         f"monitoring {', '.join(sources)}; Ctrl-C to stop")
+                monitor.start()
+                run_until_done(target, options, client, duration,
+                               lambda name: monitor.note(f"=== scenario: {name}"))
+        finally:
+            monitor.close()
+    return 0

@@ -52,13 +52,14 @@ import threading
 import urllib.parse
 import webbrowser
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, TextIO, Tuple
 
 import requests
 
-from asterisk_cti import CallEvent, CallListener, ConfigurationError, Direction
+from asterisk_cti import CallEvent, CallListener, ConfigurationError, CtiClient, Direction
 
 from .events import TEMPLATE_FIELDS, event_fields, event_to_dict
+from .session import TargetOptions, Writer, command_target, run_until_done
 from .text import printable, redact_text, redact_url
 
 __all__ = [
@@ -69,7 +70,9 @@ __all__ = [
     "ScreenPop",
     "Template",
     "UrlAction",
+    "build_actions",
     "has_display",
+    "run_screenpop",
 ]
 
 logger = logging.getLogger(__name__)
@@ -453,3 +456,57 @@ class ScreenPop(CallListener):
             close: Any = getattr(action, "close", None)
             if callable(close):
                 close()
+
+
+def build_actions(write: Sink, *, message: Optional[str] = None,
+                  url: Optional[str] = None, print_only: bool = False,
+                  command: Optional[str] = None, post: Optional[str] = None,
+                  timeout: float = 10.0) -> List[Action]:
+    """The actions of ``asterisk-cti screenpop``, built and validated (a
+    :class:`ConfigurationError` before anything connects): ``message`` and a printed ``url``
+    go to ``write``; ``timeout`` bounds a ``command`` or a ``post``. Caller's thread."""
+    actions: List[Action] = []
+    if message:
+        actions.append(MessageAction(message, write))
+    if url:
+        actions.append(UrlAction(url, write, print_only=print_only))
+    elif print_only:
+        raise ConfigurationError("--print", "goes with --url")
+    if command:
+        actions.append(CommandAction(command, timeout=timeout))
+    if post:
+        actions.append(PostAction(post, timeout=timeout))
+    if not actions:
+        raise ConfigurationError("screenpop", "give --url, --command, --post or --message")
+    return actions
+
+
+def run_screenpop(out: TextIO, options: TargetOptions, lines: Sequence[str],
+                  duration: Optional[float], *, message: Optional[str] = None,
+                  url: Optional[str] = None, print_only: bool = False,
+                  command: Optional[str] = None, post: Optional[str] = None,
+                  action_timeout: float = 10.0) -> int:
+    """``asterisk-cti screenpop``: run the actions (see :func:`build_actions`; validated
+    before anything connects) once per incoming call at ``lines`` until ``duration`` has
+    passed, the ``--play`` scenarios are over or Ctrl-C. Caller's thread; returns the exit
+    code."""
+    if action_timeout <= 0:
+        raise ConfigurationError("--action-timeout", "must be positive")
+    write = Writer(out)
+    actions = build_actions(write, message=message, url=url, print_only=print_only,
+                            command=command, post=post, timeout=action_timeout)
+    with command_target(options, write, "screenpop") as target:
+        client = CtiClient(target.config)
+        pop = ScreenPop(actions, lines)
+        client.add_listener(pop)
+        client.monitor(*lines)
+        try:
+            with client:
+                write(f"# screen-pop on {', '.join(lines)} "
+                      f"({', '.join(a.name for a in actions)}); Ctrl-C to stop")
+                run_until_done(target, options, client, duration,
+                               lambda name: write(f"=== scenario: {name}"))
+        finally:
+            pop.close()
+        write(f"# {pop.pops} screen-pops")
+    return 0

@@ -33,7 +33,7 @@ from asterisk_cti import (
     Party,
     PhoneState,
 )
-from asterisk_cti.cli import _Printer, _SafeFormatter, main
+from asterisk_cti.cli import _SafeFormatter, main
 from asterisk_cti.testing import FakeAsterisk, load_trace
 from asterisk_cti.tools import (
     CommandAction,
@@ -46,6 +46,7 @@ from asterisk_cti.tools import (
     format_event,
     render_table,
 )
+from asterisk_cti.tools.record import EventPrinter
 from asterisk_cti.tools.text import printable, redact_text, redact_url
 from tests.conftest import traces_dir
 
@@ -254,14 +255,14 @@ def test_strings_screenpop_message_and_printed_url_are_escaped() -> None:
 
 def test_strings_events_printer_escapes_cti_lines_and_keeps_json_one_line() -> None:
     text_out, json_out = io.StringIO(), io.StringIO()
-    _Printer(text_out).on_call_event(_event(name=HOSTILE, number="1000\x1b[5m"))
+    EventPrinter(text_out).on_call_event(_event(name=HOSTILE, number="1000\x1b[5m"))
     assert _raw_unsafe(text_out.getvalue().rstrip("\n")) == []
     assert "1000\\x1b[5m '\\x1b]0;pwned" in text_out.getvalue()
 
     class _Raw:
         raw = {"type": "ChannelCreated", "channel": {"caller": {"name": HOSTILE}}}
 
-    printer = _Printer(json_out, as_json=True)   # what `record` writes to its file
+    printer = EventPrinter(json_out, as_json=True)   # what `record` writes to its file
     printer.on_event(_Raw())  # type: ignore[arg-type]
     assert json_out.getvalue().count("\n") == 1
     assert json.loads(json_out.getvalue())["channel"]["caller"]["name"] == HOSTILE
