@@ -203,8 +203,11 @@ class Runner:
                         if self._fire(step, event, errors):
                             stopped = True
         finally:
-            ws.close()
+            # Hang up what the test left while its application is still connected, then
+            # close: Asterisk 22 tearing the application down while the cleanup's hang-ups
+            # land wedged its HTTP server now and then (every later request timed out).
             self._cleanup(test)
+            ws.close()
         for step in test.steps:
             if step.on == START:
                 continue
