@@ -29,6 +29,8 @@ from asterisk_cti import (
     TlsVerificationError,
     UnknownSourceError,
 )
+from asterisk_cti.errors import ConnectError
+from asterisk_cti.pipeline.reactor import permanent_error
 from asterisk_cti.sim import AriSimulator
 from tests.hardening.hostile_ws import Conn, HostileServer
 
@@ -297,11 +299,11 @@ def test_start_nowait_with_the_pbx_down_for_10_s_then_up() -> None:
         while time.monotonic() - t0 < 10.0:
             assert wait_until(lambda s=seen: attempts() > s, 2.5), "the client stopped trying"
             seen = attempts()
-        assert seen >= 10 and not client.connected and client.failure is None
+        assert seen >= 6 and not client.connected and client.failure is None
         with AriSimulator(port=port, username="cti", password="s3cret-pw"):
             up = rec.wait_for(lambda e: e.connected, 5.0)
             assert up is not None, "not connected within 5 s of the PBX coming up"
-            assert up.attempt >= 10
+            assert up.attempt >= 6
             assert client.connected
             assert wait_until(lambda: client.line("PJSIP/1000") is not None, 5.0)
             t1 = time.monotonic()
@@ -309,3 +311,27 @@ def test_start_nowait_with_the_pbx_down_for_10_s_then_up() -> None:
             assert time.monotonic() - t1 < AT_ONCE
     finally:
         client.stop()
+
+
+@pytest.mark.parametrize("status", [None, 500, 502, 503, 429, 408])
+def test_transient_failures_are_not_permanent(status: Optional[int]) -> None:
+    """Refused, DNS, timeouts (no status) and 5xx answers are retried, never given up on."""
+    assert permanent_error(ConnectError("cannot connect: gaierror", status)) is None
+
+
+def test_a_client_that_gave_up_starts_again_from_scratch() -> None:
+    with HostileServer(answering(ANSWERS[0][1])) as server:
+        client = CtiClient(config(server.url))
+        rec = Recorder()
+        client.add_listener(rec)
+        try:
+            client.start(wait=False)
+            assert rec.wait_for(lambda e: e.gave_up, AT_ONCE) is not None
+            client.start(wait=False)  # e.g. after the password was fixed on the server
+            assert server.wait_for(lambda s: s.accepted == 2, AT_ONCE)
+            with rec.cond:
+                assert rec.cond.wait_for(
+                    lambda: sum(e.gave_up for e in rec.events) == 2, AT_ONCE)
+            assert isinstance(client.failure, AuthenticationError)
+        finally:
+            client.stop()
