@@ -25,6 +25,7 @@ import hashlib
 import inspect
 import logging
 import os
+import re
 import socket
 import ssl
 import struct
@@ -54,6 +55,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _READ_SIZE = 256 * 1024
+_TAG = re.compile(r"<[^>]{0,200}>")
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 #: Default bounds (see :class:`WireLimits` and the matching :class:`~asterisk_cti.CtiConfig`
@@ -420,9 +422,10 @@ def websocket_transport(
 def _refused(status: int, body: bytes) -> ConnectError:
     """The error for an upgrade answered with another status than 101: typed when retrying
     cannot help (see :class:`~asterisk_cti.PermanentConnectError`)."""
-    text = body[:200].decode("utf-8", "replace")
-    shown = "".join(c if c.isprintable() else " " for c in text).strip()
-    detail = f": {shown[:120]!r}" if shown else ""
+    # Asterisk's ast_http_error() answers a small HTML page: show its text, not its tags.
+    text = _TAG.sub(" ", body[:1024].decode("utf-8", "replace"))
+    shown = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    detail = f": {shown[:160]!r}" if shown else ""
     if status == 400:
         return InvalidApplicationError(
             f"websocket handshake refused with HTTP 400{detail}: Asterisk refused the "

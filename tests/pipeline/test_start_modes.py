@@ -104,6 +104,11 @@ def answering(raw: bytes) -> Callable[[Conn], None]:
     return script
 
 
+ASTERISK_400 = (b'<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">\r\n<html><head>\r\n'
+                b"<title>400 Bad Request</title>\r\n</head><body>\r\n<h1>Bad Request</h1>\r\n"
+                b"<p>Invalid application provided in param [app].</p>\r\n<hr />\r\n"
+                b"<address>Asterisk Server</address>\r\n</body></html>\r\n")
+
 ANSWERS: List[Tuple[str, bytes, Type[BaseException]]] = [
     ("401", b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n", AuthenticationError),
     ("403", b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n", ForbiddenError),
@@ -112,8 +117,10 @@ ANSWERS: List[Tuple[str, bytes, Type[BaseException]]] = [
              b"<html></html>", NotAriServerError),
     ("101-no-upgrade", b"HTTP/1.1 101 Switching Protocols\r\n\r\n", NotAriServerError),
     ("not-http", b"SSH-2.0-OpenSSH_9.6\r\n\r\n", NotAriServerError),
-    ("bad-app", b"HTTP/1.1 400 Bad Request\r\nContent-Length: 42\r\n\r\n"
-                b'{"message":"Invalid application provided"}', InvalidApplicationError),
+    # what Asterisk 22's ast_http_error() sends for an invalid app (res/ari/ari_websockets.c)
+    ("bad-app", b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/html\r\n"
+                b"Content-Length: %d\r\n\r\n" % len(ASTERISK_400) + ASTERISK_400,
+     InvalidApplicationError),
     ("redirect", b"HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:1/\r\n"
                  b"Content-Length: 0\r\n\r\n", RedirectError),
 ]
@@ -138,6 +145,9 @@ def test_start_raises_a_permanent_error_at_once(
     assert "s3cret-pw" not in str(info.value)
     assert not client.running
     assert server.accepted == 1  # not retried
+    if error is InvalidApplicationError:
+        assert "Invalid application provided in param [app]" in str(info.value)
+        assert "<" not in str(info.value)
 
 
 def test_start_nowait_reports_a_permanent_error_and_stops_trying(
