@@ -37,11 +37,8 @@ from .ari.subscriptions import Subscriptions, normalize_source
 from .config import CtiConfig
 from .errors import (
     ClientStoppedError,
-    ConnectError,
     CtiTimeoutError,
-    RedirectError,
     WouldDeadlockError,
-    http_error,
 )
 from .listeners import ConnectionEvent
 from .pipeline.delivery import ListenerRegistry, RawRoute
@@ -157,29 +154,48 @@ class CtiClient:
 
     # -- life cycle ---------------------------------------------------------------------------
 
-    def start(self, timeout: Optional[float] = None) -> CtiClient:
+    def start(self, timeout: Optional[float] = None, *, wait: bool = True) -> CtiClient:
         """Start the threads, connect, subscribe, and resynchronise.
 
-        Blocks the calling thread until connected and subscribed.
+        With ``wait=True`` (the default) it blocks the calling thread until connected and
+        subscribed. With ``wait=False`` it returns at once and the client keeps trying in
+        the background, forever, with the reconnect backoff (``reconnect_min`` ..
+        ``reconnect_max``): :class:`ConnectionListener` listeners get ``on_disconnected``
+        (``event.reason``) when an attempt fails for a new reason, and ``on_connected`` once
+        up. An error that retrying cannot fix (listed below) is never retried: with
+        ``wait=False`` it arrives as ``on_disconnected`` with ``event.error`` set, the client
+        stops trying and :attr:`failure` holds it (the threads stay until :meth:`stop`;
+        calling :meth:`start` again retries from scratch). The calling thread (any; a GUI
+        thread with ``wait=False``) runs it.
 
-        :param timeout: seconds to wait (default: ``connect_timeout`` + ``request_timeout``).
+        :param timeout: seconds to wait (default: ``connect_timeout`` + ``request_timeout``);
+            ignored with ``wait=False``.
+        :param wait: whether to block until connected (see above).
         :returns: the client itself.
-        :raises AuthenticationError: when Asterisk refuses the credentials.
+        :raises AuthenticationError: at once when Asterisk refuses the credentials (401;
+            :class:`ForbiddenError` for 403).
         :raises RedirectError: at once when the server answers the websocket upgrade with
             a redirect (never followed; the client is stopped again).
+        :raises TlsVerificationError: at once when the server's certificate is not trusted.
+        :raises NotAriServerError: at once when the url does not serve ARI (404, an HTML
+            page, not HTTP, not a websocket).
+        :raises InvalidApplicationError: at once when Asterisk refuses the app name (400).
         :raises UnknownSourceError: when Asterisk does not know a monitored source (the
             client is stopped again; the error names the sources).
         :raises CtiTimeoutError: when not connected in time (the client is stopped again);
             the message says what the last attempt got.
 
-        Whatever ends it early — an error above, or ``KeyboardInterrupt`` while it waits —
-        the client is stopped before the exception propagates: no thread keeps running and
-        no connect stays pending. A connect still in progress at the deadline is aborted.
+        With ``wait=True``, whatever ends it early — an error above, or ``KeyboardInterrupt``
+        while it waits — the client is stopped before the exception propagates: no thread
+        keeps running and no connect stays pending. A connect still in progress at the
+        deadline is aborted. With ``wait=False`` nothing is raised for the connection.
         """
         self.control  # noqa: B018 - created now so that its Stasis switch sees every call
         cfg = self.config
-        wait = timeout if timeout is not None else cfg.connect_timeout + cfg.request_timeout
-        deadline = time.monotonic() + wait
+        wait_s = timeout if timeout is not None else cfg.connect_timeout + cfg.request_timeout
+        deadline = time.monotonic() + wait_s
+        if self.failure is not None:
+            self.stop()  # it gave up: start again from scratch
         with self._lock:
             if self._running:
                 return self
@@ -211,7 +227,9 @@ class CtiClient:
             dispatcher.start()
             processor.start()
             reactor.start()
-            _wait_ready(processor, reactor, cfg.ari_url, wait, deadline)
+            if not wait:
+                return self
+            _wait_ready(processor, reactor, cfg.ari_url, wait_s, deadline)
             if self.subscriptions.refused:  # an unknown monitored source: fail fast
                 raise self.subscriptions.refused_error()
         except BaseException:
@@ -269,6 +287,14 @@ class CtiClient:
     def running(self) -> bool:
         """Whether :meth:`start` was called and :meth:`stop` not yet."""
         return self._running
+
+    @property
+    def failure(self) -> Optional[BaseException]:
+        """Why the client stopped trying to connect, or ``None``: the typed error of a
+        failure that retrying cannot fix (see :meth:`start`); cleared by :meth:`stop` and
+        :meth:`start`. Any thread."""
+        reactor = self._reactor
+        return reactor.permanent_error if reactor is not None and self._running else None
 
     @property
     def connected(self) -> bool:
@@ -505,15 +531,16 @@ def _model_types(model: Optional[CallModel]) -> Iterable[str]:
 def _wait_ready(processor: Processor, reactor: Reactor, ari_url: str, wait: float,
                 deadline: float) -> None:
     """Block until the first connect was subscribed and resynchronised (the caller of
-    :meth:`CtiClient.start`); fail at once on a redirect or refused credentials."""
-    while not processor.ready.wait(min(0.05, max(0.0, deadline - time.monotonic()))):
-        err = reactor.last_error
-        if isinstance(err, RedirectError):
-            raise RedirectError(err.status or 0, err.location)
-        if isinstance(err, ConnectError) and err.status in (401, 403):
-            raise http_error("GET", "/events", err.status or 401, "websocket handshake " + (
-                "forbidden (ari.conf ACL?)" if err.status == 403 else
-                "refused: check username/password"))
+    :meth:`CtiClient.start`); fail at once on an error retrying cannot fix (the reactor's
+    :attr:`~Reactor.permanent_error`: credentials, redirect, TLS, not ARI, app name, an
+    unknown monitored source)."""
+    while True:
+        ready = processor.ready.wait(min(0.05, max(0.0, deadline - time.monotonic())))
+        err = reactor.permanent_error
+        if err is not None:
+            raise err
+        if ready:
+            return
         if time.monotonic() >= deadline:
             last = processor.sync_error or reactor.last_error
             raise CtiTimeoutError(

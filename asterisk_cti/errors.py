@@ -271,3 +271,42 @@ class InvalidResponseError(AsteriskCtiError):
         self.path = path
         self.reason = reason
         super().__init__(f"{method} {path}: invalid answer: {reason}")
+
+
+# -- connecting: failures that retrying cannot fix ----------------------------------------------
+
+
+class PermanentConnectError(ConnectError):
+    """Connecting failed in a way that retrying cannot fix: the configuration or the server
+    must change first.
+
+    :meth:`CtiClient.start` raises it at once (it never waits out its timeout), and a client
+    started with ``wait=False`` stops trying and reports it on
+    :meth:`ConnectionListener.on_disconnected` (``event.error``). Only the first connection
+    of a start is judged so: once connected, the server proved to be Asterisk with these
+    credentials, and every later failure (a restarting Asterisk answers 404, then 503) is
+    retried with backoff. Refused credentials are reported as
+    :class:`AuthenticationError` / :class:`ForbiddenError` instead, a redirect as
+    :class:`RedirectError`.
+    """
+
+
+class TlsVerificationError(PermanentConnectError):
+    """The server's TLS certificate could not be verified (unknown CA, wrong host name,
+    expired). Give its CA bundle as ``verify_tls="/path/ca.pem"``; the SDK never falls back
+    to an unverified connection."""
+
+
+class NotAriServerError(PermanentConnectError):
+    """Whatever answers at ``url`` is not Asterisk's ARI: ``/ari/events`` answered 404 or
+    another status that is no websocket upgrade (an HTML page), an answer that is not HTTP,
+    or a ``101`` that is no websocket. Check the host, the port and ``http.conf``'s
+    ``prefix``, and that ``res_ari`` is loaded.
+
+    :ivar status: the HTTP status, when the server sent one.
+    """
+
+
+class InvalidApplicationError(PermanentConnectError):
+    """Asterisk refused the application name given to ``/ari/events`` (``400``: Asterisk's
+    answer to a missing or invalid ``app``). Choose another ``app``."""

@@ -89,6 +89,11 @@ class ConnectionEvent:
         (``startup_time`` changed): every subscription was rebuilt.
     :ivar asterisk_version: on connect, the server's version when known.
     :ivar timestamp: when it happened (epoch seconds).
+    :ivar error: on disconnect, the typed error when retrying cannot help and the client
+        stopped trying (:class:`~asterisk_cti.AuthenticationError`,
+        :class:`~asterisk_cti.PermanentConnectError` and its subclasses,
+        :class:`~asterisk_cti.RedirectError`, :class:`~asterisk_cti.UnknownSourceError`);
+        ``None`` while it keeps trying.
     """
 
     connected: bool
@@ -98,6 +103,13 @@ class ConnectionEvent:
     restarted: bool = False
     asterisk_version: str = ""
     timestamp: float = field(default_factory=time.time)
+    error: Optional[BaseException] = None
+
+    @property
+    def gave_up(self) -> bool:
+        """True when the client stopped trying (``error`` is set): fix the configuration
+        or the server, then :meth:`~asterisk_cti.CtiClient.start` again."""
+        return self.error is not None
 
 
 @dataclass(frozen=True)

@@ -40,12 +40,17 @@ class Connected(Marker):
 
 
 class Disconnected(Marker):
-    """The websocket closed. ``reason`` says why (never contains credentials)."""
+    """The websocket closed (or a connect failed before the first connection). ``reason``
+    says why (never contains credentials); ``error`` is set when retrying cannot help and
+    the reactor gave up; ``attempt`` counts the failed attempts in a row."""
 
-    __slots__ = ("reason",)
+    __slots__ = ("reason", "error", "attempt")
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, error: Optional[BaseException] = None,
+                 attempt: int = 0) -> None:
         self.reason = reason
+        self.error = error
+        self.attempt = attempt
 
 
 # -- commands ----------------------------------------------------------------------------------

@@ -39,3 +39,6 @@ class ReactorLink(Protocol):
 
     def reconnect(self, reason: str) -> None:
         """Drop the connection; it comes back with backoff."""
+
+    def give_up(self, error: BaseException) -> None:
+        """Stop connecting for good: retrying cannot help (``error`` says why)."""

@@ -20,7 +20,15 @@ from typing import Any, Callable, Dict, FrozenSet, Optional
 
 from ..backoff import Backoff
 from ..config import CtiConfig
-from ..errors import ConnectError, TransportError, WebSocketProtocolError
+from ..errors import (
+    AsteriskCtiError,
+    ConnectError,
+    PermanentConnectError,
+    RedirectError,
+    TransportError,
+    WebSocketProtocolError,
+    http_error,
+)
 from .markers import Connected, Disconnected
 from .ring import Ring
 from .transport import (
@@ -78,6 +86,8 @@ class Reactor:
         self._wanted: Optional[FrozenSet[bytes]] = None
         self._dropped_before = 0
         self.last_error: Optional[ConnectError] = None
+        #: why the reactor stopped trying (retrying cannot help), or None
+        self.permanent_error: Optional[BaseException] = None
         self.connects = 0
         self.failed_attempts = 0
         self.short_lived = 0
@@ -90,6 +100,7 @@ class Reactor:
             if self._thread is not None:
                 return
             self._stop.clear()
+            self.permanent_error = None
             self._thread = threading.Thread(target=self._run, name="asterisk-cti-reactor",
                                             daemon=True)
             self._thread.start()
@@ -111,6 +122,17 @@ class Reactor:
             return True
         thread.join(timeout)
         return not thread.is_alive()
+
+    def give_up(self, error: BaseException) -> None:
+        """Stop connecting for good: retrying cannot help (an unknown monitored source on
+        the first connect). Drops the connection; the thread ends without reconnecting
+        and without another notice (the caller told the listeners). Any thread."""
+        with self._lock:
+            self.permanent_error = error
+            stream = self._stream
+        logger.error("giving up connecting: %s", error)
+        if stream is not None:
+            stream.abort()
 
     def set_wanted(self, wanted: Optional[FrozenSet[bytes]]) -> None:
         """The ARI event types to keep (``None``: all). Frames of other types are dropped by
@@ -208,7 +230,9 @@ class Reactor:
         cfg = self._config
         url = cfg.events_url
         attempt = 0
-        while not self._stop.is_set():
+        ever_connected = False
+        reported = ""
+        while not self._stop.is_set() and self.permanent_error is None:
             try:
                 stream = self._open(url)
             except ConnectError as exc:
@@ -217,9 +241,21 @@ class Reactor:
                 self.last_error = exc
                 self.failed_attempts += 1
                 attempt += 1
+                shown = url.split("?", 1)[0]
+                permanent = None if ever_connected else permanent_error(exc)
+                if permanent is not None:
+                    # Retrying cannot help: say so at once and stop trying.
+                    self.permanent_error = permanent
+                    logger.error("connect to %s failed: %s; not retrying", shown, permanent)
+                    self._ring.put(Disconnected(str(permanent), permanent, attempt))
+                    break
+                if not ever_connected and str(exc) != reported:
+                    # Not connected yet: tell the listeners why (once per new reason).
+                    reported = str(exc)
+                    self._ring.put(Disconnected(reported, None, attempt))
                 delay = self._backoff.delay(attempt, self._rng)
                 logger.warning("connect to %s failed (%s); retry %d in %.1f s",
-                               url.split("?", 1)[0], exc, attempt, delay)
+                               shown, exc, attempt, delay)
                 self._stop.wait(delay)
                 continue
             except Exception as exc:  # a broken transport factory must not kill the thread
@@ -235,6 +271,8 @@ class Reactor:
                 stream.abort()
             self.connects += 1
             self.last_error = None
+            ever_connected = True
+            reported = ""
             with self._lock:
                 self._replaced_probe = None
             logger.info("connected to %s", url.split("?", 1)[0])
@@ -248,7 +286,7 @@ class Reactor:
                 stream.close()
             except Exception as exc:
                 logger.debug("closing the websocket: %s", exc)
-            if self._stop.is_set():
+            if self._stop.is_set() or self.permanent_error is not None:
                 break
             self._ring.put(Disconnected(reason))
             if time.monotonic() - up_since >= cfg.healthy_after:
@@ -290,3 +328,21 @@ class Reactor:
             last = time.monotonic()
             if frames:
                 put_many(frames)
+
+
+def permanent_error(exc: ConnectError) -> Optional[AsteriskCtiError]:
+    """The typed error for a connect failure that retrying cannot fix, or ``None`` for a
+    transient one (refused, DNS, timeout, 5xx, closed before an answer).
+
+    Permanent: refused credentials (401 :class:`~asterisk_cti.AuthenticationError`, 403
+    :class:`~asterisk_cti.ForbiddenError`), a redirect, and every
+    :class:`~asterisk_cti.PermanentConnectError` the transport raises (TLS verification,
+    not an ARI server, an invalid application name). Any thread.
+    """
+    if isinstance(exc, (PermanentConnectError, RedirectError)):
+        return exc
+    if exc.status in (401, 403):
+        return http_error("GET", "/events", exc.status, "websocket handshake " + (
+            "forbidden (ari.conf ACL?)" if exc.status == 403 else
+            "refused: check username/password"))
+    return None

@@ -218,6 +218,7 @@ class Sync:
         self.ready = threading.Event()
         self.sync_error: Optional[BaseException] = None
         self.connected = False
+        self._ever_connected = False
         self.asterisk_version = ""
 
     # -- connection ----------------------------------------------------------------------------
@@ -232,7 +233,10 @@ class Sync:
         """The websocket closed."""
         self._conn_seq += 1
         self.connected = False
-        self._notify(ConnectionEvent(connected=False, url=self._url, reason=marker.reason))
+        self._notify(ConnectionEvent(connected=False, url=self._url, reason=marker.reason,
+                                     attempt=marker.attempt, error=marker.error))
+        if marker.error is not None:
+            self.ready.set()  # a waiting start() raises it at once
 
     def on_replaced(self) -> None:
         """``ApplicationReplaced``: another connection took the application name."""
@@ -263,6 +267,16 @@ class Sync:
             self._startup_time = str(startup)
         result = job.result
         self.sync_error = None
+        if self._subs.refused and not self._ever_connected:
+            # A mistyped monitored source on the first connect: a configuration error that
+            # retrying cannot fix. Do not run half-configured: report it and give up.
+            error = self._subs.refused_error()
+            self._reactor.give_up(error)
+            self._notify(ConnectionEvent(connected=False, url=self._url, reason=str(error),
+                                         attempt=job.attempts, error=error))
+            self.ready.set()
+            return
+        self._ever_connected = True
         self.connected = True
         if restarted:
             logger.warning("Asterisk restarted; subscriptions and filter were rebuilt")

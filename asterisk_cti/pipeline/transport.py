@@ -25,6 +25,7 @@ import hashlib
 import inspect
 import logging
 import os
+import re
 import socket
 import ssl
 import struct
@@ -34,7 +35,15 @@ from typing import Any, Callable, Dict, FrozenSet, List, Mapping, NamedTuple, Op
 from urllib.parse import urlsplit
 
 from ..config import basic_auth_header
-from ..errors import ConnectError, RedirectError, TransportError, WebSocketProtocolError
+from ..errors import (
+    ConnectError,
+    InvalidApplicationError,
+    NotAriServerError,
+    RedirectError,
+    TlsVerificationError,
+    TransportError,
+    WebSocketProtocolError,
+)
 from .frames import DEFAULT_MAX_MESSAGE, FrameReader, client_frame, unwanted
 
 __all__ = [
@@ -46,6 +55,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _READ_SIZE = 256 * 1024
+_TAG = re.compile(r"<[^>]{0,200}>")
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 #: Default bounds (see :class:`WireLimits` and the matching :class:`~asterisk_cti.CtiConfig`
@@ -282,7 +292,7 @@ def _parse_head(head: bytes, limits: WireLimits, what: str) -> tuple[int, Dict[s
             f"{what} answer with more than {limits.max_handshake_headers} headers refused")
     parts = lines[0].split(" ", 2)
     if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
-        raise ConnectError(f"{what}: not an HTTP answer: {lines[0][:80]!r}")
+        raise NotAriServerError(f"{what}: not an HTTP answer: {lines[0][:80]!r}")
     headers: Dict[str, str] = {}
     for line in lines[1:]:
         name, sep, value = line.partition(":")
@@ -363,11 +373,12 @@ def websocket_transport(
         if 300 <= status < 400:
             raise RedirectError(status, answer.get("location", ""))
         if status != 101:
-            raise ConnectError(f"websocket handshake refused with HTTP {status}", status)
+            raise _refused(status, leftover)
         expected = base64.b64encode(hashlib.sha1(key.encode() + _GUID).digest()).decode()
         if answer.get("upgrade", "").lower() != "websocket" or "upgrade" not in [
                 t.strip() for t in answer.get("connection", "").lower().split(",")]:
-            raise ConnectError("websocket handshake: the server did not upgrade")
+            raise NotAriServerError("websocket handshake: the server answered 101 but did "
+                                    "not upgrade to a websocket", status)
         if answer.get("sec-websocket-accept", "") != expected:
             raise ConnectError("websocket handshake: wrong Sec-WebSocket-Accept")
         if answer.get("sec-websocket-extensions"):
@@ -383,6 +394,12 @@ def websocket_transport(
     except WebSocketProtocolError as exc:
         _close_quietly(sock)
         raise ConnectError(str(exc)) from None
+    except ssl.SSLCertVerificationError as exc:
+        _close_quietly(sock)
+        raise TlsVerificationError(
+            f"cannot connect to {_safe(url)}: TLS certificate not verified "
+            f"({exc.verify_message or exc.reason}); give the server's CA as "
+            "verify_tls='/path/ca.pem'") from None
     except (OSError, ValueError, UnicodeError) as exc:
         _close_quietly(sock)
         if cancel is not None and cancel.cancelled:
@@ -400,6 +417,24 @@ def websocket_transport(
     except OSError:
         pass
     return _SocketStream(sock, leftover, limits)
+
+
+def _refused(status: int, body: bytes) -> ConnectError:
+    """The error for an upgrade answered with another status than 101: typed when retrying
+    cannot help (see :class:`~asterisk_cti.PermanentConnectError`)."""
+    # Asterisk's ast_http_error() answers a small HTML page: show its text, not its tags.
+    text = _TAG.sub(" ", body[:1024].decode("utf-8", "replace"))
+    shown = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    detail = f": {shown[:160]!r}" if shown else ""
+    if status == 400:
+        return InvalidApplicationError(
+            f"websocket handshake refused with HTTP 400{detail}: Asterisk refused the "
+            "application name (app)", status)
+    if status in (404, 405) or status < 300:
+        return NotAriServerError(
+            f"websocket handshake answered HTTP {status}{detail}: no ARI at this url "
+            "(check host, port, http.conf prefix, res_ari loaded)", status)
+    return ConnectError(f"websocket handshake refused with HTTP {status}", status)
 
 
 def _close_quietly(sock: Optional[socket.socket]) -> None:

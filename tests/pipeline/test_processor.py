@@ -160,6 +160,9 @@ class FakeReactor:
     def reconnect(self, reason: str) -> None:
         self.reconnects.append(reason)
 
+    def give_up(self, error: BaseException) -> None:
+        self.reconnects.append(f"gave up: {error}")
+
 
 class Cev:
     def __init__(self, line: str, name: str) -> None:
