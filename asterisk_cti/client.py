@@ -240,6 +240,9 @@ class CtiClient:
         deadline = time.monotonic() + timeout
         ok = True
         self.waiters.close()
+        control = self._control  # the threads of control.nonblocking(): waits failed above
+        if control is not None:
+            ok &= control.stop_operations(max(0.0, deadline - time.monotonic()))
         if reactor is not None:
             ok &= reactor.stop(max(0.0, deadline - time.monotonic()))
         if ring is not None:
