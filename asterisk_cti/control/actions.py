@@ -52,7 +52,8 @@ class Actions:
     :ivar allowed: the operations that can be done.
     :ivar reasons: for each other operation, why not (``(action, reason)`` pairs, in
         :class:`Action` order).
-    :ivar in_stasis: whether the channel is in the SDK's application (a controlled call).
+    :ivar in_stasis: whether the channel is in the SDK's application now (a controlled call;
+        a channel the SDK is still calling enters it when the phone answers).
     """
 
     connection_id: str
@@ -79,6 +80,8 @@ class Actions:
         return ""
 
 
+_STILL_CALLING = ("Asterisk is still calling this phone (ARI cannot answer a channel it "
+                  "dials: 412, or 409 before it enters the application): pick up on the phone")
 _OVER = (PhoneState.DISCONNECTED, PhoneState.IDLE)
 _TALKING = (PhoneState.CONNECTED, PhoneState.HELD)
 
@@ -99,12 +102,15 @@ def _observed_reason(channel_id: str, app: str, known_outside: bool,
 
 def actions_for(connection: Connection, *, app: str, in_stasis: bool,
                 channel_state: str = "", bridged: bool = False, known_outside: bool = False,
-                other_app: Optional[str] = None) -> Actions:
+                other_app: Optional[str] = None, dialling: bool = False) -> Actions:
     """The rule behind :meth:`CallControl.actions
     <asterisk_cti.control.CallControl.actions>` (pure; any thread).
 
     * Over (disconnected, idle, null): nothing.
     * Hangup: always, while the connection exists (Asterisk hangs up any channel).
+    * A channel the SDK is still calling into its application (``dialling``: a leg, a
+      click-to-dial agent; it enters the application when the phone answers): only hangup;
+      the user picks up on the phone.
     * Not in the application (an observed call): only hangup; the reason says what to change
       in the dialplan.
     * Answer: only a channel ringing *into* the application (ARI state ``Ring``, a caller
@@ -125,6 +131,7 @@ def actions_for(connection: Connection, *, app: str, in_stasis: bool,
     :param bridged: whether it is in a bridge of the SDK with at least one other party.
     :param known_outside: whether the SDK saw the channel outside the application.
     :param other_app: the other Stasis application it was seen in, if any.
+    :param dialling: whether the SDK is calling the channel into its application.
     """
     cid = connection.connection_id
     phone = connection.phone_state
@@ -133,6 +140,12 @@ def actions_for(connection: Connection, *, app: str, in_stasis: bool,
     if phone in _OVER or connection.state == ConnectionState.NULL:
         for action in Action:
             why[action] = "the connection is over"
+        return _build(cid, why, in_stasis)
+    if not in_stasis and dialling and phone not in (PhoneState.FAILED,):
+        why[Action.ANSWER] = _STILL_CALLING
+        for action in Action:
+            if action not in (Action.HANGUP, Action.ANSWER):
+                why[action] = "the call is not connected yet"
         return _build(cid, why, in_stasis)
     if not in_stasis:
         reason = _observed_reason(cid, app, known_outside, other_app)
@@ -151,8 +164,7 @@ def actions_for(connection: Connection, *, app: str, in_stasis: bool,
     elif up:
         why[Action.ANSWER] = "the channel is already answered"
     elif channel_state in ("Ringing", "Down", ""):
-        why[Action.ANSWER] = ("Asterisk is still calling this phone (ARI answers 412 for a "
-                              "channel it dials): pick up on the phone")
+        why[Action.ANSWER] = _STILL_CALLING
     else:
         why[Action.ANSWER] = f"the channel is not ringing (state {channel_state})"
     talking = phone in _TALKING and up

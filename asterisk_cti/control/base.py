@@ -294,6 +294,7 @@ class ControlBase:
             connection, app=self._app, in_stasis=self._state.is_in_stasis(cid),
             channel_state=self._state.state_of(cid), bridged=bridge is not None and bool(peers),
             known_outside=self._state.known_outside(cid),
+            dialling=self._state.is_dialling(cid),
             other_app=self._state.other_app(cid, self._app))
 
     def close(self) -> None:
