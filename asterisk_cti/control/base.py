@@ -115,13 +115,14 @@ class ControlBase:
                 self._pool = OperationPool(self._options.operation_workers)
             return self._pool
 
-    def stop_operations(self, timeout: float) -> bool:
-        """End the operation threads of :meth:`nonblocking`: queued operations fail with
-        :class:`~asterisk_cti.errors.ClientStoppedError`, running ones are waited for (at
-        most ``timeout`` seconds). Called by the client's ``stop()``; the threads start again
-        on the next submission. Any thread.
+    def stop_operations(self, timeout: Optional[float]) -> bool:
+        """End the operation threads of :meth:`CallControl.nonblocking`: queued operations
+        fail with :class:`~asterisk_cti.errors.ClientStoppedError`, running ones are waited
+        for (at most ``timeout`` seconds; ``None``: not at all). Called twice by the client's
+        ``stop()``: without waiting at its start (nothing queued starts any more), then
+        waiting at its end. The threads start again on the next submission. Any thread.
 
-        :returns: True when every operation thread ended in time.
+        :returns: True when no operation thread is left.
         """
         with self._lock:
             pool = self._pool

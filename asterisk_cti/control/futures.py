@@ -148,6 +148,7 @@ class OperationPool:
         self._cond = threading.Condition()
         self._queue: Deque[_Item] = deque()
         self._threads: List[threading.Thread] = []
+        self._retired: List[threading.Thread] = []
         self._numbers: Set[int] = set()
         self._idle = 0
         self._generation = 0
@@ -219,19 +220,21 @@ class OperationPool:
             return None
         return self._queue.popleft()
 
-    def shutdown(self, timeout: float) -> bool:
-        """Fail the queued operations with :class:`~asterisk_cti.errors.ClientStoppedError`
-        and wait (at most ``timeout`` seconds) for the running ones and every thread to end.
-        The pool may be used again afterwards (new threads start). Any thread, including a
-        pool thread (which is not waited for).
+    def shutdown(self, timeout: Optional[float]) -> bool:
+        """Fail the queued operations with :class:`~asterisk_cti.errors.ClientStoppedError`,
+        tell every thread to end once its running operation is over, and wait (at most
+        ``timeout`` seconds; ``None``: do not wait) for every thread to end, those told by an
+        earlier call included. The pool may be used again afterwards (new threads start).
+        Any thread, including a pool thread (which is not waited for).
 
-        :returns: True when every thread ended in time.
+        :returns: True when every thread ended in time (with ``timeout=None``: when none is
+            left running).
         """
         with self._cond:
             self._generation += 1
             queued = list(self._queue)
             self._queue.clear()
-            threads = list(self._threads)
+            self._retired.extend(self._threads)
             self._threads.clear()
             self._numbers.clear()
             self._cond.notify_all()
@@ -239,18 +242,21 @@ class OperationPool:
             if future.set_running_or_notify_cancel():
                 future.set_exception(ClientStoppedError(
                     "the client stopped before this call-control operation ran"))
-        deadline = time.monotonic() + timeout
         me = threading.current_thread()
-        ok = True
-        for thread in threads:
-            if thread is me:
-                continue
-            thread.join(max(0.0, deadline - time.monotonic()))
-            if thread.is_alive():
-                logger.warning("call-control operation thread %s still runs an operation",
-                               thread.name)
-                ok = False
-        return ok
+        if timeout is not None:
+            deadline = time.monotonic() + timeout
+            with self._cond:
+                retired = list(self._retired)
+            for thread in retired:
+                if thread is not me:
+                    thread.join(max(0.0, deadline - time.monotonic()))
+        with self._cond:
+            self._retired = [t for t in self._retired if t.is_alive()]
+            left = [t for t in self._retired if t is not me]
+        if left and timeout is not None:
+            logger.warning("call-control operation threads still run an operation: %s",
+                           ", ".join(t.name for t in left))
+        return not left
 
     def __repr__(self) -> str:
         with self._cond:
