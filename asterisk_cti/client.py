@@ -258,6 +258,9 @@ class CtiClient:
         deadline = time.monotonic() + timeout
         ok = True
         self.waiters.close()
+        control = self._control  # control.nonblocking(): queued ones fail, joined at the end
+        if control is not None:
+            control.stop_operations(None)
         if reactor is not None:
             ok &= reactor.stop(max(0.0, deadline - time.monotonic()))
         if ring is not None:
@@ -268,6 +271,8 @@ class CtiClient:
             ok &= dispatcher.stop(max(0.0, deadline - time.monotonic()))
         if notices is not None:
             ok &= notices.stop(max(0.0, deadline - time.monotonic()))
+        if control is not None:
+            ok &= control.stop_operations(max(0.0, deadline - time.monotonic()))
         if not ok:
             logger.error("stop: some threads did not end within %.1f s", timeout)
         return ok

@@ -8,19 +8,30 @@ targets, the register-wait/send/cancel step), ``handles`` (:class:`ControlledCal
 :class:`Consultation`), ``predicates`` (what operations wait for), ``options``
 (:class:`ControlOptions`), ``state`` (the Stasis state behind its methods), ``engine`` (the
 tap, the requests the engine makes, hold and unhold), ``switch`` (the engine's reactions to
-events) and ``phone_transfers`` (consultations ending, the phones' REFERs).
+events), ``phone_transfers`` (consultations ending, the phones' REFERs), ``futures``
+(every operation as a :class:`concurrent.futures.Future`: :meth:`CallControl.nonblocking`)
+and ``actions`` (what a phone bar may offer for a connection: :meth:`CallControl.actions`).
 """
 
 from ..errors import CallFailedError, CallStateError
+from .actions import Action, Actions, actions_for
 from .calls import CallControl
+from .futures import CallSoon, ControlFuture, ControlFutures, OperationPool
 from .handles import Consultation, ControlledCall
 from .options import ControlOptions
 
 __all__ = [
+    "Action",
+    "Actions",
     "CallControl",
+    "CallSoon",
     "CallFailedError",
     "CallStateError",
     "Consultation",
+    "ControlFuture",
+    "ControlFutures",
     "ControlOptions",
     "ControlledCall",
+    "OperationPool",
+    "actions_for",
 ]

@@ -25,8 +25,11 @@ from ..errors import (
     ServerError,
 )
 from ..events.catalogue import Event
+from ..model.types import Connection
 from ..pipeline.waiters import Predicate, Waiter
+from .actions import Actions, actions_for
 from .engine import StasisEngine
+from .futures import OperationPool
 from .handles import Consultation, ControlledCall, Target
 from .options import ControlHost, ControlOptions, channel_ids
 from .predicates import DialOutcome
@@ -101,6 +104,29 @@ class ControlBase:
         # only makes the processor keep the engine's event types, and takes nothing on the
         # lanes.
         self._handle = client.add_raw_listener(_KeepTypes(), ENGINE_EVENT_TYPES, _nothing)
+        self._pool: Optional[OperationPool] = None
+
+    # -- non-blocking -------------------------------------------------------------------------
+
+    def _operation_pool(self) -> OperationPool:
+        """The one pool of :meth:`CallControl.nonblocking` (created on first use)."""
+        with self._lock:
+            if self._pool is None:
+                self._pool = OperationPool(self._options.operation_workers)
+            return self._pool
+
+    def stop_operations(self, timeout: Optional[float]) -> bool:
+        """End the operation threads of :meth:`CallControl.nonblocking`: queued operations
+        fail with :class:`~asterisk_cti.errors.ClientStoppedError`, running ones are waited
+        for (at most ``timeout`` seconds; ``None``: not at all). Called twice by the client's
+        ``stop()``: without waiting at its start (nothing queued starts any more), then
+        waiting at its end. The threads start again on the next submission. Any thread.
+
+        :returns: True when no operation thread is left.
+        """
+        with self._lock:
+            pool = self._pool
+        return True if pool is None else pool.shutdown(timeout)
 
     def wait_engine_idle(self, timeout: float) -> bool:
         """Block until the switch acted on every event it was given so far (any thread; used
@@ -251,6 +277,26 @@ class ControlBase:
         """True when the channel is in the SDK's application (StasisStart seen, no StasisEnd
         since), so every operation works on it. Any thread; does not block."""
         return self._state.is_in_stasis(channel_id)
+
+    def actions(self, connection: Connection) -> Actions:
+        """What a phone bar may offer for ``connection`` (a call-model snapshot, say
+        ``line.active_connection``): the operations that can be done given its state and
+        whether its channel is in the SDK's application, and for the others why not (for an
+        observed call: what to change in the dialplan). The rule is
+        :func:`~asterisk_cti.control.actions.actions_for`.
+
+        Any thread; does not block, sends nothing.
+        """
+        if not isinstance(connection, Connection):
+            raise TypeError("expected a call-model Connection (line.active_connection)")
+        cid = connection.connection_id
+        bridge, peers = self._state.bridge_members(cid)
+        return actions_for(
+            connection, app=self._app, in_stasis=self._state.is_in_stasis(cid),
+            channel_state=self._state.state_of(cid), bridged=bridge is not None and bool(peers),
+            known_outside=self._state.known_outside(cid),
+            dialling=self._state.is_dialling(cid),
+            other_app=self._state.other_app(cid, self._app))
 
     def close(self) -> None:
         """Stop the switch (remove the raw listener). Calls in progress keep running in

@@ -35,6 +35,7 @@ from ..errors import AsteriskCtiError, CallFailedError, CallStateError
 from ..events.catalogue import Event
 from ..model.types import ControlHint
 from .base import _check_text, _check_wait_for
+from .futures import CallSoon, ControlFutures
 from .handles import Consultation, ControlledCall, Target
 from .options import ControlOptions, channel_ids, new_id, party_of
 from .predicates import DialOutcome, dial_by, entered, event_of, ringing_or_up, state_up
@@ -71,6 +72,29 @@ class CallControl(TransferOperations):
     :param options: dialling and switch options (see :class:`ControlOptions`).
     """
 
+
+    # -- non-blocking -------------------------------------------------------------------------
+
+    def nonblocking(self, call_soon: Optional[CallSoon] = None) -> ControlFutures:
+        """Every operation of this call control as a :class:`concurrent.futures.Future`.
+
+        ``control.nonblocking(call_soon).hold(call)`` returns at once; the operation runs on
+        one of call control's operation threads (``asterisk-cti-control-op-N``, at most
+        :attr:`ControlOptions.operation_workers`, started on first use, ended by the client's
+        ``stop()``). Its result, or the same typed exception the blocking call raises,
+        completes the future. Callbacks added with ``future.add_done_callback(fn)`` are handed
+        to ``call_soon`` so they run on your thread (a GUI loop); without ``call_soon`` they
+        run on the operation thread. A queued operation can be cancelled
+        (``future.cancel()``), a running one cannot (see
+        :mod:`asterisk_cti.control.futures`).
+
+        Any thread; cheap (a view sharing the one pool).
+
+        :param call_soon: a function that runs the function it is given soon on your thread,
+            callable from any thread (Tk: ``lambda fn: root.after(0, fn)``; asyncio:
+            ``loop.call_soon_threadsafe``).
+        """
+        return ControlFutures(self, self._operation_pool(), call_soon)
 
     # -- originate ----------------------------------------------------------------------------
 

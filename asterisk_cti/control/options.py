@@ -144,6 +144,9 @@ class ControlOptions:
         ``PJSIP_TRANSFER_HANDLING(ari-only)`` on the PJSIP channels it controls, so Asterisk
         hands a phone's REFER to the application (``ChannelTransfer``), and carries the
         transfer out in its bridges.
+    :param operation_workers: how many operations of ``client.control.nonblocking()`` run at
+        once (the threads ``asterisk-cti-control-op-1`` .. ``-N``); read when the first one is
+        submitted.
     """
 
     endpoint_for: Callable[[str], str] = default_endpoint_for
@@ -154,12 +157,15 @@ class ControlOptions:
     moh_class: Optional[str] = None
     ringback: str = "tone:ring"
     phone_transfers: bool = True
+    operation_workers: int = 4
 
     def __post_init__(self) -> None:
         if self.on_failure not in ("hangup", "continue"):
             raise ValueError("on_failure must be 'hangup' or 'continue'")
         if self.dial_timeout <= 0:
             raise ValueError("dial_timeout must be positive")
+        if not isinstance(self.operation_workers, int) or not 1 <= self.operation_workers <= 64:
+            raise ValueError("operation_workers must be an integer from 1 to 64")
 
 
 def channel_ids(items: Iterable[Optional[str]]) -> List[str]:

@@ -384,6 +384,12 @@ class StasisState:
         with self._lock:
             return channel_id in self._legs
 
+    def is_dialling(self, channel_id: str) -> bool:
+        """Whether the SDK is calling this channel into its application (a leg, or the agent
+        of a click-to-dial): it enters the application when it answers."""
+        with self._lock:
+            return channel_id in self._legs or channel_id in self._plans
+
     def take_leg(self, channel_id: str) -> Tuple[Optional[Leg], Optional[Consult], bool]:
         """Forget a leg that answered or failed.
 

@@ -205,6 +205,17 @@ _PHONE_RANK = {
 }
 
 
+#: Line.active_connection's order: higher first; 0 is never chosen.
+_ACT_RANK = {
+    PhoneState.RINGING: 5,
+    PhoneState.CONNECTED: 4,
+    PhoneState.RINGBACK: 3,
+    PhoneState.DIALING: 3,
+    PhoneState.HELD: 2,
+    PhoneState.FAILED: 1,
+}
+
+
 class Line(NamedTuple):
     """Immutable snapshot of a monitored line (endpoint ``TECH/RESOURCE``).
 
@@ -236,6 +247,37 @@ class Line(NamedTuple):
     def is_idle(self) -> bool:
         """True when the line has no connection."""
         return not self.connections
+
+    @property
+    def active_connection(self) -> Optional[Connection]:
+        """The connection a phone bar acts on (its Answer / Hang up / Hold buttons), or None.
+
+        The rule, first match wins:
+
+        1. a ringing (incoming, alerting) connection, the one ringing longest (the oldest
+           ``start_time``): what the user is asked to take;
+        2. the connected one (not held);
+        3. a call being placed (dialing, ringback): what Hang up cancels, for example a
+           consultation that still rings while the first call is held;
+        4. a held one;
+        5. a failed one (busy, unavailable: the phone still shows it until hung up).
+
+        Within 2 to 5 the newest (latest ``start_time``) wins. Disconnected connections are
+        never chosen; a line without any other gives None. Pass the result to
+        ``client.control.actions()`` to know which buttons to enable. Any thread.
+        """
+        best: Optional[Connection] = None
+        best_key: Tuple[int, float] = (0, 0.0)
+        for c in self.connections:
+            rank = _ACT_RANK.get(c.phone_state, 0)
+            if rank == 0:
+                continue
+            # the oldest ringing call, otherwise the newest
+            age = -c.start_time if c.phone_state == PhoneState.RINGING else c.start_time
+            key = (rank, age)
+            if best is None or key > best_key:
+                best, best_key = c, key
+        return best
 
 
 class CallEvent(NamedTuple):
