@@ -89,6 +89,9 @@ class ConnectionEvent:
         (``startup_time`` changed): every subscription was rebuilt.
     :ivar asterisk_version: on connect, the server's version when known.
     :ivar timestamp: when it happened (epoch seconds).
+    :ivar current: True when this is not a change but the state at the moment a listener
+        was added (a listener added while connected gets ``on_connected`` with
+        ``current=True`` first; one added while the client reconnects, ``on_disconnected``).
     """
 
     connected: bool
@@ -98,6 +101,7 @@ class ConnectionEvent:
     restarted: bool = False
     asterisk_version: str = ""
     timestamp: float = field(default_factory=time.time)
+    current: bool = False
 
 
 @dataclass(frozen=True)
@@ -146,7 +150,13 @@ class ConnectionListener:
 
     Threading: runs on a notice thread (``asterisk-cti-notice_N``), never on a line's lane:
     each connection listener has its own ordered queue, so a listener that blocks delays only
-    its own notices, and listeners blocked on every line cannot hold them up.
+    its own notices, and listeners blocked on every line cannot hold them up. Added with
+    ``call_soon``, it runs where ``call_soon`` runs functions (see :doc:`/desktop`).
+
+    The state first: a listener added while the client is connected receives
+    ``on_connected`` (``event.current`` True) before any other notice; one added while the
+    client runs but is not connected receives ``on_disconnected`` (``current`` True); one
+    added before :meth:`~asterisk_cti.CtiClient.start` receives the real ``on_connected``.
     """
 
     def on_connected(self, event: ConnectionEvent) -> None:
