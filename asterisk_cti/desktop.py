@@ -22,6 +22,7 @@ import importlib
 import logging
 import threading
 import time
+import weakref
 from collections import deque
 from typing import Any, Callable, Deque, Optional, Tuple
 
@@ -127,7 +128,9 @@ class TkCallSoon:
     def __init__(self, root: Any, interval_ms: int = 15, batch: int = 256) -> None:
         if interval_ms < 1:
             raise ValueError("interval_ms must be >= 1")
-        self._root = root
+        # a weak reference: the SDK's objects keep this hand-off, and must not keep Tk alive
+        # (Tk objects must be freed on the Tk thread, never by a collection elsewhere)
+        self._root_ref = weakref.ref(root)
         self._interval = interval_ms
         self._batch = batch
         self._queue = PollQueue()
@@ -144,8 +147,12 @@ class TkCallSoon:
         if self._closed:
             return
         self._queue.run_pending(self._batch)
+        root = self._root_ref()
+        if root is None:
+            self._closed = True
+            return
         try:
-            self._after_id = self._root.after(self._interval, self._poll)
+            self._after_id = root.after(self._interval, self._poll)
         except Exception as exc:  # the window was destroyed: stop polling
             logger.debug("tk_call_soon: stops polling (%s)", exc)
             self._closed = True
@@ -155,9 +162,10 @@ class TkCallSoon:
         not run."""
         self._closed = True
         after_id, self._after_id = self._after_id, None
-        if after_id is not None:
+        root = self._root_ref()
+        if after_id is not None and root is not None:
             try:
-                self._root.after_cancel(after_id)
+                root.after_cancel(after_id)
             except Exception:  # already destroyed
                 pass
 
@@ -200,36 +208,52 @@ def qt_binding() -> str:
 def qt_call_soon(parent: Optional[Any] = None) -> Callable[[Job], None]:
     """The ``call_soon`` for a Qt application: functions run on the Qt GUI thread.
 
-    A ``QObject`` with a signal carrying the function, connected to a slot with a queued
-    connection: emitting from any thread posts an event to the object's thread, where the
-    slot runs the function. Call it on the GUI thread (the object lives in the thread that
-    creates it), with a ``QApplication`` (or ``QCoreApplication``) existing.
+    A ``QObject`` with an argument-less signal connected to a slot with a queued connection:
+    callers append the function to a thread-safe queue and emit the signal (once per batch);
+    Qt posts the call to the object's thread, where the slot runs what is queued, oldest
+    first. No Python object crosses Qt's event queue. Call it on the GUI thread (the object
+    lives in the thread that creates it), with a ``QApplication`` (or ``QCoreApplication``).
 
-    :param parent: an optional parent ``QObject`` (the hand-off is deleted with it).
+    :param parent: the parent ``QObject`` that owns the hand-off's object (default: the
+        application, so that it lives as long as the application). Owned by a parent, it is
+        never destroyed by Python's garbage collector on another thread (which Qt does not
+        allow).
     :raises ImportError: when neither PySide6 nor PyQt6 is installed.
+    :raises RuntimeError: when there is no parent and no Qt application yet.
     """
     name = qt_binding()
     core: Any = importlib.import_module(name + ".QtCore")
+    if parent is None:
+        parent = core.QCoreApplication.instance()
+        if parent is None:
+            raise RuntimeError("qt_call_soon: create the QApplication first")
     signal_type = core.Signal if name == "PySide6" else core.pyqtSignal
+    queue = PollQueue()
+    lock = threading.Lock()
+    posted = [False]
 
     class _Bridge(core.QObject):  # type: ignore[misc]
-        post = signal_type(object)
+        wake = signal_type()
 
         def __init__(self) -> None:
             super().__init__(parent)
-            self.post.connect(self._run, core.Qt.ConnectionType.QueuedConnection)
+            self.wake.connect(self._run, core.Qt.ConnectionType.QueuedConnection)
 
-        def _run(self, fn: Any) -> None:  # GUI thread
-            try:
-                fn()
-            except Exception:
-                logger.exception("qt_call_soon: a queued function raised")
+        def _run(self) -> None:  # GUI thread
+            with lock:
+                posted[0] = False
+            queue.run_pending()
 
     bridge = _Bridge()
 
     def call_soon(fn: Job) -> None:
         """Queue ``fn`` to run on the Qt GUI thread (any thread; never blocks)."""
-        bridge.post.emit(fn)
+        queue.call_soon(fn)
+        with lock:
+            if posted[0]:
+                return
+            posted[0] = True
+        bridge.wake.emit()
 
     call_soon.bridge = bridge  # type: ignore[attr-defined]  # keeps the QObject alive
     return call_soon

@@ -6,6 +6,7 @@ install (``make test`` installs the system packages on Debian)."""
 
 from __future__ import annotations
 
+import gc
 import os
 import select
 import shutil
@@ -52,6 +53,15 @@ def xvfb_display() -> Iterator[str]:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(5)
+
+
+@pytest.fixture(autouse=True)
+def collect_on_the_gui_thread() -> Iterator[None]:
+    """Tk and Qt objects must be freed on their own thread: collect what a test leaves in
+    reference cycles now, on the test's (the GUI) thread, not later during another test on
+    some SDK thread."""
+    yield
+    gc.collect()
 
 
 def pump_until(step: Callable[[], Any], done: Callable[[], bool], timeout: float = 5.0) -> bool:
