@@ -127,3 +127,50 @@ def test_late_listener_through_a_poll_queue_runs_on_the_polling_thread(
         assert seen.overlaps == 0
     finally:
         client.stop()
+
+
+def test_events_queued_before_the_snapshot_are_not_delivered_twice(fake: FakeAsterisk) -> None:
+    # A slow listener holds line 1000's lane, so events pile up in it. A listener added
+    # meanwhile must get the snapshot (which already includes them) and then only what came
+    # after it: nothing twice, nothing lost.
+    import threading
+
+    from asterisk_cti import CallListener
+
+    release = threading.Event()
+
+    class Slow(CallListener):
+        def on_call_event(self, event: Any) -> None:
+            release.wait(10)
+
+    queue = PollQueue()
+    client = fake.client()
+    client.monitor("PJSIP/1000")
+    client.add_listener(Slow())
+    client.start()
+    try:
+        fake.push(frame("ChannelCreated", "1.1", "PJSIP/1000-00000001"))
+        fake.push(frame("ChannelStateChange", "1.1", "PJSIP/1000-00000001", state="Up"))
+
+        def state() -> str:
+            line = client.line("PJSIP/1000")
+            return "" if line is None else str(line.phone_state)
+
+        assert pump_until(lambda: None, lambda: state() == "connected")
+        seen = Seen()
+        client.add_listener(seen, call_soon=queue.call_soon)
+        assert pump_until(lambda: None, lambda: len(queue) >= 1)  # activated
+        fake.push(frame("ChannelDestroyed", "1.1", "PJSIP/1000-00000001", cause=16))
+        assert pump_until(lambda: None, lambda: state() == "idle")
+        release.set()
+        assert fake.settle(client)
+        assert pump_until(queue.run_pending, lambda: any(
+            "call_cleared" in c[1] for c in seen.calls))
+        assert seen.calls[0][:2] == ("connected", "current")
+        assert seen.calls[1][:2] == ("snapshot", "PJSIP/1000:listener_added:1")
+        kinds = [c[1].split(":")[1] for c in seen.calls[2:]]
+        assert "originated" not in kinds and "established" not in kinds  # in the snapshot
+        assert kinds[0] == "connection_cleared" and kinds[-1] == "call_cleared"
+    finally:
+        release.set()
+        client.stop()
