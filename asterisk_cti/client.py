@@ -413,6 +413,8 @@ class CtiClient:
     def remove_listener(self, listener: Any) -> None:
         """Unregister a listener (idempotent; any thread, also from its own callback).
 
+        Callbacks already queued in its ``call_soon`` hand-off do not run after this.
+
         Never blocks on Asterisk: when the event types the client consumes change, the
         processor thread has the server-side event filter updated.
         """

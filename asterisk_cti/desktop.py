@@ -120,7 +120,8 @@ class TkCallSoon:
     Never touches Tk from another thread: :meth:`__call__` only appends to a thread-safe
     queue, and a poll scheduled with ``root.after`` on the Tk thread runs what is queued,
     every ``interval_ms`` milliseconds while the Tk event loop runs (``mainloop`` or
-    ``update``). It stops when the root window is destroyed, or on :meth:`close`.
+    ``update``): at most ``batch`` functions per turn, the next turn 1 ms later while more
+    are waiting, so a burst never freezes the window. It stops when the root window is destroyed, or on :meth:`close`.
 
     Threads: ``__call__`` on any thread; the functions run on the Tk thread.
     """
@@ -151,8 +152,10 @@ class TkCallSoon:
         if root is None:
             self._closed = True
             return
+        # more waiting (a burst): come back after 1 ms, once Tk handled its own events
+        delay = 1 if len(self._queue) else self._interval
         try:
-            self._after_id = root.after(self._interval, self._poll)
+            self._after_id = root.after(delay, self._poll)
         except Exception as exc:  # the window was destroyed: stop polling
             logger.debug("tk_call_soon: stops polling (%s)", exc)
             self._closed = True

@@ -174,3 +174,21 @@ def test_events_queued_before_the_snapshot_are_not_delivered_twice(fake: FakeAst
     finally:
         release.set()
         client.stop()
+
+
+def test_callbacks_queued_in_a_hand_off_do_not_run_after_remove(fake: FakeAsterisk) -> None:
+    queue = PollQueue()
+    client = fake.client()
+    client.monitor("PJSIP/1000")
+    client.start()
+    try:
+        seen = Seen()
+        handle = client.add_listener(seen, call_soon=queue.call_soon)
+        fake.push(frame("ChannelCreated", "1.4", "PJSIP/1000-00000004"))
+        assert fake.settle(client)
+        assert len(queue) >= 1  # connected, snapshot and the event wait for the loop
+        handle.remove()
+        queue.run_pending()
+        assert seen.calls == []
+    finally:
+        client.stop()
