@@ -121,7 +121,8 @@ class TkCallSoon:
     queue, and a poll scheduled with ``root.after`` on the Tk thread runs what is queued,
     every ``interval_ms`` milliseconds while the Tk event loop runs (``mainloop`` or
     ``update``): at most ``batch`` functions per turn, the next turn 1 ms later while more
-    are waiting, so a burst never freezes the window. It stops when the root window is destroyed, or on :meth:`close`.
+    are waiting, so a burst never freezes the window. It stops when the root window is
+    destroyed, or on :meth:`close`.
 
     Threads: ``__call__`` on any thread; the functions run on the Tk thread.
     """
