@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test integration lab lab-stop lint typecheck docs demo bench stress check clean
+.PHONY: install desktop-deps test integration lab lab-stop lint typecheck docs demo bench stress check clean
 
 $(STAMP): setup.cfg setup.py pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +14,16 @@ $(STAMP): setup.cfg setup.py pyproject.toml
 
 install: $(STAMP)  ## create .venv with the package (editable) and every dev tool
 
-test: $(STAMP)  ## the unit test suite (no PBX needed)
+# What the desktop hand-off tests need of the system (tests/desktop): Xvfb for Tk, tkinter,
+# and the libraries PySide6's offscreen platform loads. Installed (Debian, as root) when missing.
+DESKTOP_DEBS := xvfb python3-tk libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3
+
+desktop-deps:  ## the system packages of the desktop tests (Xvfb, tkinter, Qt's libraries)
+	@command -v Xvfb >/dev/null && $(PYTHON) -c 'import tkinter' 2>/dev/null \
+	  && ldconfig -p | grep -q 'libEGL.so.1 ' && ldconfig -p | grep -q 'libxkbcommon.so.0 ' \
+	  || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(DESKTOP_DEBS); }
+
+test: $(STAMP) desktop-deps  ## the unit test suite (no PBX needed)
 	$(BIN)/python -m pytest tests --ignore=tests/integration -q
 
 lint: $(STAMP)  ## ruff, and import-linter's layering contracts (pyproject.toml)

@@ -40,8 +40,8 @@ from .errors import (
     CtiTimeoutError,
     WouldDeadlockError,
 )
-from .listeners import ConnectionEvent
-from .pipeline.delivery import ListenerRegistry, RawRoute
+from .listeners import ConnectionEvent, ResyncEvent
+from .pipeline.delivery import SNAPSHOT, CallSoon, ListenerRegistry, RawRoute, Registration
 from .pipeline.dispatcher import Dispatcher, ErrorHook
 from .pipeline.markers import Barrier, InOrder, MonitorChange
 from .pipeline.processor import Processor
@@ -357,25 +357,94 @@ class CtiClient:
 
     # -- listeners ---------------------------------------------------------------------------
 
-    def add_listener(self, listener: Any) -> ListenerHandle:
-        """Register a listener object.
+    def add_listener(self, listener: Any, *,
+                     call_soon: Optional[CallSoon] = None) -> ListenerHandle:
+        """Register a listener object (any thread, also from a callback).
 
         It receives what its base classes declare: :class:`ChannelEventListener` callbacks,
         :class:`~asterisk_cti.model.CallListener` callbacks, :class:`ConnectionListener`
-        callbacks (one object may subclass several). Callbacks run on lane threads.
+        callbacks (one object may subclass several).
 
+        The current state comes first, so the order of ``add_listener`` and :meth:`start`
+        does not matter: added while connected, a connection listener gets
+        ``on_connected`` (``event.current`` True) and a call listener one
+        ``on_line_snapshot`` per monitored line, before any later event of that line (the
+        line's events queued before it are not delivered to it: the snapshot includes them);
+        added before :meth:`start` or while reconnecting, the real ``on_connected`` and the
+        snapshots after the next resynchronisation.
+
+        :param call_soon: ``call_soon(fn)`` that runs ``fn()`` soon on a thread of your
+            choice, safe to call from any thread: every callback of this listener is handed
+            to it (a GUI loop: :func:`asterisk_cti.desktop.tk_call_soon`,
+            :func:`~asterisk_cti.desktop.qt_call_soon`,
+            :meth:`PollQueue.call_soon <asterisk_cti.desktop.PollQueue.call_soon>`). The
+            callbacks then run on that thread, one at a time, each line's in order. Default
+            None: they run on the SDK's lane threads (``asterisk-cti-lane_N``) and notice
+            threads (``asterisk-cti-notice_N``).
         :returns: a handle whose :meth:`ListenerHandle.remove` unregisters it.
-        :raises TypeError: when the object subclasses none of the listener classes.
+        :raises TypeError: when the object subclasses none of the listener classes, or
+            ``call_soon`` is not callable.
         """
-        if not self._listeners.add(listener):
-            raise TypeError(
-                f"{type(listener).__name__} is not a ChannelEventListener, CallListener "
-                "or ConnectionListener"
-            )
+        with self._lock:
+            ring, running = self._ring, self._running
+            reg = self._listeners.add(listener, call_soon, waiting=running)
+            if reg is None:
+                raise TypeError(
+                    f"{type(listener).__name__} is not a ChannelEventListener, CallListener "
+                    "or ConnectionListener"
+                )
+            if running and ring is not None:
+                # Activated on the processor thread, in order with the events: what was
+                # submitted before is not delivered to it, what follows is.
+                ring.put(InOrder(lambda: self._activate(reg)))
         return ListenerHandle(self, listener)
+
+    def _activate(self, reg: Registration) -> Tuple[()]:
+        """Processor thread: start delivering to a late listener, state first."""
+        if not reg.waiting or reg.removed:
+            return ()
+        processor, notices = self._processor, self._notices
+        connected = processor is not None and processor.connected
+        if reg.connection and notices is not None:
+            event = ConnectionEvent(
+                connected=connected, url=self.config.events_url, current=True,
+                reason="" if connected else "not connected yet")
+            if reg.handoff is not None:
+                # into its hand-off now, so that it runs before the snapshots below
+                self._listeners.deliver_notice((reg, event))
+            else:
+                try:
+                    notices.submit_many([(id(reg), (reg, event))])
+                except ClientStoppedError:
+                    pass
+        if connected and reg.call:
+            self._send_snapshots(reg, "listener_added", hold_lines=True)
+        else:
+            reg.needs_snapshot = reg.call
+        reg.waiting = False
+        return ()
+
+    def _send_snapshots(self, reg: Registration, reason: str, hold_lines: bool) -> None:
+        """Processor thread: one snapshot per monitored line on that line's lane."""
+        from .model import LineSnapshotEvent
+
+        reg.needs_snapshot = False
+        dispatcher, model = self._dispatcher, self.model
+        if dispatcher is None or model is None:
+            return
+        items = [(line.name, (SNAPSHOT, (reg, line.name, LineSnapshotEvent(line, reason))))
+                 for line in model.lines]
+        if hold_lines:
+            reg.pending = {key for key, _ in items}
+        try:
+            dispatcher.submit_many(items)
+        except ClientStoppedError:
+            reg.pending = set()
 
     def remove_listener(self, listener: Any) -> None:
         """Unregister a listener (idempotent; any thread, also from its own callback).
+
+        Callbacks already queued in its ``call_soon`` hand-off do not run after this.
 
         Never blocks on Asterisk: when the event types the client consumes change, the
         processor thread has the server-side event filter updated.
@@ -421,16 +490,30 @@ class CtiClient:
         if isinstance(event, ConnectionEvent) and not event.connected and (
                 "replaced" in (event.reason or "")):
             self._watch_replaced()
+        if isinstance(event, ConnectionEvent) and event.connected:
+            # late listeners whose activation did not run (stopped meanwhile): this
+            # on_connected is their first notice, the snapshots follow the resync
+            for reg in self._listeners.registrations:
+                if reg.waiting:
+                    reg.needs_snapshot = reg.call
+                    reg.waiting = False
         notices = self._notices
-        if notices is None:
-            return
-        pairs = [(id(listener), (listener, event))
-                 for listener in self._listeners.connection_listeners]
-        if pairs:
-            try:
-                notices.submit_many(pairs)
-            except ClientStoppedError:
-                pass
+        if notices is not None:
+            pairs = []
+            for reg in self._listeners.connection_listeners:
+                if reg.handoff is None:
+                    pairs.append((id(reg), (reg, event)))
+                else:  # queued in its hand-off on this thread: in order with the lines
+                    self._listeners.deliver_notice((reg, event))
+            if pairs:
+                try:
+                    notices.submit_many(pairs)
+                except ClientStoppedError:
+                    pass
+        if isinstance(event, ResyncEvent):
+            for reg in self._listeners.registrations:
+                if reg.needs_snapshot and not reg.waiting:
+                    self._send_snapshots(reg, "connected", hold_lines=False)
 
     # -- call control, queries, stats ---------------------------------------------------------
 

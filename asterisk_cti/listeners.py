@@ -94,6 +94,9 @@ class ConnectionEvent:
         :class:`~asterisk_cti.PermanentConnectError` and its subclasses,
         :class:`~asterisk_cti.RedirectError`, :class:`~asterisk_cti.UnknownSourceError`);
         ``None`` while it keeps trying.
+    :ivar current: True when this is not a change but the state at the moment a listener
+        was added (a listener added while connected gets ``on_connected`` with
+        ``current=True`` first; one added while the client reconnects, ``on_disconnected``).
     """
 
     connected: bool
@@ -104,6 +107,7 @@ class ConnectionEvent:
     asterisk_version: str = ""
     timestamp: float = field(default_factory=time.time)
     error: Optional[BaseException] = None
+    current: bool = False
 
     @property
     def gave_up(self) -> bool:
@@ -158,7 +162,13 @@ class ConnectionListener:
 
     Threading: runs on a notice thread (``asterisk-cti-notice_N``), never on a line's lane:
     each connection listener has its own ordered queue, so a listener that blocks delays only
-    its own notices, and listeners blocked on every line cannot hold them up.
+    its own notices, and listeners blocked on every line cannot hold them up. Added with
+    ``call_soon``, it runs where ``call_soon`` runs functions (see :doc:`/desktop`).
+
+    The state first: a listener added while the client is connected receives
+    ``on_connected`` (``event.current`` True) before any other notice; one added while the
+    client runs but is not connected receives ``on_disconnected`` (``current`` True); one
+    added before :meth:`~asterisk_cti.CtiClient.start` receives the real ``on_connected``.
     """
 
     def on_connected(self, event: ConnectionEvent) -> None:

@@ -13,7 +13,7 @@ rules.
 from __future__ import annotations
 
 from .core import MODEL_EVENT_TYPES, CallModel
-from .listener import CallListener
+from .listener import CallListener, LineSnapshotEvent
 from .transitions import (
     STATE_DIAGRAM,
     TRANSITIONS,
@@ -60,6 +60,7 @@ __all__ = [
     "Direction",
     "EventKind",
     "Line",
+    "LineSnapshotEvent",
     "LineStateChange",
     "Party",
     "PhoneState",

@@ -2,7 +2,27 @@
 
 from __future__ import annotations
 
-from .types import CallEvent
+import time
+from dataclasses import dataclass, field
+
+from .types import CallEvent, Line
+
+
+@dataclass(frozen=True)
+class LineSnapshotEvent:
+    """The state of one monitored line, sent to a call listener once when it starts
+    receiving (see :meth:`CallListener.on_line_snapshot`). Immutable; any thread.
+
+    :ivar line: the line's snapshot (its registration and connections) at that moment; the
+        line's events that follow continue from it.
+    :ivar reason: ``"listener_added"`` (the listener was added while connected) or
+        ``"connected"`` (it was added earlier; sent after the first resynchronisation).
+    :ivar timestamp: when it was taken (epoch seconds).
+    """
+
+    line: Line
+    reason: str
+    timestamp: float = field(default_factory=time.time)
 
 
 class CallListener:
@@ -12,6 +32,17 @@ class CallListener:
     :meth:`on_call_event` first, then the method named ``on_<kind>``. All methods run on a
     dispatcher lane thread; events of one line arrive in order; do not block for long.
     """
+
+    def on_line_snapshot(self, event: LineSnapshotEvent) -> None:
+        """The current state of one monitored line (``event.line``), once per line when the
+        listener starts receiving: at once when it was added while the client is
+        connected, otherwise after the first resynchronisation that follows. Events of that
+        line delivered afterwards continue from this snapshot (none is delivered twice or
+        lost in between). :meth:`on_call_event` is not called for it.
+
+        Runs on the line's dispatcher lane thread (or through the listener's ``call_soon``),
+        before the line's later events.
+        """
 
     def on_call_event(self, event: CallEvent) -> None:
         """Every CTI event, before its specific method.

@@ -14,9 +14,22 @@ Threads: registering and removing on any thread (also from a callback); :meth:`d
 
 from __future__ import annotations
 
+import logging
 import threading
+from collections import deque
 from enum import IntEnum
-from typing import Any, Callable, FrozenSet, Hashable, Iterable, List, Optional, Set, Tuple
+from typing import (
+    Any,
+    Callable,
+    Deque,
+    FrozenSet,
+    Hashable,
+    Iterable,
+    List,
+    Optional,
+    Set,
+    Tuple,
+)
 
 from ..listeners import (
     CONNECTION_METHODS,
@@ -26,6 +39,139 @@ from ..listeners import (
     method_for_event_type,
 )
 from .dispatcher import ErrorHook, safe_call
+
+logger = logging.getLogger(__name__)
+
+#: ``call_soon(fn)``: have ``fn()`` run soon on a thread of the caller's choice (a GUI
+#: thread), in the order of the calls. It must be safe to call from any thread.
+CallSoon = Callable[[Callable[[], None]], object]
+
+
+class HandOff:
+    """Delivers one listener's callbacks through ``call_soon`` (a GUI thread's queue).
+
+    Lane and notice threads :meth:`put` closures here; at most one ``drain`` is scheduled
+    through ``call_soon`` at a time, and it runs the queued closures one after the other, so
+    the listener's callbacks never run concurrently with each other, whatever thread
+    ``call_soon`` uses, and run in the order they were put (per line: the lane's order).
+    A drain runs at most ``batch`` closures, then schedules the next one: a flood never
+    holds a GUI loop for long.
+
+    :param call_soon: the caller's hand-off function (any thread may call it).
+    :param capacity: closures waiting at most; past it the oldest are dropped, counted
+        (:attr:`dropped`) and logged: a GUI loop that stopped draining must not grow the
+        memory without bound.
+
+    Threads: :meth:`put` on any thread (lanes, notice threads); the closures run wherever
+    ``call_soon`` runs them.
+    """
+
+    __slots__ = ("_call_soon", "_lock", "_items", "_scheduled", "_batch", "_capacity",
+                 "dropped", "_failing")
+
+    def __init__(self, call_soon: CallSoon, *, batch: int = 64,
+                 capacity: int = 100_000) -> None:
+        if not callable(call_soon):
+            raise TypeError(f"call_soon must be callable, not {type(call_soon).__name__}")
+        self._call_soon = call_soon
+        self._lock = threading.Lock()
+        self._items: Deque[Callable[[], None]] = deque()
+        self._scheduled = False
+        self._batch = max(1, batch)
+        self._capacity = max(1, capacity)
+        self._failing = False
+        #: closures dropped because the receiving loop did not drain them
+        self.dropped = 0
+
+    def put(self, fn: Callable[[], None]) -> None:
+        """Queue ``fn`` and make sure a drain is scheduled (any thread)."""
+        with self._lock:
+            self._items.append(fn)
+            if len(self._items) > self._capacity:
+                self._items.popleft()
+                self.dropped += 1
+                if self.dropped == 1 or self.dropped % 10_000 == 0:
+                    logger.warning("GUI hand-off: %d callbacks dropped, the receiving loop "
+                                   "does not drain them", self.dropped)
+            if self._scheduled:
+                return
+            self._scheduled = True
+        self._schedule()
+
+    def _schedule(self) -> None:
+        try:
+            self._call_soon(self._drain)
+        except BaseException as exc:  # a closed GUI loop: keep the items, try next time
+            with self._lock:
+                self._scheduled = False
+                first = not self._failing
+                self._failing = True
+            if first:
+                logger.error("GUI hand-off: call_soon raised %s: %s; callbacks wait until it "
+                             "works again", type(exc).__name__, exc)
+            return
+        self._failing = False
+
+    def _drain(self) -> None:
+        # Runs wherever call_soon runs it; only one drain is scheduled at a time.
+        for _ in range(self._batch):
+            with self._lock:
+                if not self._items:
+                    self._scheduled = False
+                    return
+                fn = self._items.popleft()
+            try:
+                fn()
+            except BaseException:  # closures are safe_call wrappers; never lose the drain
+                logger.exception("GUI hand-off: a callback raised")
+        self._schedule()  # more waiting: give the loop a turn first
+
+    def pending(self) -> int:
+        """Closures waiting (any thread)."""
+        with self._lock:
+            return len(self._items)
+
+
+class Registration:
+    """One registered listener: its kinds, its hand-off, and where it is in its life.
+
+    ``waiting``: added while running, not yet activated on the processor thread (items
+    submitted before then are not delivered to it); ``pending``: lines whose snapshot is on
+    its way (the line's earlier items are not delivered to it); ``needs_snapshot``: line
+    snapshots are due after the next resynchronisation.
+    """
+
+    __slots__ = ("listener", "handoff", "channel", "call", "connection", "waiting", "pending",
+                 "needs_snapshot", "removed")
+
+    def __init__(self, listener: Any, handoff: Optional[HandOff], channel: bool, call: bool,
+                 connection: bool, waiting: bool) -> None:
+        self.listener = listener
+        self.handoff = handoff
+        self.channel = channel
+        self.call = call
+        self.connection = connection
+        self.waiting = waiting
+        self.pending: Set[Hashable] = set()
+        self.needs_snapshot = call and not waiting
+        self.removed = False
+
+    def invoke(self, methods: Tuple[str, ...], event: Any, hook: Optional[ErrorHook]) -> None:
+        """Call ``listener.<method>(event)`` for each method, here or through the hand-off."""
+        listener = self.listener
+        handoff = self.handoff
+        if handoff is None:
+            for method in methods:
+                safe_call(listener, method, event, hook)
+            return
+
+        def run() -> None:
+            if self.removed:
+                return
+            for method in methods:
+                safe_call(listener, method, event, hook)
+
+        handoff.put(run)
 
 
 class Group(IntEnum):
@@ -37,9 +183,11 @@ class Group(IntEnum):
     CALL = 1
     #: ``(event, listeners)``: an ARI event for the raw listeners the route chose
     RAW = 2
+    #: ``(registration, key, event)``: a line snapshot for one late call listener
+    SNAPSHOT = 3
 
 
-CHANNEL, CALL, RAW = Group.CHANNEL, Group.CALL, Group.RAW
+CHANNEL, CALL, RAW, SNAPSHOT = Group.CHANNEL, Group.CALL, Group.RAW, Group.SNAPSHOT
 
 #: What the processor hands the dispatcher: ``(lane key, (group, payload))``.
 LaneItem = Tuple[Hashable, Tuple[Group, Any]]
@@ -105,29 +253,39 @@ class ListenerRegistry:
         self._hook = error_hook
         self._call_type = call_listener_type
         self._lock = threading.Lock()
-        self._channel: Tuple[Any, ...] = ()
-        self._call: Tuple[Any, ...] = ()
-        self._connection: Tuple[Any, ...] = ()
+        self._channel: Tuple[Registration, ...] = ()
+        self._call: Tuple[Registration, ...] = ()
+        self._connection: Tuple[Registration, ...] = ()
+        self._all: Tuple[Registration, ...] = ()
         self._raw: Tuple[RawListener, ...] = ()
         self._on_raw_change: Optional[RawChange] = None
 
-    def add(self, listener: Any) -> bool:
+    def add(self, listener: Any, call_soon: Optional[CallSoon] = None,
+            waiting: bool = False) -> Optional[Registration]:
         """Register an object for every listener kind it subclasses (any thread).
 
-        :returns: False when it subclasses none (nothing registered).
+        :param call_soon: deliver its callbacks through this hand-off (:class:`HandOff`).
+        :param waiting: deliver nothing until :meth:`activate` (a late listener whose
+            snapshot is taken on the processor thread).
+        :returns: the registration, or None when it subclasses no listener kind (nothing
+            registered).
         """
-        kinds = 0
+        channel = isinstance(listener, ChannelEventListener)
+        call = isinstance(listener, self._call_type)
+        connection = isinstance(listener, ConnectionListener)
+        if not (channel or call or connection):
+            return None
+        handoff = HandOff(call_soon) if call_soon is not None else None
+        reg = Registration(listener, handoff, channel, call, connection, waiting)
         with self._lock:
-            if isinstance(listener, ChannelEventListener):
-                self._channel = (*self._channel, listener)
-                kinds += 1
-            if isinstance(listener, self._call_type):
-                self._call = (*self._call, listener)
-                kinds += 1
-            if isinstance(listener, ConnectionListener):
-                self._connection = (*self._connection, listener)
-                kinds += 1
-        return bool(kinds)
+            if channel:
+                self._channel = (*self._channel, reg)
+            if call:
+                self._call = (*self._call, reg)
+            if connection:
+                self._connection = (*self._connection, reg)
+            self._all = (*self._all, reg)
+        return reg
 
     def add_raw(self, listener: Any, event_types: Iterable[str],
                 wants: Optional[Callable[[str], bool]]) -> None:
@@ -137,11 +295,16 @@ class ListenerRegistry:
             self._raw_changed()
 
     def remove(self, listener: Any) -> None:
-        """Unregister an object from every kind (idempotent; any thread)."""
+        """Unregister an object from every kind (idempotent; any thread). Callbacks already
+        queued in its hand-off are not run."""
         with self._lock:
-            self._channel = tuple(x for x in self._channel if x is not listener)
-            self._call = tuple(x for x in self._call if x is not listener)
-            self._connection = tuple(x for x in self._connection if x is not listener)
+            for reg in self._all:
+                if reg.listener is listener:
+                    reg.removed = True
+            self._channel = tuple(x for x in self._channel if x.listener is not listener)
+            self._call = tuple(x for x in self._call if x.listener is not listener)
+            self._connection = tuple(x for x in self._connection if x.listener is not listener)
+            self._all = tuple(x for x in self._all if x.listener is not listener)
             raws = tuple(r for r in self._raw if r.listener is not listener)
             if len(raws) != len(self._raw):
                 self._raw = raws
@@ -165,9 +328,14 @@ class ListenerRegistry:
         on_change(frozenset(types), raw_route(raws))
 
     @property
-    def connection_listeners(self) -> Tuple[Any, ...]:
-        """The connection listeners now."""
-        return self._connection
+    def connection_listeners(self) -> Tuple[Registration, ...]:
+        """The active connection listeners now (waiting ones excluded)."""
+        return tuple(r for r in self._connection if not r.waiting)
+
+    @property
+    def registrations(self) -> Tuple[Registration, ...]:
+        """Every registration now."""
+        return self._all
 
     # -- lane threads ----------------------------------------------------------------------------
 
@@ -177,25 +345,34 @@ class ListenerRegistry:
         hook = self._hook
         if group == CHANNEL:
             method = method_for_event_type(event.type)
-            for listener in self._channel:
-                safe_call(listener, "on_event", event, hook)
-                if method != "on_event":
-                    safe_call(listener, method, event, hook)
+            methods = ("on_event",) if method == "on_event" else ("on_event", method)
+            for reg in self._channel:
+                if not reg.waiting:
+                    reg.invoke(methods, event, hook)
         elif group == CALL:
-            method = "on_" + str(event.kind)
-            for listener in self._call:
-                safe_call(listener, "on_call_event", event, hook)
-                safe_call(listener, method, event, hook)
+            methods = ("on_call_event", "on_" + str(event.kind))
+            line = event.line
+            for reg in self._call:
+                if reg.waiting or (reg.pending and line in reg.pending):
+                    continue  # submitted before its snapshot: the snapshot includes it
+                reg.invoke(methods, event, hook)
         elif group == RAW:
             raw_event, targets = event
             for listener in targets:
                 safe_call(listener, "on_event", raw_event, hook)
+        elif group == SNAPSHOT:
+            reg, key, snapshot = event
+            reg.pending.discard(key)
+            if not reg.removed:
+                reg.invoke(("on_line_snapshot",), snapshot, hook)
 
-    def deliver_notice(self, item: Tuple[Any, Any]) -> None:
-        """Deliver ``(listener, notice)`` of the notice lanes (lane thread)."""
-        listener, event = item
+    def deliver_notice(self, item: Tuple[Registration, Any]) -> None:
+        """Deliver ``(registration, notice)`` of the notice lanes (lane thread)."""
+        reg, event = item
+        if reg.removed:
+            return
         if isinstance(event, ConnectionEvent):
             method = "on_connected" if event.connected else "on_disconnected"
         else:
             method = CONNECTION_METHODS[type(event)]
-        safe_call(listener, method, event, self._hook)
+        reg.invoke((method,), event, self._hook)
