@@ -14,7 +14,8 @@ Quick start::
         scenarios.basic(sim)
 """
 
+from .client import SimAdmin, SimAdminError
 from .phones import Phone, PhoneError
 from .server import AriSimulator
 
-__all__ = ["AriSimulator", "Phone", "PhoneError"]
+__all__ = ["AriSimulator", "Phone", "PhoneError", "SimAdmin", "SimAdminError"]
