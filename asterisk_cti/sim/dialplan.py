@@ -70,8 +70,8 @@ class Dialplan(Lifecycle):
             self.endpoints[ep.id] = ep
             self.endpoint_event(ep)
         chan_name = f"PJSIP/{TRUNK_RESOURCE}-{next(self._pjsip_seq):08x}"
-        a = self._new_channel("pjsip", chan_name, "Ring", (name, number), ep, exten=exten)
-        a.context = TRUNK_CONTEXT
+        a = self._new_channel("pjsip", chan_name, "Ring", (name, number), ep, exten=exten,
+                              context=TRUNK_CONTEXT)
         a.protocol_id = uuid.uuid4().hex[:16]
         self.varset(a, "SIPDOMAIN", "127.0.0.1")
         self.run_dialplan(a, exten, TRUNK_CONTEXT)
