@@ -166,6 +166,9 @@ def _add_sim_parser(sub: Any) -> None:
         if action == "wait-ringing":
             a.add_argument("--timeout", type=float, default=5.0,
                            help="seconds to wait (default 5, at most 30)")
+        if action == "restart":
+            a.add_argument("--boot-time", dest="timeout", type=float, default=2.0,
+                           help="seconds the PBX stays down (default 2, at most 60)")
         if action == "trunk-call":
             a.add_argument("--name", default="", help="the caller's name (default none)")
         a.add_argument("--url", help="the simulator's URL (default $ASTERISK_CTI_URL, else "

@@ -18,7 +18,12 @@ string, a form body or a JSON object body. Routes (``{ext}`` is a phone's extens
 - ``POST /sim/trunk/call?from=+33123456789&to=1002[&name=...]``: an outside caller calls
   ``to`` through ``PJSIP/trunk`` (200 ``{"channel_id", "name"}``);
 - ``POST /sim/calls/{id}/hangup``: hang up any channel from its side (an outside caller
-  hanging up) (204).
+  hanging up) (204);
+- ``POST /sim/phones/{ext}/register?registered=false``: unregister (or register) the phone
+  (EndpointStateChange) (204);
+- ``POST /sim/restart[?boot_time=S]``: ``core restart now`` (the PBX down, then back; see
+  :meth:`AriSimulator.restart`), ``POST /sim/drop_websockets``: cut every websocket (both 204,
+  answered before acting; served by :mod:`.server`).
 
 Errors: 400 bad or missing parameter, 404 unknown phone, call or route, 405 wrong method,
 409 the phone cannot do that now (no ringing call, no call, ...). Runs on the HTTP handler
@@ -148,13 +153,13 @@ def handle(
         except KeyError:
             raise AriError(404, "Phone not found") from None
         try:
-            return _phone_action(phone, seg[2], p)
+            return _phone_action(pbx, phone, seg[2], p)
         except PhoneError as exc:
             raise AriError(409, str(exc)) from None
     raise AriError(404, "Not Found")
 
 
-def _phone_action(phone: Phone, action: str, p: Dict[str, Any]) -> Tuple[int, Any]:
+def _phone_action(pbx: Pbx, phone: Phone, action: str, p: Dict[str, Any]) -> Tuple[int, Any]:
     simple = _SIMPLE.get(action)
     if simple is not None:
         simple(phone)
@@ -166,6 +171,16 @@ def _phone_action(phone: Phone, action: str, p: Dict[str, Any]) -> Tuple[int, An
         return 204, None
     if action == "transfer":
         phone.blind_transfer(_param(p, "to", _EXTEN))
+        return 204, None
+    if action == "register":
+        value = p.get("registered", "true")
+        if value not in ("true", "false"):
+            raise AriError(400, "Invalid parameter registered (true or false)")
+        with pbx.lock:
+            ep = pbx.endpoints[phone.endpoint_id]
+            if ep.registered != (value == "true"):
+                ep.registered = value == "true"
+                pbx.endpoint_event(ep)
         return 204, None
     if action == "wait_ringing":
         try:

@@ -158,6 +158,22 @@ class SimAdmin:
                                {"timeout": f"{timeout:g}"}, timeout)
         return str(result["channel_id"])
 
+    def set_registered(self, extension: str, registered: bool) -> None:
+        """Register or unregister phone ``extension`` (EndpointStateChange)."""
+        self._post(f"phones/{_seg(extension)}/register",
+                   registered="true" if registered else "false")
+
+    # -- the simulator -----------------------------------------------------------------------
+    def restart(self, boot_time: Optional[float] = None) -> None:
+        """``core restart now``: every websocket dropped, the PBX down for ``boot_time``
+        seconds (connection refused, 404, 503), then back with a new ``startup_time``."""
+        self._request("POST", "restart",
+                      {"boot_time": f"{boot_time:g}"} if boot_time is not None else None)
+
+    def drop_websockets(self) -> None:
+        """Cut every websocket without a close frame (a network blip)."""
+        self._post("drop_websockets")
+
     # -- the outside world -------------------------------------------------------------------
     def trunk_call(self, number: str, to: str, name: str = "") -> str:
         """An outside caller ``number`` (e.g. ``+33 1 23 45 67 89``) calls ``to`` through

@@ -234,12 +234,40 @@ class _Handler(BaseHTTPRequestHandler):
             if isinstance(v, str):
                 merged.setdefault(k, v)
         seg = [unquote(x) for x in path[len("/sim/") :].rstrip("/").split("/")]
+        if seg in (["restart"], ["drop_websockets"]):
+            self._admin_server(method, seg[0], merged)
+            return
         try:
             status, result = admin.handle(sim.pbx, sim.phones, method, seg, merged)
         except AriError as exc:
             self._reply(exc.status, {"message": exc.message})
             return
         self._reply(status, result)
+
+    def _admin_server(self, method: str, action: str, p: Dict[str, Any]) -> None:
+        """``/sim/restart`` and ``/sim/drop_websockets``: answer 204 first, then act (both
+        cut this very connection)."""
+        if method != "POST":
+            self._reply(405, {"message": "Method Not Allowed"})
+            return
+        boot_time: float | None = None
+        if "boot_time" in p:
+            try:
+                boot_time = float(p["boot_time"])
+            except (TypeError, ValueError):
+                boot_time = -1.0
+            if not 0 <= boot_time <= 60:
+                self._reply(400, {"message": "Invalid parameter boot_time (0 to 60 s)"})
+                return
+        self.close_connection = True
+        if action == "restart":
+            self.server.sim._boot_phase = "refused"  # down for whoever reads the 204
+        self._reply(204)
+        self.wfile.flush()
+        if action == "restart":
+            self.server.sim.restart(boot_time)
+        else:
+            self.server.sim.drop_websockets()
 
     def _events(self, params: Dict[str, str]) -> None:
         sim = self.server.sim

@@ -36,6 +36,9 @@ SIM_ACTIONS: Dict[str, tuple[tuple[str, ...], str]] = {
     "dtmf": (("phone", "digits"), "the phone sends DTMF: dtmf 1000 *21006"),
     "transfer": (("phone", "to"), "the phone blind-transfers its call: transfer 1002 1006"),
     "wait-ringing": (("phone",), "wait until a call rings at the phone (--timeout)"),
+    "register": (("phone",), "register the phone (EndpointStateChange online)"),
+    "unregister": (("phone",), "unregister the phone (EndpointStateChange offline)"),
+    "restart": ((), "core restart now: the PBX down for --boot-time seconds, then back"),
 }
 
 
@@ -101,6 +104,12 @@ def run_sim_action(out: TextIO, action: str, values: Sequence[str], url: Optiona
     elif action == "transfer":
         admin.transfer(values[0], values[1])
         out.write("transfer: ok\n")
+    elif action in ("register", "unregister"):
+        admin.set_registered(values[0], action == "register")
+        out.write(f"{action}: ok\n")
+    elif action == "restart":
+        admin.restart(timeout)
+        out.write("restart: ok\n")
     elif action == "wait-ringing":
         out.write(f"ringing {admin.wait_ringing(values[0], timeout)}\n")
     else:  # pragma: no cover - the parser only offers SIM_ACTIONS

@@ -131,3 +131,12 @@ def _help(action: str, capsys: pytest.CaptureFixture[str]) -> str:
     with pytest.raises(SystemExit):
         main(["sim", action, "--help"])
     return " ".join(capsys.readouterr().out.split())
+
+
+def test_register_unregister_and_restart_from_the_command_line(sim: AriSimulator) -> None:
+    _run("unregister", "1002")
+    assert "PJSIP/1002     Ping       offline" in _run("phones")
+    _run("register", "1002")
+    assert "PJSIP/1002     Ping       online" in _run("phones")
+    assert _run("restart", "--boot-time", "2") == "restart: ok\n"
+    assert not sim.booted

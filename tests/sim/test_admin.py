@@ -351,3 +351,43 @@ def test_python_m_sim_on_a_taken_port_is_one_line_and_exit_code_1() -> None:
     assert r.stdout == ""
     assert r.stderr == (f"python -m asterisk_cti.sim: error: port {port} on 127.0.0.1 is "
                         "already in use; choose another with --port (0: any free port)\n")
+
+
+# -- the PBX side: registration, restart, network blips -----------------------------------------
+
+
+def test_unregister_and_register_a_phone(sim: AriSimulator, ari: Ari, admin: SimAdmin) -> None:
+    admin.set_registered("1006", False)
+    assert ari("GET", "/endpoints/PJSIP/1006").json()["state"] == "offline"
+    with pytest.raises(SimAdminError) as info:
+        admin.dial("1006", "1000")
+    assert (info.value.status, info.value.message) == (409, "phone 1006 is not registered")
+    admin.set_registered("1006", True)
+    assert ari("GET", "/endpoints/PJSIP/1006").json()["state"] == "online"
+    r = requests.post(f"{sim.url}/sim/phones/1006/register", params={"registered": "maybe"},
+                      auth=(sim.username, sim.password), timeout=5)
+    assert r.status_code == 400
+
+
+def test_restart_from_another_client_takes_the_pbx_down_then_back(
+        sim: AriSimulator, ari: Ari, admin: SimAdmin) -> None:
+    before = ari("GET", "/asterisk/info").json()["status"]["startup_time"]
+    admin.dial("1000", "1002")
+    admin.restart(boot_time=1.0)
+    assert not sim.booted
+    wait_for(lambda: sim.booted, 5, "the simulator to boot again")
+    assert admin.calls() == []
+    assert ari("GET", "/asterisk/info").json()["status"]["startup_time"] != before
+    with pytest.raises(SimAdminError) as info:
+        admin.restart(boot_time=61)
+    assert info.value.status == 400 and sim.booted
+
+
+def test_drop_websockets_from_another_client(sim: AriSimulator, admin: SimAdmin) -> None:
+    rec = Recorder(sim, "blip")
+    try:
+        wait_for(lambda: "blip" in sim.pbx.apps)
+        admin.drop_websockets()
+        assert rec.closed.wait(5)
+    finally:
+        rec.close()
