@@ -33,6 +33,7 @@ thread of the request; each action takes the PBX lock.
 from __future__ import annotations
 
 import re
+import time
 from typing import Any, Callable, Dict, List, Tuple
 
 from .dialplan import TRUNK_RESOURCE
@@ -117,9 +118,15 @@ def _calls(pbx: Pbx) -> List[JsonObj]:
 
 
 def handle(
-    pbx: Pbx, phones: PhoneBook, method: str, seg: List[str], p: Dict[str, Any]
+    pbx: Pbx,
+    phones: PhoneBook,
+    method: str,
+    seg: List[str],
+    p: Dict[str, Any],
+    closed: Callable[[], bool] = lambda: False,
 ) -> Tuple[int, Any]:
-    """Answer one admin request (``seg``: the path after ``/sim`` split on ``/``).
+    """Answer one admin request (``seg``: the path after ``/sim`` split on ``/``);
+    ``closed`` says the simulator is stopping (a ``wait_ringing`` gives up).
 
     :raises AriError: the request fails (status and message as listed above).
     """
@@ -153,13 +160,15 @@ def handle(
         except KeyError:
             raise AriError(404, "Phone not found") from None
         try:
-            return _phone_action(pbx, phone, seg[2], p)
+            return _phone_action(pbx, phone, seg[2], p, closed)
         except PhoneError as exc:
             raise AriError(409, str(exc)) from None
     raise AriError(404, "Not Found")
 
 
-def _phone_action(pbx: Pbx, phone: Phone, action: str, p: Dict[str, Any]) -> Tuple[int, Any]:
+def _phone_action(
+    pbx: Pbx, phone: Phone, action: str, p: Dict[str, Any], closed: Callable[[], bool]
+) -> Tuple[int, Any]:
     simple = _SIMPLE.get(action)
     if simple is not None:
         simple(phone)
@@ -189,5 +198,14 @@ def _phone_action(pbx: Pbx, phone: Phone, action: str, p: Dict[str, Any]) -> Tup
             raise AriError(400, "Invalid parameter timeout") from None
         if not 0 <= timeout <= _MAX_WAIT:
             raise AriError(400, f"Invalid parameter timeout (0 to {_MAX_WAIT:g} s)")
-        return 200, {"channel_id": phone.wait_ringing(timeout)}
+        # in slices, so that stopping the simulator does not wait for a long timeout
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                return 200, {"channel_id": phone.wait_ringing(max(0.0, min(0.1, left)))}
+            except PhoneError:
+                if left <= 0.1 or closed():
+                    raise PhoneError(
+                        f"phone {phone.resource}: no call rang within {timeout:g}s") from None
     raise AriError(404, "Not Found")

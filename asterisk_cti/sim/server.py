@@ -238,7 +238,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._admin_server(method, seg[0], merged)
             return
         try:
-            status, result = admin.handle(sim.pbx, sim.phones, method, seg, merged)
+            status, result = admin.handle(sim.pbx, sim.phones, method, seg, merged,
+                                          lambda: sim._stopped)
         except AriError as exc:
             self._reply(exc.status, {"message": exc.message})
             return

@@ -391,3 +391,23 @@ def test_drop_websockets_from_another_client(sim: AriSimulator, admin: SimAdmin)
         assert rec.closed.wait(5)
     finally:
         rec.close()
+
+
+def test_stop_ends_a_pending_wait_ringing_at_once() -> None:
+    sim = AriSimulator().start()
+    admin = sim.admin_client()
+    errors: List[SimAdminError] = []
+
+    def wait() -> None:
+        try:
+            admin.wait_ringing("1000", timeout=30)
+        except SimAdminError as exc:
+            errors.append(exc)
+
+    t = threading.Thread(target=wait, name="test-wait-ringing")
+    t.start()
+    wait_for(lambda: len(sim._threads) >= 1, what="the request to arrive")
+    sim.stop(timeout=5)
+    t.join(5)
+    assert not t.is_alive() and len(errors) == 1
+    assert not [x for x in threading.enumerate() if x.name.startswith("asterisk-cti-sim")]
