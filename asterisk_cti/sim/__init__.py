@@ -16,6 +16,14 @@ Quick start::
 
 from .client import SimAdmin, SimAdminError
 from .phones import Phone, PhoneError
-from .server import AriSimulator
+from .server import DEFAULT_PORT, AriSimulator, PortInUseError
 
-__all__ = ["AriSimulator", "Phone", "PhoneError", "SimAdmin", "SimAdminError"]
+__all__ = [
+    "DEFAULT_PORT",
+    "AriSimulator",
+    "Phone",
+    "PhoneError",
+    "PortInUseError",
+    "SimAdmin",
+    "SimAdminError",
+]

@@ -52,6 +52,9 @@ class SimAdmin:
     :param password: its password (sent only to ``url``, never shown in the repr or errors).
     :param timeout: seconds one request may take (``wait_ringing`` adds its own timeout).
     :raises ValueError: the URL is not an http(s) URL.
+
+    Every method is one blocking request on the calling thread (safe from any thread); a
+    refused request raises :class:`SimAdminError`.
     """
 
     def __init__(self, url: str, username: str, password: str, timeout: float = 10.0) -> None:
