@@ -3,12 +3,18 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# the package and its two runtime deps only (what `make demo` needs); STAMP adds the dev tools
+RUNTIME := $(VENV)/.runtime
 
 .PHONY: install desktop-deps test integration lab lab-stop lint typecheck docs demo bench stress check clean
 
-$(STAMP): setup.cfg setup.py pyproject.toml
+$(RUNTIME): setup.cfg setup.py pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e .
+	touch $(RUNTIME)
+
+$(STAMP): $(RUNTIME)
 	$(BIN)/python -m pip install -q -e '.[dev,docs,bench]'
 	touch $(STAMP)
 
@@ -47,7 +53,7 @@ lab: $(STAMP)  ## start the lab (Asterisk 22 + phones 1000/1002/1006) and leave 
 lab-stop: $(STAMP)  ## stop what make lab started
 	$(BIN)/python -m tests.integration.lab down
 
-demo: $(STAMP)  ## the main job on the embedded simulator
+demo: $(RUNTIME)  ## the main job on the embedded simulator (installs the package and its 2 deps only)
 	$(BIN)/asterisk-cti demo
 
 bench: $(STAMP)

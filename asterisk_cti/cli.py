@@ -4,7 +4,8 @@ Commands: ``demo`` (the embedded simulator plays the scenarios through a real cl
 live monitor and screen-pops), ``monitor`` (a live table of lines), ``screenpop`` (open a URL,
 run a command or call a webhook when a call rings at a line), ``dial`` (click-to-dial),
 ``events`` (stream the channel events of lines), ``record FILE`` (capture raw events as JSON
-lines for bug reports) and ``replay FILE`` (play a recording through the SDK). Connection
+lines for bug reports), ``replay FILE`` (play a recording through the SDK) and ``sim`` (run the
+embedded simulator, or drive a running one: ``asterisk-cti sim call 1000 1002``). Connection
 settings come from flags or the environment (:meth:`CtiConfig.from_env`); the password is
 read from ``ASTERISK_CTI_PASSWORD`` only and never printed. ``monitor``, ``screenpop`` and
 ``dial`` take ``--sim`` to run against a freshly started embedded simulator instead.
@@ -37,6 +38,7 @@ from .tools.monitor import run_monitor
 from .tools.record import run_events, run_record, run_replay
 from .tools.screenpop import run_screenpop
 from .tools.session import TargetOptions
+from .tools.simctl import SIM_ACTIONS, run_sim_action, run_sim_serve
 from .tools.text import printable, printable_lines
 
 __all__ = ["DEMO_SCENARIOS", "build_parser", "main"]
@@ -116,6 +118,63 @@ def _cmd_record(args: argparse.Namespace, out: TextIO) -> int:
 
 def _cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
     return run_replay(out, args.file, args.lines, args.application, _types(args), args.json)
+
+
+def _cmd_sim(args: argparse.Namespace, out: TextIO) -> int:
+    if args.action == "serve":
+        return run_sim_serve(out, args.port, args.speed, args.scenario or (), args.user)
+    values = [getattr(args, n) for n in SIM_ACTIONS[args.action][0]]
+    return run_sim_action(out, args.action, values, args.url, args.user,
+                          timeout=getattr(args, "timeout", 5.0), name=getattr(args, "name", ""))
+
+
+def _port(text: str) -> int:
+    port = int(text)
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError("a port is 0 to 65535")
+    return port
+
+
+def _add_sim_parser(sub: Any) -> None:
+    from .sim import scenarios
+    from .sim.server import DEFAULT_PORT
+
+    p = sub.add_parser(
+        "sim", help="run the embedded simulator, or drive a running one (call, answer, ...)",
+        description="Run the embedded ARI simulator (serve), or drive a running one through "
+                    "its admin REST: place calls from a phone or an outside caller, answer, "
+                    "hang up, hold, DTMF, transfer, list phones and calls.",
+        epilog="The simulator's URL and user come from --url/--user or $ASTERISK_CTI_URL/"
+               "$ASTERISK_CTI_USERNAME, the password from $ASTERISK_CTI_PASSWORD only. "
+               f"{_EXIT_CODES}.")
+    acts = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    s = acts.add_parser("serve", help="run a simulator until Ctrl-C",
+                        description="Run the simulator on 127.0.0.1 until Ctrl-C; a taken "
+                                    "port is one line and exit code 1.")
+    s.add_argument("--port", type=_port, default=DEFAULT_PORT,
+                   help=f"TCP port on 127.0.0.1 (default {DEFAULT_PORT}; 0: any free port)")
+    s.add_argument("--speed", type=float, default=1.0, help="simulated time speed-up")
+    s.add_argument("--scenario", action="append", choices=sorted(scenarios.SCENARIOS),
+                   help="play it in a loop (repeatable)")
+    s.add_argument("--user", help="ARI user (default $ASTERISK_CTI_USERNAME, else generated); "
+                                  "the password is $ASTERISK_CTI_PASSWORD, else generated")
+    s.set_defaults(func=_cmd_sim)
+    for action, (names, help_text) in SIM_ACTIONS.items():
+        a = acts.add_parser(action, help=help_text, description=help_text)
+        for n in names:
+            a.add_argument(n)
+        if action == "wait-ringing":
+            a.add_argument("--timeout", type=float, default=5.0,
+                           help="seconds to wait (default 5, at most 30)")
+        if action == "restart":
+            a.add_argument("--boot-time", dest="timeout", type=float, default=2.0,
+                           help="seconds the PBX stays down (default 2, at most 60)")
+        if action == "trunk-call":
+            a.add_argument("--name", default="", help="the caller's name (default none)")
+        a.add_argument("--url", help="the simulator's URL (default $ASTERISK_CTI_URL, else "
+                                     f"http://127.0.0.1:{DEFAULT_PORT})")
+        a.add_argument("--user", help="ARI user (default $ASTERISK_CTI_USERNAME)")
+        a.set_defaults(func=_cmd_sim)
 
 
 _EXIT_CODES = ("exit codes: 0 success, 1 runtime failure (connection, Asterisk error, failed "
@@ -220,6 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--types", help="comma-separated event types (default: the ten)")
     p.add_argument("--json", action="store_true", help="print raw events")
     p.set_defaults(func=_cmd_replay)
+
+    _add_sim_parser(sub)
     return parser
 
 

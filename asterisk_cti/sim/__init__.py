@@ -14,7 +14,16 @@ Quick start::
         scenarios.basic(sim)
 """
 
+from .client import SimAdmin, SimAdminError
 from .phones import Phone, PhoneError
-from .server import AriSimulator
+from .server import DEFAULT_PORT, AriSimulator, PortInUseError
 
-__all__ = ["AriSimulator", "Phone", "PhoneError"]
+__all__ = [
+    "DEFAULT_PORT",
+    "AriSimulator",
+    "Phone",
+    "PhoneError",
+    "PortInUseError",
+    "SimAdmin",
+    "SimAdminError",
+]

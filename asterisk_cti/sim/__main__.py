@@ -1,6 +1,9 @@
 """``python -m asterisk_cti.sim``: run the ARI simulator standalone until Ctrl-C.
 
-Prints the URL and the (throwaway) credentials; optionally plays scenarios in a loop.
+Listens on 127.0.0.1, port 8088 by default (``--port 0``: any free port). Prints the URL and the
+(throwaway) credentials; optionally plays scenarios in a loop. The admin REST (``/sim/...``)
+drives its phones and an outside caller from another process. A taken port is one line on
+stderr and exit code 1.
 """
 
 from __future__ import annotations
@@ -8,16 +11,17 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import threading
 from typing import List, Optional
 
 from . import scenarios
-from .server import AriSimulator
+from .console import serve
+from .server import DEFAULT_PORT
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m asterisk_cti.sim", description=__doc__)
-    parser.add_argument("--port", type=int, default=8088, help="TCP port on 127.0.0.1 (0: any)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT,
+                        help=f"TCP port on 127.0.0.1 (default {DEFAULT_PORT}; 0: any)")
     parser.add_argument("--user", default=None, help="ARI user (default: generated)")
     parser.add_argument("--password", default=None, help="ARI password (default: generated)")
     parser.add_argument("--speed", type=float, default=1.0, help="speed-up factor")
@@ -34,32 +38,21 @@ def main(argv: Optional[List[str]] = None) -> int:
     )
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
+    if not 0 <= args.port <= 65535:
+        parser.error("--port must be 0 to 65535")
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO)
-    sim = AriSimulator(
+    return serve(
+        sys.stdout,
+        sys.stderr,
+        prog=parser.prog,
         port=args.port,
         username=args.user,
         password=args.password,
         speed=args.speed,
         stasis_app=args.stasis_app,
         channelvars=args.channelvars,
+        play=args.scenario,
     )
-    stop = threading.Event()
-    with sim:
-        out = sys.stdout
-        out.write(f"ARI simulator: {sim.url}/ari  (websocket {sim.ws_url})\n")
-        out.write(f"user: {sim.username}  password: {sim.password}\n")
-        out.write(f"endpoints: {', '.join(sorted(sim.pbx.endpoints))} (Ctrl-C to stop)\n")
-        out.flush()
-        try:
-            while not stop.wait(0 if args.scenario else 3600):
-                for name in args.scenario:
-                    out.write(f"scenario {name}\n")
-                    out.flush()
-                    scenarios.SCENARIOS[name](sim)
-                    sim.sleep(2)
-        except KeyboardInterrupt:
-            out.write("stopping\n")
-    return 0
 
 
 if __name__ == "__main__":

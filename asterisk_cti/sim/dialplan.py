@@ -50,8 +50,32 @@ TEST_DIALPLAN: Dict[str, List[Tuple[str, str]]] = {
 }
 
 
+#: The outside-caller (trunk) endpoint and the context its calls enter (see :meth:`trunk_call`).
+TRUNK_RESOURCE = "trunk"
+TRUNK_CONTEXT = "from-trunk"
+
+
 class Dialplan(Lifecycle):
     """What a phone's call does in the dialplan, and ``Dial()`` from ringing to answer."""
+
+    def trunk_call(self, number: str, exten: str, name: str = "") -> Channel:
+        """A call from outside: the provider's INVITE arrives on ``PJSIP/trunk`` with caller
+        id ``number`` (``name``, empty by default as most providers send none) for ``exten``,
+        and enters the inbound context ``from-trunk``, which routes like ``from-internal``:
+        ``1XXX`` rings that phone, the queue extension rings the queue, anything else hangs
+        up. The endpoint ``PJSIP/trunk`` is created (online) on the first call."""
+        ep = self.endpoints.get(f"PJSIP/{TRUNK_RESOURCE}")
+        if ep is None:
+            ep = Endpoint("PJSIP", TRUNK_RESOURCE, "")
+            self.endpoints[ep.id] = ep
+            self.endpoint_event(ep)
+        chan_name = f"PJSIP/{TRUNK_RESOURCE}-{next(self._pjsip_seq):08x}"
+        a = self._new_channel("pjsip", chan_name, "Ring", (name, number), ep, exten=exten,
+                              context=TRUNK_CONTEXT)
+        a.protocol_id = uuid.uuid4().hex[:16]
+        self.varset(a, "SIPDOMAIN", "127.0.0.1")
+        self.run_dialplan(a, exten, TRUNK_CONTEXT)
+        return a
 
     def phone_dial(self, ep: Endpoint, exten: str) -> Channel:
         """A phone sends INVITE for ``exten`` in ``from-internal``."""
@@ -61,13 +85,13 @@ class Dialplan(Lifecycle):
         self.run_dialplan(a, exten)
         return a
 
-    def run_dialplan(self, a: Channel, exten: str) -> None:
-        a.context = "from-internal"
+    def run_dialplan(self, a: Channel, exten: str, context: str = "from-internal") -> None:
+        a.context = context
         if re.fullmatch(r"1\d{3,}", exten):
             self._dp_dial_exten(a, exten)
         elif exten == self.config.queue_extension:
             self._dp_queue(a, exten)
-        elif re.fullmatch(r"7\d{3}", exten):
+        elif context == "from-internal" and re.fullmatch(r"7\d{3}", exten):
             self._dp_stasis(a, exten)
         else:
             self.dialplan(a, "Hangup", "1", exten=exten, priority=1)

@@ -26,6 +26,7 @@ class Lifecycle(Emitter):
         channel_id: str | None = None,
         linkedid: str | None = None,
         exten: str | None = None,
+        context: str | None = None,
     ) -> Channel:
         cid = channel_id or f"{int(time.time())}.{next(self._chan_seq)}"
         ch = Channel(
@@ -41,6 +42,8 @@ class Lifecycle(Emitter):
         ch.linkedid = linkedid or cid
         if exten is not None:
             ch.exten = exten  # an INVITE's channel is created with the dialled extension
+        if context is not None:
+            ch.context = context  # ... in the context of its endpoint
         self.channels[cid] = ch
         if endpoint is not None:
             endpoint.channel_ids.append(cid)

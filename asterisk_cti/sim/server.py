@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import errno
 import itertools
 import json
 import logging
@@ -27,8 +28,10 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler
 from typing import Any, Dict, List, Sequence, Tuple
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
+from . import admin
+from .client import SimAdmin
 from .objects import JsonObj
 from .pbx import AriError, Pbx, PbxConfig
 from .phones import Phone, PhoneBook
@@ -36,7 +39,23 @@ from .routes import route
 from .scheduler import Scheduler
 from .websocket import ServerWebSocket, WebSocketClosed, accept_key
 
-__all__ = ["AriSimulator"]
+__all__ = ["DEFAULT_PORT", "AriSimulator", "PortInUseError"]
+
+#: The port ``python -m asterisk_cti.sim`` and ``asterisk-cti sim serve`` listen on by default
+#: (Asterisk's own HTTP port; :class:`AriSimulator` itself picks a free one by default).
+DEFAULT_PORT = 8088
+
+
+class PortInUseError(OSError):
+    """The simulator's port is taken on 127.0.0.1 (by another simulator, an Asterisk, ...)."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(
+            errno.EADDRINUSE,
+            f"port {port} on 127.0.0.1 is already in use; choose another with --port "
+            "(0: any free port)",
+        )
+        self.port = port
 
 logger = logging.getLogger(__name__)
 
@@ -175,7 +194,8 @@ class _Handler(BaseHTTPRequestHandler):
         if phase == "503":
             self._reply(503, {"message": "Asterisk not booted"})
             return
-        if not parts.path.startswith("/ari/"):
+        admin = parts.path.startswith("/sim/")
+        if not admin and not parts.path.startswith("/ari/"):
             self._reply(404, {"message": "Not Found"})
             return
         if not sim._authorised(self.headers.get("Authorization"), params.pop("api_key", None)):
@@ -186,6 +206,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
+            return
+        if admin:
+            self._admin(method, parts.path, params, body)
             return
         path = parts.path[len("/ari") :].rstrip("/")
         if method == "OPTIONS":  # Asterisk answers OPTIONS on any resource with no content
@@ -203,6 +226,49 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(exc.status, {"message": exc.message})
             return
         self._reply(status, result)
+
+    def _admin(self, method: str, path: str, params: Dict[str, str], body: JsonObj) -> None:
+        sim = self.server.sim
+        merged: Dict[str, Any] = dict(params)
+        for k, v in body.items():
+            if isinstance(v, str):
+                merged.setdefault(k, v)
+        seg = [unquote(x) for x in path[len("/sim/") :].rstrip("/").split("/")]
+        if seg in (["restart"], ["drop_websockets"]):
+            self._admin_server(method, seg[0], merged)
+            return
+        try:
+            status, result = admin.handle(sim.pbx, sim.phones, method, seg, merged,
+                                          lambda: sim._stopped)
+        except AriError as exc:
+            self._reply(exc.status, {"message": exc.message})
+            return
+        self._reply(status, result)
+
+    def _admin_server(self, method: str, action: str, p: Dict[str, Any]) -> None:
+        """``/sim/restart`` and ``/sim/drop_websockets``: answer 204 first, then act (both
+        cut this very connection)."""
+        if method != "POST":
+            self._reply(405, {"message": "Method Not Allowed"})
+            return
+        boot_time: float | None = None
+        if "boot_time" in p:
+            try:
+                boot_time = float(p["boot_time"])
+            except (TypeError, ValueError):
+                boot_time = -1.0
+            if not 0 <= boot_time <= 60:
+                self._reply(400, {"message": "Invalid parameter boot_time (0 to 60 s)"})
+                return
+        self.close_connection = True
+        if action == "restart":
+            self.server.sim._boot_phase = "refused"  # down for whoever reads the 204
+        self._reply(204)
+        self.wfile.flush()
+        if action == "restart":
+            self.server.sim.restart(boot_time)
+        else:
+            self.server.sim.drop_websockets()
 
     def _events(self, params: Dict[str, str]) -> None:
         sim = self.server.sim
@@ -305,12 +371,23 @@ class AriSimulator:
                 return self
             self._started = True
         self.scheduler.start()
-        self._listen()
+        try:
+            self._listen()
+        except BaseException:
+            self.scheduler.stop()
+            with self._lock:
+                self._started = False
+            raise
         logger.info("ARI simulator listening on %s", self.url)
         return self
 
     def _listen(self) -> None:
-        server = _Server(("127.0.0.1", self.port), self)
+        try:
+            server = _Server(("127.0.0.1", self.port), self)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise PortInUseError(self.port) from None
+            raise
         self.port = server.server_address[1]
         thread = threading.Thread(
             target=server.serve_forever,
@@ -382,6 +459,17 @@ class AriSimulator:
         :raises KeyError: no such endpoint.
         """
         return self.phones.get(extension)
+
+    def admin_client(self, timeout: float = 10.0) -> SimAdmin:
+        """A :class:`~asterisk_cti.sim.client.SimAdmin` for this simulator's admin REST
+        (``/sim/...``); from another process build one with the URL and credentials."""
+        return SimAdmin(self.url, self.username, self.password, timeout)
+
+    def trunk_call(self, number: str, to: str, name: str = "") -> str:
+        """An outside caller ``number`` calls ``to`` through ``PJSIP/trunk`` (inbound context
+        ``from-trunk``); returns the trunk channel's id. Runs on the caller's thread."""
+        with self.pbx.lock:
+            return self.pbx.trunk_call(number, to, name).id
 
     def drop_websockets(self) -> None:
         """Cut every websocket without a close frame (what a network blip or crash does)."""
