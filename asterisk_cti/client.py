@@ -32,6 +32,7 @@ from typing import (
 
 import requests
 
+from .announce import Announcer
 from .ari.rest import AriRest
 from .ari.subscriptions import Subscriptions, normalize_source
 from .config import CtiConfig
@@ -40,8 +41,8 @@ from .errors import (
     CtiTimeoutError,
     WouldDeadlockError,
 )
-from .listeners import ConnectionEvent, ResyncEvent
-from .pipeline.delivery import SNAPSHOT, CallSoon, ListenerRegistry, RawRoute, Registration
+from .listeners import ConnectionEvent
+from .pipeline.delivery import CallSoon, ListenerRegistry, RawRoute
 from .pipeline.dispatcher import Dispatcher, ErrorHook
 from .pipeline.markers import Barrier, InOrder, MonitorChange
 from .pipeline.processor import Processor
@@ -130,6 +131,8 @@ class CtiClient:
         from .model import CallListener
 
         self._listeners = ListenerRegistry(error_hook, CallListener)
+        self._announcer = Announcer(self._listeners, config.events_url, self.model,
+                                    lambda: (self._processor, self._dispatcher, self._notices))
         self._running = False
         self._ring: Optional[Ring] = None
         self._reactor: Optional[Reactor] = None
@@ -396,50 +399,8 @@ class CtiClient:
             if running and ring is not None:
                 # Activated on the processor thread, in order with the events: what was
                 # submitted before is not delivered to it, what follows is.
-                ring.put(InOrder(lambda: self._activate(reg)))
+                ring.put(InOrder(lambda: self._announcer.activate(reg)))
         return ListenerHandle(self, listener)
-
-    def _activate(self, reg: Registration) -> Tuple[()]:
-        """Processor thread: start delivering to a late listener, state first."""
-        if not reg.waiting or reg.removed:
-            return ()
-        processor, notices = self._processor, self._notices
-        connected = processor is not None and processor.connected
-        if reg.connection and notices is not None:
-            event = ConnectionEvent(
-                connected=connected, url=self.config.events_url, current=True,
-                reason="" if connected else "not connected yet")
-            if reg.handoff is not None:
-                # into its hand-off now, so that it runs before the snapshots below
-                self._listeners.deliver_notice((reg, event))
-            else:
-                try:
-                    notices.submit_many([(id(reg), (reg, event))])
-                except ClientStoppedError:
-                    pass
-        if connected and reg.call:
-            self._send_snapshots(reg, "listener_added", hold_lines=True)
-        else:
-            reg.needs_snapshot = reg.call
-        reg.waiting = False
-        return ()
-
-    def _send_snapshots(self, reg: Registration, reason: str, hold_lines: bool) -> None:
-        """Processor thread: one snapshot per monitored line on that line's lane."""
-        from .model import LineSnapshotEvent
-
-        reg.needs_snapshot = False
-        dispatcher, model = self._dispatcher, self.model
-        if dispatcher is None or model is None:
-            return
-        items = [(line.name, (SNAPSHOT, (reg, line.name, LineSnapshotEvent(line, reason))))
-                 for line in model.lines]
-        if hold_lines:
-            reg.pending = {key for key, _ in items}
-        try:
-            dispatcher.submit_many(items)
-        except ClientStoppedError:
-            reg.pending = set()
 
     def remove_listener(self, listener: Any) -> None:
         """Unregister a listener (idempotent; any thread, also from its own callback).
@@ -486,34 +447,11 @@ class CtiClient:
     # -- connection notices ---------------------------------------------------------------------
 
     def _notify(self, event: Any) -> None:
-        # Processor thread: one lane per connection listener on the notice pool.
+        # Processor thread.
         if isinstance(event, ConnectionEvent) and not event.connected and (
                 "replaced" in (event.reason or "")):
             self._watch_replaced()
-        if isinstance(event, ConnectionEvent) and event.connected:
-            # late listeners whose activation did not run (stopped meanwhile): this
-            # on_connected is their first notice, the snapshots follow the resync
-            for reg in self._listeners.registrations:
-                if reg.waiting:
-                    reg.needs_snapshot = reg.call
-                    reg.waiting = False
-        notices = self._notices
-        if notices is not None:
-            pairs = []
-            for reg in self._listeners.connection_listeners:
-                if reg.handoff is None:
-                    pairs.append((id(reg), (reg, event)))
-                else:  # queued in its hand-off on this thread: in order with the lines
-                    self._listeners.deliver_notice((reg, event))
-            if pairs:
-                try:
-                    notices.submit_many(pairs)
-                except ClientStoppedError:
-                    pass
-        if isinstance(event, ResyncEvent):
-            for reg in self._listeners.registrations:
-                if reg.needs_snapshot and not reg.waiting:
-                    self._send_snapshots(reg, "connected", hold_lines=False)
+        self._announcer.notify(event)
 
     # -- call control, queries, stats ---------------------------------------------------------
 
