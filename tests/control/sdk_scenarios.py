@@ -14,6 +14,7 @@ from typing import Any, Callable, Dict, Iterable, List, Protocol, Tuple
 
 from asterisk_cti import CallEvent
 from asterisk_cti.model import CallListener
+from asterisk_cti.sim import AriSimulator
 
 K, P, L = "PJSIP/1000", "PJSIP/1002", "PJSIP/1006"
 LINES = (K, P, L)
@@ -462,3 +463,22 @@ PATHS.update({
     "click_to_dial": sdk_click_to_dial,
     "queue": queue_call,
 })
+
+
+class SimDrive:
+    """The simulator's phones behind the scenarios' :class:`Drive`."""
+
+    def __init__(self, sim: AriSimulator) -> None:
+        self.sim = sim
+
+    def dial(self, ext: str, number: str) -> None:
+        self.sim.phone(ext).dial(number)
+
+    def hangup(self, ext: str) -> None:
+        self.sim.phone(ext).hangup()
+
+    def dtmf(self, ext: str, digits: str) -> None:
+        self.sim.phone(ext).dtmf(digits)
+
+    def refer(self, ext: str, number: str) -> None:
+        self.sim.phone(ext).blind_transfer(number)

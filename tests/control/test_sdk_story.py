@@ -26,30 +26,12 @@ from .sdk_scenarios import (
     K,
     P,
     Recorder,
+    SimDrive,
     caller_phone_states,
     run,
 )
 
 APP = "cti-ctl"  # the simulator's 7XXX extensions go to this application
-
-
-class SimDrive:
-    """The simulator's phones behind the scenarios' :class:`~.sdk_scenarios.Drive`."""
-
-    def __init__(self, sim: AriSimulator) -> None:
-        self.sim = sim
-
-    def dial(self, ext: str, number: str) -> None:
-        self.sim.phone(ext).dial(number)
-
-    def hangup(self, ext: str) -> None:
-        self.sim.phone(ext).hangup()
-
-    def dtmf(self, ext: str, digits: str) -> None:
-        self.sim.phone(ext).dtmf(digits)
-
-    def refer(self, ext: str, number: str) -> None:
-        self.sim.phone(ext).blind_transfer(number)
 
 
 @pytest.fixture

@@ -21,11 +21,12 @@ from ..control.sdk_scenarios import (
     CallRecords,
     Recorder,
     Scenario,
+    SimDrive,
     run,
 )
 from .conftest import LAB_LINES, CtiFactory, LabCti
 from .lab import Lab, Phone
-from .test_cti_control import LabDrive, _SimDrive
+from .test_cti_control import LabDrive
 
 CASES = [
     *(("phones", n) for n in sorted(PHONE_SCENARIOS)),
@@ -68,6 +69,6 @@ def test_one_record_per_call_on_the_simulator(driver: str, name: str) -> None:
             cti.add_listener(rec)
             cti.add_listener(records)
             cti.monitor(*LAB_LINES)
-            run(_scenario(driver, name), cti, rec, _SimDrive(sim))
+            run(_scenario(driver, name), cti, rec, SimDrive(sim))
     got = records.records()
     assert list(got.values()) == ["1000"], (got, rec.sequences())

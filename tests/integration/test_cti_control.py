@@ -24,6 +24,7 @@ from ..control.sdk_scenarios import (
     SDK_SCENARIOS,
     Recorder,
     Scenario,
+    SimDrive,
     caller_phone_states,
     refer_on_switch_call,
     run,
@@ -368,25 +369,8 @@ def simulator_sequences(scenario: Scenario) -> Dict[str, List[str]]:
         with CtiClient(config) as cti:
             cti.add_listener(rec)
             cti.monitor(*LAB_LINES)
-            start, _ = run(scenario, cti, rec, _SimDrive(sim))
+            start, _ = run(scenario, cti, rec, SimDrive(sim))
             return rec.sequences(start)
-
-
-class _SimDrive:
-    def __init__(self, sim: AriSimulator) -> None:
-        self.sim = sim
-
-    def dial(self, ext: str, number: str) -> None:
-        self.sim.phone(ext).dial(number)
-
-    def hangup(self, ext: str) -> None:
-        self.sim.phone(ext).hangup()
-
-    def dtmf(self, ext: str, digits: str) -> None:
-        self.sim.phone(ext).dtmf(digits)
-
-    def refer(self, ext: str, number: str) -> None:
-        self.sim.phone(ext).blind_transfer(number)
 
 
 @pytest.mark.parametrize("name", sorted(SDK_EXPECTED))
