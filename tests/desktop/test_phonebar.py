@@ -155,3 +155,26 @@ def test_the_phone_bar_shows_a_permanent_error_at_once(
     finally:
         bar.cti.stop()
         root.update()
+
+
+def test_dial_and_hang_up_from_the_phone_bar(root: Any, sim: AriSimulator) -> None:
+    for ext in ("1000", "1002"):  # as with --sim: the phones answer by themselves
+        sim.phone(ext).auto_answer = 0.2
+    config = CtiConfig(url=sim.url, username=sim.username, password=sim.password,
+                       app="phonebar")
+    bar = load_phonebar().run(root, config, "PJSIP/1000")
+    try:
+        wait(root, "connected", lambda: bar.status["text"].startswith("connected"))
+        bar.number.insert(0, "1002")
+        bar.buttons["Dial"].invoke()
+        assert bar.note["text"] == "Dial..."  # painted at once: the Tk thread never waits
+        wait(root, "call up", lambda: bar.state["text"].startswith("CONNECTED")
+             and "1002" in bar.party["text"] and "Hold" in enabled(bar))
+        bar.buttons["Hang up"].invoke()
+        wait(root, "hung up", lambda: bar.state["text"].startswith("IDLE")
+             and enabled(bar) == {"Dial"})
+        admin = sim.admin_client()
+        wait(root, "both legs gone", lambda: admin.calls() == [])
+    finally:
+        bar.cti.stop()
+        root.update()
