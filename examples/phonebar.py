@@ -8,7 +8,8 @@ can be done. Standard library + asterisk_cti only.
 
 Threads: every method of PhoneBar runs on the Tk thread. The SDK's callbacks arrive there
 through ``tk_call_soon``, the operations' completions too; nothing here blocks. Lines that
-talk to the SDK end in ``# SDK`` (``grep -c '# SDK' examples/phonebar.py``).
+use the SDK end in ``# SDK``; ``# SDK glue`` marks those that only exist because a GUI thread
+must never block nor be touched from another thread (count them with grep).
 """
 
 from __future__ import annotations  # noqa: I001 (two lines of SDK names, not one block)
@@ -30,8 +31,8 @@ BUTTONS = (("Dial", None), ("Answer", Action.ANSWER), ("Hang up", Action.HANGUP)
 class PhoneBar(CallListener, ConnectionListener):  # SDK
     def __init__(self, root: tk.Tk, cti: CtiClient, line: str) -> None:
         self.cti, self.line, self.last = cti, line, ""
-        self.call_soon = tk_call_soon(root)  # SDK
-        self.ops = cti.control.nonblocking(self.call_soon)  # SDK: futures, callbacks on Tk
+        self.call_soon = tk_call_soon(root)  # SDK glue: a hand-off to the Tk thread
+        self.ops = cti.control.nonblocking(self.call_soon)  # SDK glue: futures, callbacks on Tk
         root.title(f"Phone bar {line}")
         self.state = tk.Label(root, font=("TkDefaultFont", 14, "bold"), width=34, anchor="w")
         self.party = tk.Label(root, width=34, anchor="w")
@@ -62,7 +63,7 @@ class PhoneBar(CallListener, ConnectionListener):  # SDK
         else:
             future = getattr(self.ops, action.value)(conn)  # SDK
         self.note["text"] = f"{label}..."
-        future.add_done_callback(lambda f: self.done(label, f))  # SDK: runs on the Tk thread
+        future.add_done_callback(lambda f: self.done(label, f))  # SDK glue: runs on Tk
 
     def done(self, label: str, future: Future[Any]) -> None:
         error = future.exception()
@@ -103,9 +104,9 @@ class PhoneBar(CallListener, ConnectionListener):  # SDK
 def run(root: tk.Tk, config: CtiConfig, line: str) -> PhoneBar:
     """Build the phone bar in ``root`` and start its client in the background (Tk thread)."""
     bar = PhoneBar(root, CtiClient(config), line)  # SDK
-    bar.cti.add_listener(bar, call_soon=bar.call_soon)  # SDK
+    bar.cti.add_listener(bar, call_soon=bar.call_soon)  # SDK glue: callbacks on Tk
     bar.cti.monitor(line)  # SDK
-    bar.cti.start(wait=False)  # SDK: returns at once, retries while the PBX is down
+    bar.cti.start(wait=False)  # SDK glue: returns at once, retries while the PBX is down
     return bar
 
 
