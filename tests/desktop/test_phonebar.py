@@ -178,3 +178,25 @@ def test_dial_and_hang_up_from_the_phone_bar(root: Any, sim: AriSimulator) -> No
     finally:
         bar.cti.stop()
         root.update()
+
+
+def test_an_outside_caller_rings_and_an_observed_call_offers_hang_up_only(
+        root: Any, sim: AriSimulator) -> None:
+    config = CtiConfig(url=sim.url, username=sim.username, password=sim.password,
+                       app="phonebar")
+    bar = load_phonebar().run(root, config, "PJSIP/1000")
+    admin = sim.admin_client()
+    try:
+        wait(root, "connected", lambda: bar.status["text"].startswith("connected"))
+        admin.trunk_call("+33123456789", "1000", name="ACME")  # plain Dial(): observed
+        wait(root, "ringing", lambda: bar.state["text"].startswith("RINGING"))
+        assert "+33123456789" in bar.party["text"]
+        admin.answer("1000")
+        wait(root, "connected call", lambda: bar.state["text"].startswith("CONNECTED"))
+        assert enabled(bar) == {"Dial", "Hang up"}  # not in the SDK's application
+        bar.buttons["Hang up"].invoke()
+        wait(root, "hung up", lambda: bar.state["text"].startswith("IDLE")
+             and admin.calls() == [])
+    finally:
+        bar.cti.stop()
+        root.update()
