@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # the package and its two runtime deps only (what `make demo` needs); STAMP adds the dev tools
 RUNTIME := $(VENV)/.runtime
 
-.PHONY: install desktop-deps test integration lab lab-stop lint typecheck docs demo bench stress check clean
+.PHONY: install desktop-deps screenshots phonebar test integration lab lab-stop lint typecheck docs demo bench stress check clean
 
 $(RUNTIME): setup.cfg setup.py pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,23 +21,32 @@ $(STAMP): $(RUNTIME)
 install: $(STAMP)  ## create .venv with the package (editable) and every dev tool
 
 # What the desktop hand-off tests need of the system (tests/desktop): Xvfb for Tk, tkinter,
-# and the libraries PySide6's offscreen platform loads. Installed (Debian, as root) when missing.
-DESKTOP_DEBS := xvfb python3-tk libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3
+# the libraries PySide6's offscreen platform loads, and ImageMagick's import for the phone bar's
+# screenshots. Installed (Debian, as root) when missing.
+DESKTOP_DEBS := xvfb python3-tk libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3 imagemagick
 
 desktop-deps:  ## the system packages of the desktop tests (Xvfb, tkinter, Qt's libraries)
 	@command -v Xvfb >/dev/null && $(PYTHON) -c 'import tkinter' 2>/dev/null \
 	  && ldconfig -p | grep -q 'libEGL.so.1 ' && ldconfig -p | grep -q 'libxkbcommon.so.0 ' \
+	  && command -v import >/dev/null \
 	  || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(DESKTOP_DEBS); }
+
+screenshots: $(STAMP) desktop-deps  ## docs/_static/phonebar-*.png: the phone bar test, under Xvfb
+	PHONEBAR_SCREENSHOTS=$(CURDIR)/docs/_static $(BIN)/python -m pytest tests/desktop/test_phonebar.py -q
+
+phonebar: $(RUNTIME)  ## the example Tk phone bar on an embedded simulator (needs a display)
+	$(BIN)/python examples/phonebar.py --sim
 
 test: $(STAMP) desktop-deps  ## the unit test suite (no PBX needed)
 	$(BIN)/python -m pytest tests --ignore=tests/integration -q
 
 lint: $(STAMP)  ## ruff, and import-linter's layering contracts (pyproject.toml)
-	$(BIN)/ruff check asterisk_cti tests benchmarks
+	$(BIN)/ruff check asterisk_cti tests benchmarks examples
 	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+	$(BIN)/mypy --strict examples
 
 docs: $(STAMP)
 	$(BIN)/sphinx-build -q -W -b html docs docs/_build/html
