@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # the package and its two runtime deps only (what `make demo` needs); STAMP adds the dev tools
 RUNTIME := $(VENV)/.runtime
 
-.PHONY: install desktop-deps test integration lab lab-stop lint typecheck docs demo bench stress check clean
+.PHONY: install desktop-deps broker-deps test integration lab lab-stop lint typecheck docs demo bench stress check clean
 
 $(RUNTIME): setup.cfg setup.py pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,13 @@ desktop-deps:  ## the system packages of the desktop tests (Xvfb, tkinter, Qt's 
 	  && ldconfig -p | grep -q 'libEGL.so.1 ' && ldconfig -p | grep -q 'libxkbcommon.so.0 ' \
 	  || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(DESKTOP_DEBS); }
 
-test: $(STAMP) desktop-deps  ## the unit test suite (no PBX needed)
+# The MQTT broker of the call-centre server tests (tests/server): mosquitto and
+# mosquitto_passwd, from the Debian package. Installed (as root) when missing.
+broker-deps:  ## the system package of the server tests (mosquitto)
+	@{ command -v mosquitto || test -x /usr/sbin/mosquitto; } >/dev/null && command -v mosquitto_passwd >/dev/null \
+	  || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q mosquitto; }
+
+test: $(STAMP) desktop-deps broker-deps  ## the unit test suite (no PBX needed)
 	$(BIN)/python -m pytest tests --ignore=tests/integration -q
 
 lint: $(STAMP)  ## ruff, and import-linter's layering contracts (pyproject.toml)
