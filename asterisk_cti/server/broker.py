@@ -24,7 +24,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Mapping
+from typing import List, Mapping, Optional
 
 from asterisk_cti import ConfigurationError
 
@@ -68,11 +68,15 @@ def _passwd_tool() -> str:
 
 def write_mosquitto_config(folder: Path, config: ServerConfig,
                            agent_passwords: Mapping[str, str], *, port: int,
-                           bind: str = "127.0.0.1") -> BrokerFiles:
+                           bind: str = "127.0.0.1",
+                           run_as: Optional[str] = None) -> BrokerFiles:
     """Write ``mosquitto.conf``, ``passwd`` and ``acl`` for ``config`` into ``folder``.
 
     :param agent_passwords: each agent's broker password (every agent of ``config`` needs
         one); the server's is ``config.broker_password``.
+    :param run_as: the system user mosquitto runs as when started as root (its ``user``
+        option; mosquitto's default is ``mosquitto``, which must then be able to read the
+        files).
     :raises ConfigurationError: a missing password, a name with a space or newline, or
         ``mosquitto_passwd`` missing or failing (its message carries no password).
     """
@@ -102,6 +106,7 @@ def write_mosquitto_config(folder: Path, config: ServerConfig,
         f"password_file {passwd}",
         f"acl_file {acl}",
         "persistence false",
+        *([f"user {run_as}"] if run_as else []),
         f"listener {port} {bind}",
         "",
     ]), encoding="utf-8")
