@@ -46,6 +46,7 @@ class Broker:
     port: int
     config: ServerConfig
     log: Path
+    mode: str
 
 
 def _mosquitto() -> str:
@@ -57,12 +58,14 @@ def _mosquitto() -> str:
 
 
 @pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    """mosquitto with the generated config; stopped (and waited for) after the test."""
+def broker(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Broker]:
+    """mosquitto with the generated config (rights mode ``dynsec``, or the test's indirect
+    parameter); stopped (and waited for) after the test."""
     port = _free_port()
     config = site_config(port)
+    mode = getattr(request, "param", "dynsec")
     files = write_mosquitto_config(tmp_path / "broker", config, PASSWORDS, port=port,
-                                   run_as="root" if os.geteuid() == 0 else None)
+                                   mode=mode, run_as="root" if os.geteuid() == 0 else None)
     log = tmp_path / "mosquitto.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen([_mosquitto(), "-c", str(files.conf)], stdout=out,
@@ -79,7 +82,7 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
                 if time.monotonic() > deadline:
                     pytest.fail(f"mosquitto did not listen: {log.read_text()}")
                 time.sleep(0.02)
-        yield Broker(port, config, log)
+        yield Broker(port, config, log, mode)
     finally:
         proc.terminate()
         try:

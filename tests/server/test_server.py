@@ -97,14 +97,32 @@ def test_bad_requests_get_typed_errors(server: CtiServer, agents: MakeAgent) -> 
         "error"]["type"] == "AccessDeniedError"
 
 
+def test_broker_refuses_other_agents_subscriptions(server: CtiServer,
+                                                   agents: MakeAgent) -> None:
+    agent = agents("1000")
+    # dynamic security: MQTT 5 SUBACK reason code 0x87, not authorized
+    assert agent.subscribe(f"cti/{SITE}/line/1002/#") == [0x87]
+    assert agent.subscribe(f"cti/{SITE}/line/1002/state") == [0x87]
+    assert agent.subscribe(f"cti/{SITE}/agent/1002/response") == [0x87]
+    assert agent.subscribe(f"cti/{SITE}/agent/1000/request") == [0x87]
+    assert agent.subscribe(f"cti/{SITE}/#") == [0x87]
+    assert agent.subscribe("#") == [0x87]
+    assert agent.subscribe(f"cti/{SITE}/line/1000/events") == [1]
+    assert agent.subscribe(f"cti/{SITE}/server/status") == [1]
+
+
+@pytest.mark.parametrize("broker", ["dynsec", "acl_file"], indirect=True)
 def test_broker_never_delivers_other_agents_topics(server: CtiServer,
-                                                  agents: MakeAgent) -> None:
-    """mosquitto's acl_file grants every SUBSCRIBE and checks read rights per message: 1000
-    subscribed to the whole site gets its own line and nothing of 1002's (nor its retained
-    state, nor 1002's responses)."""
+                                                  agents: MakeAgent, broker: Broker) -> None:
+    """Whatever 1000 manages to subscribe to, it receives its own line and nothing of
+    1002's (nor its retained state, nor 1002's responses). mosquitto's acl_file grants every
+    SUBSCRIBE and checks read rights per message; dynamic security refuses the SUBSCRIBE."""
     a1000, sup = agents("1000"), agents("sup")
-    assert a1000.subscribe(f"cti/{SITE}/#") == [1]
-    assert sup.subscribe(f"cti/{SITE}/line/#") == [1]
+    wide = f"cti/{SITE}/#" if broker.mode == "acl_file" else f"cti/{SITE}/line/+/events"
+    assert a1000.subscribe(wide) == ([1] if broker.mode == "acl_file" else [0x87])
+    assert a1000.subscribe(f"cti/{SITE}/line/1000/#") == [1]
+    for line in ("1000", "1002"):
+        assert sup.subscribe(f"cti/{SITE}/line/{line}/#") == [1]
     call = a1000.request({"version": 1, "op": "originate", "line": "PJSIP/1000",
                           "destination": "1002"})
     assert call["ok"], call
