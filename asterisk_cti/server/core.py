@@ -90,6 +90,7 @@ class CtiServer:
         self._pending = 0
         self._lock = threading.Lock()
         self._connected = threading.Event()
+        self._answered = threading.Event()  # the broker's CONNACK, success or not
         self._connect_code: Optional[ReasonCode] = None
         self._mqtt = self._make_mqtt()
 
@@ -139,7 +140,8 @@ class CtiServer:
         try:
             self._mqtt.connect(c.broker_host, c.broker_port, keepalive=30)
             self._mqtt.loop_start()
-            if not self._connected.wait(c.connect_timeout):
+            self._answered.wait(c.connect_timeout)
+            if not self._connected.is_set():
                 code = self._connect_code
                 raise ConnectError(
                     f"the MQTT broker {c.broker_host}:{c.broker_port} refused the server: "
@@ -194,6 +196,7 @@ class CtiServer:
             logger.error("server %s: the broker refused the connection: %s",
                          self.config.name, reason_code)
             client.disconnect()
+            self._answered.set()
             return
         site = self.config.site
         client.subscribe(topics.request_filter(site), qos=1)
@@ -201,6 +204,7 @@ class CtiServer:
                        json.dumps(schema.status_payload("online", self.config.name)), qos=1,
                        retain=True)
         self._connected.set()
+        self._answered.set()
 
     def _on_message(self, client: mqtt.Client, userdata: Any,
                     message: mqtt.MQTTMessage) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any, Callable, Iterator, Optional
 
 import pytest
@@ -176,8 +177,11 @@ def test_wrong_credentials_are_refused(server: CtiServer, agents: MakeAgent,
     wrong = ServerConfig(site=SITE, broker_port=broker.port, broker_password="Zq9-bad-secret",
                          connect_timeout=3)
     bad = CtiServer(wrong, _cti(sim))
+    started = time.monotonic()
     with pytest.raises(ConnectError) as info:
         bad.start()
+    assert time.monotonic() - started < 2.5  # the CONNACK's refusal, not the 3 s timeout
+    assert "Not authorized" in str(info.value) or "password" in str(info.value)
     assert "Zq9" not in str(info.value) and "Zq9" not in repr(bad)
     assert "Zq9" not in caplog.text and "secret" not in caplog.text
     assert "secret" not in broker.log.read_text()
