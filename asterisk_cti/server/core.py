@@ -92,6 +92,7 @@ class CtiServer:
         self._connected = threading.Event()
         self._answered = threading.Event()  # the broker's CONNACK, success or not
         self._connect_code: Optional[ReasonCode] = None
+        self._online: Optional[mqtt.MQTTMessageInfo] = None
         self._mqtt = self._make_mqtt()
 
     def __repr__(self) -> str:
@@ -146,6 +147,9 @@ class CtiServer:
                 raise ConnectError(
                     f"the MQTT broker {c.broker_host}:{c.broker_port} refused the server: "
                     f"{code}" if code is not None else "the MQTT broker did not answer")
+            online = self._online
+            if online is not None:  # the broker holds the retained "online" (its PUBACK)
+                online.wait_for_publish(c.connect_timeout)
             cti = self._client_factory(self._cti_config)
             self._cti = cti
             cti.add_listener(_Publisher(self))
@@ -200,9 +204,9 @@ class CtiServer:
             return
         site = self.config.site
         client.subscribe(topics.request_filter(site), qos=1)
-        client.publish(topics.server_status(site),
-                       json.dumps(schema.status_payload("online", self.config.name)), qos=1,
-                       retain=True)
+        self._online = client.publish(
+            topics.server_status(site),
+            json.dumps(schema.status_payload("online", self.config.name)), qos=1, retain=True)
         self._connected.set()
         self._answered.set()
 

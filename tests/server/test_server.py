@@ -42,9 +42,13 @@ def _is(kind: str, line: Optional[str] = None) -> Callable[[str, Any], bool]:
 
 def test_agent_gets_its_line_events_and_retained_snapshot(
         server: CtiServer, agents: MakeAgent) -> None:
+    # the server publishes the first snapshot once its client has synchronised
+    probe = agents("1000")
+    assert probe.subscribe(f"cti/{SITE}/line/1000/state") == [1]
+    probe.wait(lambda t, p: t.endswith("/state"))
+    # an agent that subscribes later gets it at once, retained, before any call
     agent = agents("1000")
     assert agent.subscribe(f"cti/{SITE}/line/1000/#") == [1]
-    # the retained snapshot arrives at once, before any call
     topic, snap, _, retained = agent.wait(lambda t, p: t.endswith("/state"))
     assert topic == f"cti/{SITE}/line/1000/state" and retained
     assert snap["version"] == 1 and snap["line"] == "PJSIP/1000"
@@ -59,11 +63,13 @@ def test_agent_gets_its_line_events_and_retained_snapshot(
     for key in ("call_id", "state", "phone_state", "calling", "connected", "cause", "reason",
                 "timestamp"):
         assert key in est
-    # a later subscriber gets the current line state, retained
+    # once the broker holds the connected state, a later subscriber gets it first, retained
+    agent.wait(lambda t, p: t.endswith("/state") and p["phone_state"] == "connected")
     late = agents("1000")
     assert late.subscribe(f"cti/{SITE}/line/1000/state") == [1]
-    _, snap, _, retained = late.wait(lambda t, p: bool(p.get("connections")))
+    _, snap, _, retained = late.wait(lambda t, p: True)
     assert retained and snap["connections"][0]["phone_state"] == "connected"
+    assert snap["connections"][0]["connection_id"] == est["connection_id"]
 
 
 def test_agent_holds_its_own_call_but_not_another_agents(
