@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # the package and its two runtime deps only (what `make demo` needs); STAMP adds the dev tools
 RUNTIME := $(VENV)/.runtime
 
-.PHONY: install desktop-deps screenshots phonebar test integration lab lab-stop lint typecheck docs demo bench stress check clean
+.PHONY: install desktop-deps broker-deps screenshots phonebar test integration lab lab-stop lint typecheck docs demo bench stress check clean
 
 $(RUNTIME): setup.cfg setup.py pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,7 +37,13 @@ screenshots: $(STAMP) desktop-deps  ## docs/_static/phonebar-*.png: the phone ba
 phonebar: $(RUNTIME)  ## the example Tk phone bar on an embedded simulator (needs a display)
 	$(BIN)/python examples/phonebar.py --sim
 
-test: $(STAMP) desktop-deps  ## the unit test suite (no PBX needed)
+# The MQTT broker of the call-centre server tests (tests/server): mosquitto and
+# mosquitto_passwd, from the Debian package. Installed (as root) when missing.
+broker-deps:  ## the system package of the server tests (mosquitto)
+	@{ command -v mosquitto || test -x /usr/sbin/mosquitto; } >/dev/null && command -v mosquitto_passwd >/dev/null \
+	  || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q mosquitto; }
+
+test: $(STAMP) desktop-deps broker-deps  ## the unit test suite (no PBX needed)
 	$(BIN)/python -m pytest tests --ignore=tests/integration -q
 
 lint: $(STAMP)  ## ruff, and import-linter's layering contracts (pyproject.toml)

@@ -4,8 +4,10 @@ Commands: ``demo`` (the embedded simulator plays the scenarios through a real cl
 live monitor and screen-pops), ``monitor`` (a live table of lines), ``screenpop`` (open a URL,
 run a command or call a webhook when a call rings at a line), ``dial`` (click-to-dial),
 ``events`` (stream the channel events of lines), ``record FILE`` (capture raw events as JSON
-lines for bug reports), ``replay FILE`` (play a recording through the SDK) and ``sim`` (run the
-embedded simulator, or drive a running one: ``asterisk-cti sim call 1000 1002``). Connection
+lines for bug reports), ``replay FILE`` (play a recording through the SDK), ``sim`` (run the
+embedded simulator, or drive a running one: ``asterisk-cti sim call 1000 1002``) and
+``serve`` (the call-centre server over MQTT, :mod:`asterisk_cti.server.serve`; needs the
+``server`` extra, imported only by this command). Connection
 settings come from flags or the environment (:meth:`CtiConfig.from_env`); the password is
 read from ``ASTERISK_CTI_PASSWORD`` only and never printed. ``monitor``, ``screenpop`` and
 ``dial`` take ``--sim`` to run against a freshly started embedded simulator instead.
@@ -29,6 +31,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 from typing import Any, NoReturn, Optional, Sequence, TextIO
 
 from . import AsteriskCtiError, ConfigurationError, __version__
@@ -126,6 +129,15 @@ def _cmd_sim(args: argparse.Namespace, out: TextIO) -> int:
     values = [getattr(args, n) for n in SIM_ACTIONS[args.action][0]]
     return run_sim_action(out, args.action, values, args.url, args.user,
                           timeout=getattr(args, "timeout", 5.0), name=getattr(args, "name", ""))
+
+
+def _cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
+    try:  # the server needs the optional paho-mqtt: import it only for this command
+        from .server.serve import run_serve
+    except ImportError as exc:
+        raise ConfigurationError("serve", str(exc)) from None
+    return run_serve(out, args.config, url=args.url, user=args.user, app=args.app,
+                     insecure=args.insecure, broker=args.broker, site=args.site)
 
 
 def _port(text: str) -> int:
@@ -281,6 +293,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_replay)
 
     _add_sim_parser(sub)
+    p = sub.add_parser("serve", help="the call-centre server: publish lines over MQTT, "
+                       "execute agents' requests (needs asterisk-cti[server])")
+    p.add_argument("--config", required=True, type=Path, metavar="FILE",
+                   help="the server's JSON configuration (site, broker, agents)")
+    p.add_argument("--broker", help="the broker URL mqtt://HOST:PORT (overrides the file)")
+    p.add_argument("--site", help="the site's topic level (overrides the file)")
+    _add_connection_flags(p)
+    p.epilog = ("The ARI password is read from $ASTERISK_CTI_PASSWORD and the broker password "
+                "from $ASTERISK_CTI_BROKER_PASSWORD only, never from a flag.")
+    p.set_defaults(func=_cmd_serve)
     return parser
 
 

@@ -1,0 +1,81 @@
+"""``asterisk-cti serve`` as a child process: online on the broker, offline on SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+from asterisk_cti.cli import main
+from asterisk_cti.sim import AriSimulator
+from tests.conftest import REPO
+
+from .conftest import SERVER_PASSWORD, SITE, Agent, Broker
+
+
+@pytest.fixture
+def sim() -> Iterator[AriSimulator]:
+    with AriSimulator(speed=20) as s:
+        yield s
+
+
+def _config_file(tmp_path: Path, broker: Broker) -> Path:
+    path = tmp_path / "server.json"
+    path.write_text(json.dumps({
+        "site": SITE, "broker": f"mqtt://127.0.0.1:{broker.port}",
+        "agents": {"1000": {"lines": ["PJSIP/1000"]}, "1002": {"lines": ["PJSIP/1002"]},
+                   "sup": {"lines": ["PJSIP/1000", "PJSIP/1002"], "supervisor": True}}}))
+    return path
+
+
+def test_serve_publishes_online_then_offline_on_sigterm(
+        tmp_path: Path, broker: Broker, sim: AriSimulator,
+        agents: Callable[..., Agent]) -> None:
+    agent = agents("1000")
+    assert agent.subscribe(f"cti/{SITE}/server/status") == [1]
+    assert agent.subscribe(f"cti/{SITE}/line/1000/state") == [1]
+    env = dict(os.environ, PYTHONPATH=str(REPO), ASTERISK_CTI_PASSWORD=sim.password,
+               ASTERISK_CTI_BROKER_PASSWORD=SERVER_PASSWORD)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "asterisk_cti.cli", "serve", "--config",
+         str(_config_file(tmp_path, broker)), "--url", sim.url, "--user", sim.username,
+         "--app", "cti-serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        cwd=str(REPO))
+    try:
+        agent.wait(lambda t, p: t.endswith("/server/status") and p["status"] == "online",
+                   timeout=20)
+        _, snap, _, _ = agent.wait(lambda t, p: t.endswith("/state"), timeout=20)
+        assert snap["line"] == "PJSIP/1000"
+        proc.send_signal(signal.SIGTERM)
+        agent.wait(lambda t, p: t.endswith("/server/status") and p["status"] == "offline")
+        output, _ = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert proc.returncode == 0, output
+    text = output.decode()
+    assert "serving 2 lines of site paris for 3 agents" in text
+    assert sim.password not in text and SERVER_PASSWORD not in text
+
+
+def test_serve_without_broker_password_is_a_usage_error(
+        tmp_path: Path, broker: Broker, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("ASTERISK_CTI_BROKER_PASSWORD", raising=False)
+    assert main(["serve", "--config", str(_config_file(tmp_path, broker))]) == 2
+    assert "ASTERISK_CTI_BROKER_PASSWORD" in capsys.readouterr().err
+
+
+def test_serve_with_a_malformed_config_is_a_usage_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"site": "a/b", "agents": {}}')
+    assert main(["serve", "--config", str(bad)]) == 2
+    assert "site" in capsys.readouterr().err
