@@ -216,8 +216,18 @@ class StasisEngine:
                 # asked before recording: a channel's last event (ChannelDestroyed) still
                 # concerns call control, although the state forgets the channel on it
                 state = self._state
-                wanted = any(state.concerns(cid) for cid in _ids_of(item.raw)) or (
+                raw = item.raw
+                wanted = any(state.concerns(cid) for cid in _ids_of(raw)) or (
                     etype == "StasisStart" and self._options().switch)
+                if wanted and etype == "Dial":  # the switch notes a leg's dial status only
+                    peer = raw.get("peer")
+                    pid = peer.get("id") if isinstance(peer, dict) else None
+                    wanted = isinstance(pid, str) and state.dialling_leg(pid) and bool(
+                        raw.get("dialstatus"))
+                elif wanted and etype == "ChannelLeftBridge":  # it ends SDK bridges only
+                    bridge = raw.get("bridge")
+                    bid = bridge.get("id") if isinstance(bridge, dict) else None
+                    wanted = isinstance(bid, str) and state.owns_bridge(bid)
             except Exception:
                 logger.exception("call control could not read an event")
         self._state.record(item)

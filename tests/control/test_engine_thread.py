@@ -81,8 +81,21 @@ def test_the_tap_hands_the_control_thread_only_what_the_switch_acts_on(
     assert "StasisStart" in queued
     assert set(ENGINE_EVENT_TYPES) - _ACTED_ON >= {"ChannelStateChange", "ChannelEnteredBridge"}
     # a plain StasisStart with the switch off and no plan or leg is not the switch's
+    first = list(queued)
     queued.clear()
     control.configure(ControlOptions(dial_timeout=5, switch=False))
-    pbx.dialplan_call("PJSIP/1006", "7002", ["dial", "1002"])
+    plain = pbx.dialplan_call("PJSIP/1006", "7002", ["dial", "1002"])
     pbx.idle()
     assert "StasisStart" not in queued
+    # a Dial whose peer is no leg of the SDK, leaving a bridge the SDK did not make: the
+    # switch would do nothing with them, so they stay on the processor
+    other = pbx.observed_channel("PJSIP/1005")
+    pbx.emit("Dial", caller=pbx.chan(plain), peer=pbx.chan(other), dialstatus="RINGING")
+    pbx.emit("ChannelLeftBridge", channel=pbx.chan(plain),
+             bridge={"id": "foreign", "technology": "simple_bridge", "channels": []})
+    assert pbx.seen.wait_for(lambda raw: raw["type"] == "ChannelLeftBridge")
+    pbx.idle()
+    assert "Dial" not in queued and "ChannelLeftBridge" not in queued
+    # while the Dial of a leg still reaches the switch (the end of an SDK bridge: the
+    # teardown tests of test_switch.py)
+    assert "Dial" in first
