@@ -40,6 +40,17 @@ from .switch import Switch
 logger = logging.getLogger(__name__)
 
 
+#: The event types :meth:`Switch.on_event <asterisk_cti.control.switch.Switch.on_event>` acts
+#: on. The other :data:`ENGINE_EVENT_TYPES` only feed :class:`StasisState` (recorded on the
+#: processor thread by the tap), so they never cost a hop to the control thread. A
+#: StasisStart of a channel call control does not follow yet matters only to the switch.
+_ACTED_ON = frozenset(
+    ("StasisStart", "StasisEnd", "ChannelDestroyed", "Dial", "ChannelLeftBridge",
+     "ChannelTransfer")
+)
+assert frozenset(ENGINE_EVENT_TYPES) >= _ACTED_ON
+
+
 class SerialRunner:
     """Runs callables one after the other, in submission order, on one thread of its own.
 
@@ -199,13 +210,26 @@ class StasisEngine:
         if not isinstance(item, Event):  # the call model's CTI events: not call control's
             return
         wanted = False
-        try:
-            # asked before recording: a channel's last event (ChannelDestroyed) still concerns
-            # call control, although the state forgets the channel on it
-            wanted = item.type in ENGINE_EVENT_TYPES and (item.type == "StasisStart" or any(
-                self._state.concerns(cid) for cid in _ids_of(item.raw)))
-        except Exception:
-            logger.exception("call control could not read an event")
+        etype = item.type
+        if etype in _ACTED_ON:
+            try:
+                # asked before recording: a channel's last event (ChannelDestroyed) still
+                # concerns call control, although the state forgets the channel on it
+                state = self._state
+                raw = item.raw
+                wanted = any(state.concerns(cid) for cid in _ids_of(raw)) or (
+                    etype == "StasisStart" and self._options().switch)
+                if wanted and etype == "Dial":  # the switch notes a leg's dial status only
+                    peer = raw.get("peer")
+                    pid = peer.get("id") if isinstance(peer, dict) else None
+                    wanted = isinstance(pid, str) and state.dialling_leg(pid) and bool(
+                        raw.get("dialstatus"))
+                elif wanted and etype == "ChannelLeftBridge":  # it ends SDK bridges only
+                    bridge = raw.get("bridge")
+                    bid = bridge.get("id") if isinstance(bridge, dict) else None
+                    wanted = isinstance(bid, str) and state.owns_bridge(bid)
+            except Exception:
+                logger.exception("call control could not read an event")
         self._state.record(item)
         if wanted:
             self._runner.submit(partial(self._act, item))

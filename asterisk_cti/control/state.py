@@ -151,6 +151,15 @@ class StasisState:
                 or channel_id in self._legs or channel_id in self._bridge_of
                 or channel_id in self._consults)
 
+    def dialling_leg(self, channel_id: str) -> bool:
+        """Whether the channel is a leg being dialled, lock-free (the tap's filter: a Dial
+        event matters to the switch only for a leg)."""
+        return channel_id in self._legs
+
+    def owns_bridge(self, bridge_id: str) -> bool:
+        """Whether the bridge is one the SDK created, lock-free (the tap's filter)."""
+        return bridge_id in self._bridges
+
     def record(self, event: Event) -> None:
         """Record what ``event`` says about the application (processor thread). Never raises:
         a hostile frame is logged and skipped."""

@@ -5,10 +5,15 @@
 decoded dict; :func:`parse_timestamp` reads Asterisk's time format. Pure functions: any thread
 (the processor thread on the hot path). The cheap ``"type":"`` sniffing of undecoded frames
 lives with the reader that needs it (:mod:`asterisk_cti.pipeline.transport`).
+
+With the optional ``speed`` extra (``pip install asterisk-cti[speed]``, which brings orjson)
+:func:`decode_frame` parses with ``orjson.loads`` when it can be imported; without it the
+standard library's C scanner does the work. Both accept and reject the same frames.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 from datetime import datetime
 from typing import Any, Callable, List, Mapping, Optional, Protocol, Tuple, Union, cast
@@ -25,15 +30,44 @@ class _HasRaw(Protocol):
 _scan_once: Callable[[str, int], Tuple[Any, int]] = cast(Any, json.JSONDecoder()).scan_once
 
 
+def _load_accelerator() -> Optional[Callable[[Union[bytes, str]], Any]]:
+    """``orjson.loads`` when orjson (the ``speed`` extra) can be imported, else None."""
+    try:
+        module = importlib.import_module("orjson")
+    except ImportError:
+        return None
+    loads = getattr(module, "loads", None)
+    return cast(Callable[[Union[bytes, str]], Any], loads) if callable(loads) else None
+
+
+#: The accelerated decoder, or None (tests swap it to cover both paths).
+_fast_loads = _load_accelerator()
+
+
 def decode_frame(frame: Union[bytes, str]) -> Any:
-    """Decode one websocket text frame as JSON, a quarter faster than ``json.loads``.
+    """Decode one websocket text frame as JSON, a quarter faster than ``json.loads`` (several
+    times faster with the ``speed`` extra's orjson).
 
     It skips ``json.loads``' encoding detection and wrapper layers (frames are UTF-8 by
     RFC 6455) and calls the C scanner directly; anything unusual (leading white space, an
-    empty frame) goes through ``json.loads`` for its exact error. Processor thread.
+    empty frame) goes through ``json.loads`` for its exact error. With orjson, a frame it
+    refuses (it is stricter: lone surrogates, NaN, integers past 64 bits) is decoded again
+    the standard way, so what is accepted and what is rejected does not depend on the
+    extra. One value differs: orjson reads an integer beyond 64 bits as a float (no ARI
+    field carries one; typed accessors treat it as a wrong type). Processor thread.
 
     :raises ValueError: when the frame is not one JSON value in UTF-8.
     """
+    fast = _fast_loads
+    if fast is not None:
+        try:
+            return fast(frame)
+        except ValueError:  # orjson.JSONDecodeError: the standard path decides
+            pass
+    return _decode_std(frame)
+
+
+def _decode_std(frame: Union[bytes, str]) -> Any:
     text = frame.decode("utf-8") if isinstance(frame, bytes) else frame
     try:
         value, end = _scan_once(text, 0)

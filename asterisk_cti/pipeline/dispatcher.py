@@ -1,9 +1,10 @@
-"""Ordered delivery lanes on a :class:`~concurrent.futures.ThreadPoolExecutor`.
+"""Ordered delivery lanes on a small pool of worker threads.
 
 The processor thread hands the dispatcher batches of ``(key, item)`` pairs. Items that share a
 key are delivered in the order they were submitted, one at a time; different keys run in
-parallel on the pool. A lane is one pool task that drains everything queued for its key, so
-a burst of events for one line costs one ``submit`` rather than one future per event.
+parallel on the pool. A lane is a queue of plain items: a key with nothing queued gets one
+entry in the pool's ready queue, and the worker that takes it drains everything queued for
+the key. No future, no work item per event: a burst for one line costs one ready entry.
 
 Every listener call goes through :func:`safe_call`: an exception is logged with the
 listener's name, handed to the error hook, and delivery goes on. A listener that blocks holds
@@ -17,7 +18,6 @@ import logging
 import threading
 import time
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Deque, Dict, Hashable, Iterable, List, Optional, Tuple
 
 from ..errors import ClientStoppedError
@@ -126,8 +126,13 @@ class Dispatcher:
         self._prefix = thread_name_prefix
         self._lock = threading.Lock()
         self._lanes: Dict[Hashable, _Lane] = {}
-        self._executor: Optional[ThreadPoolExecutor] = None
+        self._started = False
         self._stopping = False
+        self._threads: List[threading.Thread] = []
+        self._ready: Deque[Tuple[Hashable, _Lane]] = deque()
+        self._work = threading.Condition(self._lock)
+        self._waiting_workers = 0
+        self._generation = 0
         self._idle = threading.Condition(self._lock)
         self._room = threading.Condition(self._lock)
         self._room_limit = -1  # > -1 while the processor waits for room
@@ -137,11 +142,10 @@ class Dispatcher:
     def start(self) -> None:
         """Create the pool (idempotent). Its threads start on demand."""
         with self._lock:
-            if self._executor is None:
+            if not self._started:
+                self._started = True
                 self._stopping = False
-                self._executor = ThreadPoolExecutor(
-                    self._workers, thread_name_prefix=self._prefix
-                )
+                self._generation += 1
 
     def submit_many(self, pairs: Iterable[Tuple[Hashable, Any]]) -> Dict[Hashable, int]:
         """Queue items on their keys' lanes; start a lane task for each idle lane.
@@ -151,20 +155,22 @@ class Dispatcher:
             were: the common case).
         :raises ClientStoppedError: when the dispatcher is stopped.
         """
-        to_start: List[Tuple[Hashable, _Lane]] = []
         dropped: Dict[Hashable, int] = {}
         lane_cap = self._lane_capacity
         n = 0
         with self._lock:
-            if self._executor is None or self._stopping:
+            if not self._started or self._stopping:
                 raise ClientStoppedError("the dispatcher is stopped")
             lanes = self._lanes
+            ready = self._ready
+            started = 0
             for key, item in pairs:
                 n += 1
                 lane = lanes.get(key)
                 if lane is None:
                     lane = lanes[key] = _Lane()
-                    to_start.append((key, lane))
+                    ready.append((key, lane))
+                    started += 1
                 items = lane.items
                 items.append(item)
                 size = len(items)
@@ -188,11 +194,43 @@ class Dispatcher:
                 self._shed(self._queued - total, dropped)
             if dropped:
                 self.stats.dropped += sum(dropped.values())
-            executor = self._executor
-            self.stats.lanes_started += len(to_start)
-        for key, lane in to_start:
-            executor.submit(self._run_lane, key, lane)
+            if started:
+                self.stats.lanes_started += started
+                self._wake(started)
         return dropped
+
+    def _wake(self, started: int) -> None:
+        # Lock held. Wake a waiting worker per new lane, start threads up to ``workers``.
+        # A notified worker leaves the waiting count here, not when it wakes, so that a
+        # second batch before it runs does not count on it again.
+        waiting = min(self._waiting_workers, started)
+        if waiting:
+            self._waiting_workers -= waiting
+            self._work.notify(waiting)
+            started -= waiting
+        while started > 0 and len(self._threads) < self._workers:
+            started -= 1
+            thread = threading.Thread(
+                target=self._worker, args=(self._generation,),
+                name=f"{self._prefix}_{len(self._threads)}", daemon=True,
+            )
+            self._threads.append(thread)
+            thread.start()
+
+    def _worker(self, generation: int) -> None:
+        lock = self._lock
+        ready = self._ready
+        while True:
+            with lock:
+                while not ready:
+                    if self._stopping or self._generation != generation:
+                        return
+                    self._waiting_workers += 1
+                    self._work.wait()
+                if self._stopping or self._generation != generation:
+                    return
+                key, lane = ready.popleft()
+            self._run_lane(key, lane)
 
     def _shed(self, excess: int, dropped: Dict[Hashable, int]) -> None:
         # All lanes together are over the bound: drop the oldest items of the longest lanes
@@ -305,20 +343,23 @@ class Dispatcher:
         if drain:
             self.wait_idle(timeout)
         with self._lock:
-            executor = self._executor
-            self._executor = None
+            was_started = self._started
+            self._started = False
             self._stopping = True
             self._lanes.clear()
+            self._ready.clear()
             self._queued = 0
+            threads, self._threads = self._threads, []
             self._idle.notify_all()
             self._room.notify_all()
-        if executor is None:
+            self._work.notify_all()
+            self._waiting_workers = 0
+        if not was_started:
             return True
-        executor.shutdown(wait=False, cancel_futures=True)
         deadline = time.monotonic() + timeout
         me = threading.current_thread()
         ok = True
-        for thread in list(getattr(executor, "_threads", ())):
+        for thread in threads:
             if thread is me:
                 continue
             thread.join(max(0.0, deadline - time.monotonic()))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import pickle
+import sys
 
 import pytest
 
@@ -19,6 +20,7 @@ from asterisk_cti.events import (
     decode_frame,
     endpoint_of_channel_name,
     parse_event,
+    wire,
 )
 from asterisk_cti.events.catalogue import EVENT_CLASSES
 from tests.conftest import traces_dir
@@ -160,12 +162,37 @@ def test_dial_channel_is_the_peer_and_ids_cover_both_sides() -> None:
     assert isinstance(parse_event({"type": "ChannelCreated", "channel": {}}), ChannelCreated)
 
 
-def test_decode_frame_matches_json_loads_and_rejects_what_it_rejects() -> None:
-    for good in (b'{"type":"X","n":[1,2]}', ' {"a": "\\u00e9"} ', '{"a":1}\n', "[]"):
-        assert decode_frame(good) == json.loads(good)
-    for bad in (b"", b"{", b'{"a":1}x', b"\xff\xfe", b"[1] [2]", b"nul"):
+@pytest.fixture(params=["stdlib", "orjson"])
+def decoder(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """decode_frame on each path: the standard library's scanner, and the ``speed`` extra's
+    orjson (installed by the test extra)."""
+    if request.param == "stdlib":
+        monkeypatch.setattr(wire, "_fast_loads", None)
+    else:
+        orjson = pytest.importorskip("orjson")
+        monkeypatch.setattr(wire, "_fast_loads", orjson.loads)
+    return str(request.param)
+
+
+def test_decode_frame_matches_json_loads_and_rejects_what_it_rejects(decoder: str) -> None:
+    for good in (b'{"type":"X","n":[1,2]}', ' {"a": "\\u00e9"} ', '{"a":1}\n', "[]",
+                 # orjson refuses these; the standard path takes them, on both paths
+                 b'{"a":NaN}', '["\\ud800"]', b'{"a":1,"a":2}', b'[1.5e3, -0, true, null]'):
+        got = decode_frame(good)
+        want = json.loads(good)
+        assert repr(got) == repr(want)
+    for bad in (b"", b"{", b'{"a":1}x', b"\xff\xfe", b"[1] [2]", b"nul", b'"\xed\xa0\x80"'):
         with pytest.raises(ValueError):
             decode_frame(bad)
+
+
+def test_the_accelerator_is_used_only_when_orjson_imports(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "orjson", None)  # import orjson raises ImportError
+    assert wire._load_accelerator() is None
+    monkeypatch.delitem(sys.modules, "orjson")
+    orjson = pytest.importorskip("orjson")
+    assert wire._load_accelerator() is orjson.loads
 
 
 def test_caller_id_fields_are_read_by_name_and_converted_to_party_by_name() -> None:

@@ -163,3 +163,37 @@ def test_a_stuck_listener_does_not_hold_the_producer(monkeypatch: pytest.MonkeyP
     finally:
         gate.set()
         d.stop()
+
+
+def _lane_threads(prefix: str) -> List[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith(prefix)]
+
+
+def test_the_pool_is_bounded_named_and_reused_across_bursts_and_a_restart() -> None:
+    delivered: List[int] = []
+    done = threading.Condition()
+
+    def deliver(item: int) -> None:
+        with done:
+            delivered.append(item)
+            done.notify_all()
+
+    d = Dispatcher(deliver, workers=3, thread_name_prefix="disp-bound")
+    d.start()
+    for burst in range(5):
+        d.submit_many((key, burst * 100 + key) for key in range(50))
+        assert d.wait_idle(5.0)
+    names = sorted(t.name for t in _lane_threads("disp-bound"))
+    assert names and len(names) <= 3
+    assert all(n in ("disp-bound_0", "disp-bound_1", "disp-bound_2") for n in names)
+    assert sorted(delivered) == sorted(b * 100 + k for b in range(5) for k in range(50))
+    assert d.stats.delivered == 250
+    assert d.stop(timeout=5.0)
+    assert not _lane_threads("disp-bound")
+    # started again, it delivers on fresh threads, and stops them again
+    d.start()
+    d.submit_many([("k", 1000)])
+    with done:
+        assert done.wait_for(lambda: 1000 in delivered, timeout=5.0)
+    assert d.stop(timeout=5.0)
+    assert not _lane_threads("disp-bound")
