@@ -154,11 +154,25 @@ def test_a_failing_callback_or_call_soon_is_logged_and_the_others_still_run(
     def refuse(fn: Callable[[], None]) -> None:
         raise RuntimeError("the window is gone")
 
-    other = control.nonblocking(refuse).submit("op2", release.wait)
-    other.add_done_callback(lambda f: got.put(2))
-    release.set()
-    assert got.get(timeout=5) == 1
-    assert other.result(5) is True
+    refused_logged = threading.Event()
+
+    class Signal(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "call_soon refused" in record.getMessage():
+                refused_logged.set()
+
+    signal = Signal()
+    logging.getLogger("asterisk_cti.control.futures").addHandler(signal)
+    try:
+        other = control.nonblocking(refuse).submit("op2", release.wait)
+        other.add_done_callback(lambda f: got.put(2))
+        release.set()
+        assert got.get(timeout=5) == 1
+        assert other.result(5) is True
+        # the result is set before the done callbacks run: wait for the refusal's log line
+        assert refused_logged.wait(5)
+    finally:
+        logging.getLogger("asterisk_cti.control.futures").removeHandler(signal)
     done = threading.Event()
     gui.call_soon(done.set)  # the loop ran everything queued before this
     assert done.wait(5)
