@@ -23,6 +23,7 @@ from .transitions import (
     transition_table_rst,
 )
 from .types import (
+    CALL_EVENT_KEYS,
     LINE_OFFLINE,
     LINE_ONLINE,
     LINE_UNKNOWN,
@@ -43,6 +44,7 @@ from .types import (
 )
 
 __all__ = [
+    "CALL_EVENT_KEYS",
     "LINE_OFFLINE",
     "LINE_ONLINE",
     "LINE_UNKNOWN",

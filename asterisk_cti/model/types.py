@@ -129,6 +129,10 @@ class Party(NamedTuple):
             return NOBODY
         return cls(str(number), str(name))
 
+    def as_dict(self) -> Dict[str, str]:
+        """``{"number": ..., "name": ...}`` (empty strings when unknown). Any thread."""
+        return {"number": self.number, "name": self.name}
+
     def __bool__(self) -> bool:
         return bool(self.number or self.name)
 
@@ -280,6 +284,14 @@ class Line(NamedTuple):
         return best
 
 
+#: The keys of :meth:`CallEvent.as_dict`, in order.
+CALL_EVENT_KEYS: Tuple[str, ...] = (
+    "kind", "line", "call_id", "connection_id", "state", "previous_state", "phone_state",
+    "direction", "calling", "called", "connected", "cause", "dialstatus", "reason",
+    "line_state", "timestamp", "talking", "held",
+)
+
+
 class CallEvent(NamedTuple):
     """One CTI event (CSTA style) about a connection at a monitored line. Immutable.
 
@@ -329,6 +341,33 @@ class CallEvent(NamedTuple):
     def key(self) -> str:
         """The dispatch-order key: the line. Events of one line are delivered in order."""
         return self.line
+
+    def as_dict(self) -> Dict[str, Any]:
+        """The stable JSON-ready form (keys :data:`CALL_EVENT_KEYS`, in that order): what
+        ``asterisk-cti monitor --json`` prints, ``screenpop --post`` sends and the CTI
+        server publishes. Enumerations become their string values; ``direction`` is
+        ``None`` when unknown; parties are :meth:`Party.as_dict`. Pure; any thread.
+        """
+        return {
+            "kind": self.kind.value,
+            "line": self.line,
+            "call_id": self.call_id,
+            "connection_id": self.connection_id,
+            "state": self.state.value,
+            "previous_state": self.previous_state.value,
+            "phone_state": self.phone_state.value,
+            "direction": self.direction.value if self.direction is not None else None,
+            "calling": self.calling.as_dict(),
+            "called": self.called.as_dict(),
+            "connected": self.connected.as_dict(),
+            "cause": int(self.cause),
+            "dialstatus": self.dialstatus,
+            "reason": self.reason.value,
+            "line_state": self.line_state,
+            "timestamp": float(self.timestamp),
+            "talking": bool(self.talking),
+            "held": bool(self.held),
+        }
 
     def __repr__(self) -> str:
         return (

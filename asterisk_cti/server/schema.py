@@ -7,8 +7,12 @@ within a version. Event (``.../events``)::
      "connection_id": "1795665211.1", "state": "alerting", "previous_state": "null",
      "phone_state": "ringing", "direction": "incoming",
      "calling": {"number": "1000", "name": "Kai"}, "called": {"number": "1002", "name": ""},
-     "connected": {"number": "1000", "name": "Kai"}, "cause": 0, "reason": "normal",
-     "held": false, "talking": false, "timestamp": 1795665211.25}
+     "connected": {"number": "1000", "name": "Kai"}, "cause": 0, "dialstatus": "",
+     "reason": "normal", "line_state": "", "timestamp": 1795665211.25, "talking": false,
+     "held": false}
+
+(:meth:`CallEvent.as_dict <asterisk_cti.CallEvent.as_dict>` plus ``version``: the same keys as
+``asterisk-cti monitor --json``.)
 
 Line snapshot (``.../state``, retained)::
 
@@ -35,9 +39,9 @@ Response: ``{"version": 1, "ok": true, "result": {...}}`` or
 from __future__ import annotations
 
 import time
-from typing import Dict, Optional, Union
+from typing import Any, Dict, Optional, Union
 
-from asterisk_cti import CallEvent, Connection, Line, Party
+from asterisk_cti import CallEvent, Connection, Line
 
 __all__ = ["OPERATIONS", "SCHEMA_VERSION", "event_payload", "line_payload", "status_payload"]
 
@@ -48,42 +52,20 @@ SCHEMA_VERSION = 1
 OPERATIONS = ("originate", "answer", "hangup", "hold", "retrieve", "transfer", "redirect",
               "mute", "unmute", "send_dtmf")
 
-Json = Union[str, int, float, bool, None, Dict[str, "Json"], list]  # type: ignore[type-arg]
-
-
-def _party(party: Party) -> Dict[str, Json]:
-    return {"number": party.number, "name": party.name}
+Json = Union[str, int, float, bool, None, Dict[str, Any], list]  # type: ignore[type-arg]
 
 
 def event_payload(event: CallEvent) -> Dict[str, Json]:
     """The JSON form of a CTI event (keys above)."""
-    return {
-        "version": SCHEMA_VERSION,
-        "kind": event.kind.value,
-        "line": event.line,
-        "call_id": event.call_id,
-        "connection_id": event.connection_id,
-        "state": event.state.value,
-        "previous_state": event.previous_state.value,
-        "phone_state": event.phone_state.value,
-        "direction": event.direction.value if event.direction is not None else None,
-        "calling": _party(event.calling),
-        "called": _party(event.called),
-        "connected": _party(event.connected),
-        "cause": int(event.cause),
-        "reason": event.reason.value,
-        "held": bool(event.held),
-        "talking": bool(event.talking),
-        "timestamp": float(event.timestamp),
-    }
+    return {"version": SCHEMA_VERSION, **event.as_dict()}
 
 
 def _connection(c: Connection) -> Dict[str, Json]:
     return {
         "connection_id": c.connection_id, "call_id": c.call_id, "state": c.state.value,
         "phone_state": c.phone_state.value, "direction": c.direction.value,
-        "calling": _party(c.calling), "called": _party(c.called),
-        "connected": _party(c.connected), "held": bool(c.held), "talking": bool(c.talking),
+        "calling": c.calling.as_dict(), "called": c.called.as_dict(),
+        "connected": c.connected.as_dict(), "held": bool(c.held), "talking": bool(c.talking),
     }
 
 

@@ -22,17 +22,14 @@ import time
 from typing import Any, Dict, Tuple
 
 from asterisk_cti import CallEvent, Party
+from asterisk_cti.model import CALL_EVENT_KEYS
 
 from .text import printable
 
 __all__ = ["EVENT_KEYS", "TEMPLATE_FIELDS", "event_fields", "event_to_dict", "format_event"]
 
 #: The keys of :func:`event_to_dict`, in order.
-EVENT_KEYS: Tuple[str, ...] = (
-    "kind", "line", "call_id", "connection_id", "state", "previous_state", "phone_state",
-    "direction", "calling", "called", "connected", "cause", "dialstatus", "reason",
-    "line_state", "timestamp", "talking", "held",
-)
+EVENT_KEYS: Tuple[str, ...] = CALL_EVENT_KEYS
 
 _PARTIES = ("calling", "called", "connected")
 
@@ -44,10 +41,6 @@ TEMPLATE_FIELDS: Tuple[str, ...] = tuple(
 )
 
 
-def _party(party: Party) -> Dict[str, str]:
-    return {"number": party.number, "name": party.name}
-
-
 def event_to_dict(event: CallEvent) -> Dict[str, Any]:
     """The stable JSON-ready form of a CTI event (keys :data:`EVENT_KEYS`).
 
@@ -55,26 +48,7 @@ def event_to_dict(event: CallEvent) -> Dict[str, Any]:
     state events); parties are ``{"number": ..., "name": ...}`` with empty strings when
     unknown. Pure; any thread.
     """
-    return {
-        "kind": event.kind.value,
-        "line": event.line,
-        "call_id": event.call_id,
-        "connection_id": event.connection_id,
-        "state": event.state.value,
-        "previous_state": event.previous_state.value,
-        "phone_state": event.phone_state.value,
-        "direction": event.direction.value if event.direction is not None else None,
-        "calling": _party(event.calling),
-        "called": _party(event.called),
-        "connected": _party(event.connected),
-        "cause": int(event.cause),
-        "dialstatus": event.dialstatus,
-        "reason": event.reason.value,
-        "line_state": event.line_state,
-        "timestamp": float(event.timestamp),
-        "talking": bool(event.talking),
-        "held": bool(event.held),
-    }
+    return event.as_dict()
 
 
 def event_fields(event: CallEvent) -> Dict[str, str]:

@@ -176,3 +176,15 @@ def test_template_rejects_unknown_fields_with_the_allowed_list() -> None:
     with pytest.raises(ConfigurationError, match=r"allowed: .*\{calling\.name\}"):
         Template("{calling.nmae}", "--url")
     assert Template("{{literal}} {line}").render({"line": "PJSIP/1"}) == "{literal} PJSIP/1"
+
+
+def test_every_json_form_of_an_event_is_the_events_own_dict() -> None:
+    """monitor --json, screenpop --post and the CTI server publish one dictionary."""
+    from asterisk_cti.model import CALL_EVENT_KEYS
+    from asterisk_cti.server.schema import SCHEMA_VERSION, event_payload
+
+    event = _event()
+    assert tuple(event.as_dict()) == CALL_EVENT_KEYS
+    assert event_to_dict(event) == event.as_dict()
+    assert event_payload(event) == {"version": SCHEMA_VERSION, **event.as_dict()}
+    assert event.as_dict()["calling"] == {"number": "1000", "name": "Kai"}
