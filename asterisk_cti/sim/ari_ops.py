@@ -210,25 +210,13 @@ class AriOps(Features):
     def set_variable(self, ch: Channel, name: str, value: str, report: bool = False) -> None:
         """``POST /channels/{id}/variable`` (and originate variables): plain variables and
         the dialplan functions the simulator models."""
-        if name in ("CALLERID(name)", "CALLERID(num)", "CALLERID(all)"):
-            cname, cnum = ch.caller_name, ch.caller_number
-            if name == "CALLERID(name)":
-                cname = value
-            elif name == "CALLERID(num)":
-                cnum = value
+        func, _, part = name.partition("(")
+        if func in ("CALLERID", "CONNECTEDLINE") and part in ("name)", "num)", "all)"):
+            if func == "CALLERID":
+                self.caller_id(ch, *_id_with(part, value, ch.caller_name, ch.caller_number))
             else:
-                cname, cnum = _parse_callerid(value)
-            self.caller_id(ch, cname, cnum)
-            return
-        if name in ("CONNECTEDLINE(name)", "CONNECTEDLINE(num)", "CONNECTEDLINE(all)"):
-            cname, cnum = ch.connected_name, ch.connected_number
-            if name == "CONNECTEDLINE(name)":
-                cname = value
-            elif name == "CONNECTEDLINE(num)":
-                cnum = value
-            else:
-                cname, cnum = _parse_callerid(value)
-            self.connected_line(ch, cname, cnum)
+                self.connected_line(
+                    ch, *_id_with(part, value, ch.connected_name, ch.connected_number))
             return
         if name == "HOLD_INTERCEPT(set)":
             ch.hold_intercept = True
@@ -273,6 +261,16 @@ class AriOps(Features):
             self.device_states[name] = state
         if state != old:
             self.device_event(name, state)
+
+
+def _id_with(part: str, value: str, name: str, number: str) -> Tuple[str, str]:
+    """``(name, number)`` after setting ``FUNC(part)`` to ``value`` (``name)``, ``num)`` or
+    ``all)``, as the dialplan functions ``CALLERID``/``CONNECTEDLINE`` do)."""
+    if part == "name)":
+        return value, number
+    if part == "num)":
+        return name, value
+    return _parse_callerid(value)
 
 
 def _parse_callerid(value: str) -> Tuple[str, str]:
