@@ -177,6 +177,19 @@ def test_start_nowait_reports_a_permanent_error_and_stops_trying(
     assert client.failure is None
 
 
+def _start_error(client: CtiClient, rec: Recorder, wait: bool,
+                 expected: Type[BaseException]) -> Optional[BaseException]:
+    """The error a start reports: raised by ``start()`` (``wait``) or carried by the
+    ``on_disconnected`` event of ``start(wait=False)``."""
+    if wait:
+        with pytest.raises(expected) as info:
+            client.start(timeout=20.0)
+        return info.value
+    client.start(wait=False)
+    event = rec.wait_for(lambda e: e.error is not None, AT_ONCE)
+    return event.error if event is not None else None
+
+
 def _untrusted_tls_server(cert_dir: Path) -> Tuple[socket.socket, threading.Event,
                                                    threading.Thread]:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -213,14 +226,7 @@ def test_an_untrusted_certificate_is_reported_at_once(tls_cert_dir: Path, wait: 
     client.add_listener(rec)
     try:
         t0 = time.monotonic()
-        if wait:
-            with pytest.raises(TlsVerificationError) as info:
-                client.start(timeout=20.0)
-            err: Optional[BaseException] = info.value
-        else:
-            client.start(wait=False)
-            event = rec.wait_for(lambda e: e.error is not None, AT_ONCE)
-            err = event.error if event is not None else None
+        err = _start_error(client, rec, wait, TlsVerificationError)
         assert time.monotonic() - t0 < AT_ONCE
         assert isinstance(err, TlsVerificationError)
         assert "verify_tls" in str(err)
@@ -246,14 +252,8 @@ def test_an_unknown_monitored_source_is_reported_at_once(sim: AriSimulator,
     client.add_listener(rec)
     try:
         t0 = time.monotonic()
-        if wait:
-            with pytest.raises(UnknownSourceError) as info:
-                client.start(timeout=20.0)
-            err: Optional[BaseException] = info.value
-        else:
-            client.start(wait=False)
-            event = rec.wait_for(lambda e: e.error is not None, AT_ONCE)
-            err = event.error if event is not None else None
+        err = _start_error(client, rec, wait, UnknownSourceError)
+        if not wait:
             assert reactor_gone(AT_ONCE)
             assert client.failure is err
         assert time.monotonic() - t0 < AT_ONCE
