@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from .calldata import CallDataError
 from .client import CtiClient, ListenerHandle
 from .config import DEFAULT_EVENT_TYPES, CtiConfig
 from .control.calls import CallControl, ControlledCall
@@ -73,6 +74,7 @@ __all__ = [
     "CallFailedError",
     "CallListener",
     "CallStateError",
+    "CallDataError",
     "Connection",
     "ConnectionState",
     "ControlledCall",

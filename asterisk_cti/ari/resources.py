@@ -116,6 +116,10 @@ class Channels(_Resource):
         """``POST /channels/{id}/redirect?endpoint=``."""
         return self._rest.post("channels", channel_id, "redirect", params={"endpoint": endpoint})
 
+    def get_variable(self, channel_id: str, variable: str) -> Any:
+        """``GET /channels/{id}/variable?variable=`` (any channel, in Stasis or not)."""
+        return self._rest.get("channels", channel_id, "variable", params={"variable": variable})
+
     def set_variable(self, channel_id: str, variable: str, value: str) -> Any:
         """``POST /channels/{id}/variable?variable=&value=``."""
         return self._rest.post("channels", channel_id, "variable",

@@ -30,8 +30,21 @@ from dataclasses import replace
 from functools import partial
 from typing import Any, Dict, Mapping, Optional
 
+from ..calldata import (
+    INHERITED_VARIABLE,
+    VARIABLE,
+    decode_call_data,
+    encode_call_data,
+    merge_call_data,
+)
 from ..causes import HANGUP_REASONS
-from ..errors import AsteriskCtiError, CallFailedError, CallStateError
+from ..errors import (
+    AsteriskCtiError,
+    CallFailedError,
+    CallStateError,
+    InvalidResponseError,
+    NotFoundError,
+)
 from ..events.catalogue import Event
 from ..model.types import ControlHint
 from .base import _check_text, _check_wait_for
@@ -332,3 +345,51 @@ class CallControl(TransferOperations):
         channel_id = self._channel_of(target)
         self._require_stasis(channel_id, "POST", "redirect")
         self._ari.channels.redirect(channel_id, endpoint)
+
+    def call_data(self, target: Target) -> Dict[str, str]:
+        """The call data a channel carries (``GET /channels/{id}/variable?variable=CTI_DATA``;
+        works on any channel). ``{}`` when none was set. Any thread; blocks the caller.
+
+        :raises CallDataError: the variable holds something that is not call data (written
+            by another application or the dialplan).
+        :raises InvalidResponseError: Asterisk's answer is not ``{"value": "..."}``.
+        """
+        channel_id = self._channel_of(target)
+        try:
+            answer = self._ari.channels.get_variable(channel_id, VARIABLE)
+        except NotFoundError as exc:
+            if "variable" in str(exc).lower():
+                return {}  # Asterisk: "Provided variable was not found"
+            raise
+        value = answer.get("value") if isinstance(answer, dict) else None
+        if not isinstance(value, str):
+            raise InvalidResponseError("GET", f"channels/{channel_id}/variable",
+                                       "no string 'value'")
+        return decode_call_data(value)
+
+    def set_call_data(self, target: Target, data: Mapping[str, Optional[str]], *,
+                      replace: bool = False) -> Dict[str, str]:
+        """Attach data to a call: merge ``data`` into what the channel carries (a ``None``
+        value removes its key; ``replace=True`` starts from nothing) and store it in the
+        inherited variable ``__CTI_DATA``, so every channel created from this one afterwards
+        (the queue's agents, dialled and transferred parties) carries it too, and every
+        :class:`~asterisk_cti.CallEvent` of the call shows it as ``event.data`` (rules in
+        :mod:`asterisk_cti.calldata`). For a :class:`ControlledCall`, the agent's channel;
+        set it on the caller's channel (an IVR does) before the call goes on.
+
+        ``POST /channels/{id}/variable``: the channel must be in the application. Returns the
+        data now on the channel. Any thread; blocks the caller.
+
+        :raises CallDataError: a key or value breaks the rules (nothing is sent).
+        :raises NotInStasisError: the channel is not in the application.
+        """
+        channel_id = self._channel_of(target)
+        changes = dict(data)
+        for key, value in changes.items():
+            if value is not None and not isinstance(value, str):
+                raise TypeError(f"call data value of {key!r} must be a str or None")
+        merge_call_data({}, {k: v for k, v in changes.items() if v is not None})
+        self._require_stasis(channel_id, "POST", "variable")
+        merged = merge_call_data({} if replace else self.call_data(channel_id), changes)
+        self._ari.channels.set_variable(channel_id, INHERITED_VARIABLE, encode_call_data(merged))
+        return merged

@@ -35,6 +35,7 @@ from typing import (
     TYPE_CHECKING,
     Callable,
     Deque,
+    Dict,
     Generic,
     List,
     Mapping,
@@ -355,6 +356,18 @@ class ControlFutures:
         """:meth:`CallControl.redirect <asterisk_cti.control.CallControl.redirect>` as a
         future. Any thread; returns at once."""
         return self.submit("redirect", partial(self._control.redirect, target, endpoint))
+
+    def call_data(self, target: Target) -> ControlFuture[Dict[str, str]]:
+        """:meth:`CallControl.call_data <asterisk_cti.control.CallControl.call_data>` as a
+        future. Any thread; returns at once."""
+        return self.submit("call_data", partial(self._control.call_data, target))
+
+    def set_call_data(self, target: Target, data: Mapping[str, Optional[str]], *,
+                      replace: bool = False) -> ControlFuture[Dict[str, str]]:
+        """:meth:`CallControl.set_call_data <asterisk_cti.control.CallControl.set_call_data>`
+        as a future. Any thread; returns at once."""
+        return self.submit("set_call_data", partial(
+            self._control.set_call_data, target, data, replace=replace))
 
     # -- transfers.py -------------------------------------------------------------------------
 
