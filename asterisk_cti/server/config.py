@@ -8,9 +8,9 @@ A JSON file (``asterisk-cti serve --config FILE``) holds the same fields::
 
 Optional keys: ``"broker": "mqtts://HOST:8883"`` with ``broker_ca_file`` (else the system's
 CA store), ``broker_certfile`` and ``broker_keyfile`` (a client certificate) for TLS, always
-verified; ``keepalive``, ``fence_timeout`` and ``settle`` (high availability, see
-:class:`ServerConfig`); ``name`` (the server's name in its status); and ``asterisk``, the
-Asterisk servers by name, each with the lines it serves::
+verified; ``keepalive``, ``fence_timeout``, ``settle`` and ``takeover_delay`` (high
+availability, see :class:`ServerConfig`); ``name`` (the server's name in its status);
+and ``asterisk``, the Asterisk servers by name, each with the lines it serves::
 
     "asterisk": {"pbx1": {"url": "https://pbx1:8089", "username": "cti", "app": "cti",
                           "password_env": "PBX1_ARI_PASSWORD", "lines": ["PJSIP/1000"]},
@@ -122,6 +122,12 @@ class ServerConfig:
         keepalive).
     :ivar settle: seconds a server that claimed the lock waits for a competing claim before
         it becomes active (the last claim wins).
+    :ivar takeover_delay: seconds a standby waits, after the active server's ``offline``,
+        before it claims the site: an active server whose connection merely dropped
+        reconnects (paho retries after 1 s) and says ``online`` again within it, so a blip
+        is no takeover. A crash is taken over after about ``takeover_delay + settle`` plus
+        the clients' start (the will fires at once when the socket closes, after 1.5 times
+        the keepalive when the host vanishes).
     :ivar asterisk: the Asterisk servers by name (:class:`AsteriskServer`); empty: one
         server, named ``name``, given to :class:`~asterisk_cti.server.CtiServer` directly.
     """
@@ -143,6 +149,7 @@ class ServerConfig:
     keepalive: int = 10
     fence_timeout: Optional[float] = None
     settle: float = 0.5
+    takeover_delay: float = 2.0
     asterisk: Mapping[str, AsteriskServer] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -167,6 +174,8 @@ class ServerConfig:
             raise ConfigurationError("fence_timeout", "fence_timeout must be 0 to 3600 s")
         if not 0 <= self.settle <= 60:
             raise ConfigurationError("settle", "settle must be 0 to 60 seconds")
+        if not 0 <= self.takeover_delay <= 600:
+            raise ConfigurationError("takeover_delay", "takeover_delay must be 0 to 600 s")
         self._check_lines()
 
     def _check_lines(self) -> None:
@@ -263,6 +272,7 @@ class ServerConfig:
         for key, kind in (("name", str), ("broker_ca_file", str), ("broker_certfile", str),
                           ("broker_keyfile", str), ("keepalive", int),
                           ("fence_timeout", (int, float)), ("settle", (int, float)),
+                          ("takeover_delay", (int, float)),
                           ("workers", int), ("max_pending", int),
                           ("connect_timeout", (int, float))):
             if key in data:

@@ -372,7 +372,7 @@ class CtiServer:
         ready = False  # the retained status of the current connection was delivered
         lost_at: Optional[float] = None  # when the active server lost the broker
         settle_until: Optional[float] = None  # CLAIMING: decide then
-        not_before = 0.0  # no claim before this (after a failed activation)
+        not_before = 0.0  # no claim before this (takeover delay, failed activation)
         barrier = ""
         self._set_role(STARTING)
         try:
@@ -416,8 +416,10 @@ class CtiServer:
                     online = payload.get("status") == "online" and isinstance(who, str)
                     if online:
                         holder = who
-                    elif who == holder or not isinstance(who, str):
+                    elif holder is not None and (who == holder or not isinstance(who, str)):
                         holder = None
+                        if self._role in (STANDBY, STARTING):  # give a blip time to recover
+                            not_before = max(not_before, time.monotonic() + c.takeover_delay)
                     if ready and self._role in (ACTIVE, CLAIMING) and online and (
                             who != self.instance):
                         # the last claim wins: another server claimed after us
@@ -558,9 +560,6 @@ class CtiServer:
                                     qos=1, retain=True)
             self._to_standby()
             return False
-        conn = self._conn
-        if conn is not None:
-            conn.client.subscribe(topics.request_filter(c.site), qos=1)
         self.activations += 1
         self._set_role(ACTIVE)
         return True
@@ -602,7 +601,8 @@ class CtiServer:
         site = self.config.site
         subs = [(topics.server_status(site), 1),
                 (topics.server_barrier(site, self.instance), 1)]
-        if conn.will and self._role == ACTIVE:
+        if conn.will:  # the lock's connection: requests are subscribed before the claim,
+            # so that they reach it from the moment it is active
             subs.append((topics.request_filter(site), 1))
         conn.client.subscribe(subs)
         if conn.will and self._role == CLAIMING:
@@ -628,9 +628,16 @@ class CtiServer:
             self._inbox.put(("barrier", conn.gen, bytes(message.payload).decode("ascii",
                                                                                  "replace")))
             return
-        if self._role != ACTIVE or conn is not self._conn:
+        if conn is not self._conn:
             return
-        self._on_request(message)
+        if self._role == ACTIVE:
+            self._on_request(message)
+        elif self._role == CLAIMING:
+            parts = message.topic.split("/")
+            props = message.properties
+            if len(parts) == 5 and parts[4] == "request":
+                self._answer(parts[3], getattr(props, "CorrelationData", None),
+                             error=ServerBusyError("the server is taking over; try again"))
 
     def _on_request(self, message: mqtt.MQTTMessage) -> None:
         parts = message.topic.split("/")
