@@ -52,13 +52,15 @@ class Broker:
             self.proc.wait(10)
 
 
-def _broker(tmp_path: Path, mode: str, tls: Optional[TlsFiles]) -> Iterator[Broker]:
+def _broker(tmp_path: Path, mode: str, tls: Optional[TlsFiles],
+            make_config: Callable[[int], ServerConfig] = site_config,
+            passwords: Dict[str, str] = PASSWORDS) -> Iterator[Broker]:
     port = free_port()
-    config = site_config(port)
+    config = make_config(port)
     if tls is not None:
         config = dataclasses.replace(config, broker_tls=True, broker_ca_file=str(tls.ca_cert))
     files = write_mosquitto_config(
-        tmp_path / "broker", config, PASSWORDS, port=port, mode=mode,
+        tmp_path / "broker", config, passwords, port=port, mode=mode,
         run_as="root" if os.geteuid() == 0 else None,
         tls_certfile=tls.server_cert if tls else None,
         tls_keyfile=tls.server_key if tls else None)
