@@ -547,6 +547,11 @@ class CtiServer:
                 cti.start()
                 if self._lines_of[server]:
                     cti.monitor(*self._lines_of[server])
+                try:  # the calls the previous active server bridged are ours now
+                    cti.control.adopt_calls()
+                except AsteriskCtiError as exc:
+                    logger.warning("server %s: could not adopt the calls in progress on "
+                                   "%s: %s", self.instance, server, exc)
         except Exception as exc:
             logger.error("server %s: cannot start the Asterisk clients: %s", self.instance, exc)
             self._stop_clients(5.0)

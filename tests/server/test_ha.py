@@ -101,9 +101,23 @@ def test_standby_takes_over_a_crashed_active_with_the_call_intact(
     assert held["ok"], held
     agent.wait(lambda t, p: t.endswith("/events") and p["kind"] == "held")
     assert agent.request({"version": 1, "op": "retrieve", "connection_id": mine})["ok"]
-    assert agent.request({"version": 1, "op": "hangup", "connection_id": mine})["ok"]
+    # the new active adopted the bridge: when the far end hangs up, it ends the agent's leg
+    # and destroys the bridge, as the first one would have
+    sim.phone("1002").hangup()
     agent.wait(lambda t, p: t.endswith("/events") and p["kind"] == "connection_cleared")
+    assert _gone(sim, mine)
     assert first.activations == 1 and second.activations == 1
+
+
+def _gone(sim: AriSimulator, channel_id: str, timeout: float = 10.0) -> bool:
+    """Wait (a condition, with a deadline) until the channel and every bridge are gone."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with sim.pbx.lock:
+            if channel_id not in sim.pbx.channels and not sim.pbx.bridges:
+                return True
+        time.sleep(0.02)
+    return False
 
 
 def test_the_standby_never_takes_over_a_live_active(
@@ -181,3 +195,18 @@ def test_restarting_the_only_server_keeps_the_call_and_controls_it(
         agent.wait(lambda t, p: p.get("kind") == "held")
         assert agent.request({"version": 1, "op": "hangup", "connection_id": mine})["ok"]
         agent.wait(lambda t, p: p.get("kind") == "connection_cleared")
+        assert _gone(sim, theirs)  # the adopted bridge's call ended as a whole
+
+
+def test_a_call_that_ended_on_one_side_while_no_server_ran_is_ended(
+        broker: Broker, sim: AriSimulator, agents: MakeAgent) -> None:
+    agent = agents("1000")
+    with CtiServer(_ha_config(broker), _cti(sim)):
+        call = agent.request({"version": 1, "op": "originate", "line": "PJSIP/1000",
+                              "destination": "1002"})
+        assert call["ok"], call
+    mine = call["result"]["connection_id"]
+    sim.phone("1002").hangup()  # nobody watches: Asterisk leaves 1000 alone in the bridge
+    assert not _gone(sim, mine, timeout=0.3)
+    with CtiServer(_ha_config(broker), _cti(sim)):
+        assert _gone(sim, mine)  # adopted, found over, ended
