@@ -17,6 +17,7 @@ import os
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ from typing import Iterator, List
 
 import pytest
 
-__all__ = ["TlsFiles", "free_port", "make_tls", "mosquitto_path", "running_mosquitto"]
+__all__ = ["TcpProxy", "TlsFiles", "free_port", "make_tls", "mosquitto_path", "running_mosquitto"]
 
 
 def free_port() -> int:
@@ -130,3 +131,87 @@ def make_tls(folder: Path) -> TlsFiles:
         key.chmod(0o600)
     return TlsFiles(folder / "ca.crt", folder / "server.crt", folder / "server.key",
                     folder / "client.crt", folder / "client.key", folder / "rogue-ca.crt")
+
+
+class TcpProxy:
+    """A TCP relay on 127.0.0.1 to ``target_port``, to cut a client off the broker (a network
+    partition: both sides see the connection close, later connections are refused) and
+    restore it. Its threads are joined by :meth:`close`."""
+
+    def __init__(self, target_port: int) -> None:
+        self._target = target_port
+        self._listener = socket.socket()
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(16)
+        self._listener.settimeout(0.1)
+        self.port = int(self._listener.getsockname()[1])
+        self._lock = threading.Lock()
+        self._socks: List[socket.socket] = []
+        self._threads: List[threading.Thread] = []
+        self._cut = False
+        self._closed = threading.Event()
+        self._accepter = threading.Thread(target=self._accept, name="test-proxy-accept")
+        self._accepter.start()
+
+    def _accept(self) -> None:
+        while not self._closed.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            with self._lock:
+                if self._cut:
+                    client.close()
+                    continue
+                try:
+                    upstream = socket.create_connection(("127.0.0.1", self._target), timeout=5)
+                except OSError:
+                    client.close()
+                    continue
+                self._socks += [client, upstream]
+                for a, b in ((client, upstream), (upstream, client)):
+                    t = threading.Thread(target=self._pump, args=(a, b), name="test-proxy-pump")
+                    self._threads.append(t)
+                    t.start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        src.close()  # dst is closed by its own pump (shut down above, so it wakes)
+
+    def cut(self) -> None:
+        """Close every relayed connection and refuse new ones until :meth:`restore`."""
+        with self._lock:
+            self._cut = True
+            socks, self._socks = self._socks, []
+        for s in socks:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def restore(self) -> None:
+        with self._lock:
+            self._cut = False
+
+    def close(self) -> None:
+        self.cut()
+        self._closed.set()
+        self._accepter.join(5)
+        self._listener.close()
+        for t in self._threads:
+            t.join(5)

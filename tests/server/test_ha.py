@@ -14,6 +14,7 @@ import pytest
 from asterisk_cti import CtiConfig
 from asterisk_cti.server import CtiServer, ServerConfig
 from asterisk_cti.sim import AriSimulator
+from tests.mqtt_fixtures import TcpProxy
 
 from .conftest import SITE, Agent, Broker
 
@@ -210,3 +211,49 @@ def test_a_call_that_ended_on_one_side_while_no_server_ran_is_ended(
     assert not _gone(sim, mine, timeout=0.3)
     with CtiServer(_ha_config(broker), _cti(sim)):
         assert _gone(sim, mine)  # adopted, found over, ended
+
+
+def test_a_partitioned_active_is_fenced_and_the_two_never_take_turns(
+        broker: Broker, sim: AriSimulator, agents: MakeAgent) -> None:
+    """The active server loses the broker but not Asterisk: the standby takes over (its
+    websocket replaces the application's), the old one steps down at its fence timeout
+    without taking the application back, and rejoins as a standby when the network heals."""
+    proxy = TcpProxy(broker.port)
+    agent = agents("1000")
+    assert agent.subscribe(f"cti/{SITE}/server/status") == [1]
+    old = CtiServer(dataclasses.replace(_ha_config(broker), broker_port=proxy.port,
+                                        fence_timeout=6.0), _cti(sim))
+    new = CtiServer(_ha_config(broker), _cti(sim))
+    try:
+        old.start()
+        new.start()
+        assert (old.role, new.role) == ("active", "standby")
+        call = agent.request({"version": 1, "op": "originate", "line": "PJSIP/1000",
+                              "destination": "1002"})
+        assert call["ok"], call
+        proxy.cut()  # the broker sees the connection close: the old active's will fires
+        assert new.wait_active(10)
+        with sim.pbx.lock:
+            sink = sim.pbx.apps[APP].sink  # the new active's websocket holds the application
+        assert old.role == "active"  # still fencing: it cannot know yet
+        deadline = time.monotonic() + 10
+        while old.role == "active":  # steps down at its fence timeout
+            assert time.monotonic() < deadline
+            old.wait_standby(0.05)
+        assert not old.clients
+        with sim.pbx.lock:  # the old client never took the application back
+            assert sim.pbx.apps[APP].sink is sink
+        proxy.restore()
+        assert old.wait_standby(15)  # back on the broker: the status names the new active
+        assert new.role == "active" and (old.activations, new.activations) == (1, 1)
+        with sim.pbx.lock:
+            assert sim.pbx.apps[APP].sink is sink
+        # the call crossed all of it and the new active controls it
+        mine = call["result"]["connection_id"]
+        assert _in_bridge(sim, mine, call["result"]["peer_connection_id"])
+        assert agent.request({"version": 1, "op": "hangup", "connection_id": mine})["ok"]
+        assert _gone(sim, mine)
+    finally:
+        old.stop()
+        new.stop()
+        proxy.close()
