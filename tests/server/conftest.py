@@ -54,7 +54,8 @@ class Broker:
 
 def _broker(tmp_path: Path, mode: str, tls: Optional[TlsFiles],
             make_config: Callable[[int], ServerConfig] = site_config,
-            passwords: Dict[str, str] = PASSWORDS) -> Iterator[Broker]:
+            passwords: Dict[str, str] = PASSWORDS,
+            client_certs: bool = False) -> Iterator[Broker]:
     port = free_port()
     config = make_config(port)
     if tls is not None:
@@ -63,7 +64,8 @@ def _broker(tmp_path: Path, mode: str, tls: Optional[TlsFiles],
         tmp_path / "broker", config, passwords, port=port, mode=mode,
         run_as="root" if os.geteuid() == 0 else None,
         tls_certfile=tls.server_cert if tls else None,
-        tls_keyfile=tls.server_key if tls else None)
+        tls_keyfile=tls.server_key if tls else None,
+        tls_client_ca=tls.ca_cert if tls and client_certs else None)
     log = tmp_path / "mosquitto.log"
     with running_mosquitto(files.conf, port, log) as proc:
         yield Broker(port, config, log, mode, tls, proc)
@@ -81,6 +83,12 @@ def tls_broker(tmp_path: Path) -> Iterator[Broker]:
     """mosquitto whose only listener speaks TLS with a throwaway CA (``broker.tls``); its
     ``config`` connects with ``mqtts`` and trusts that CA."""
     yield from _broker(tmp_path, "dynsec", make_tls(tmp_path / "tls"))
+
+
+@pytest.fixture
+def mtls_broker(tmp_path: Path) -> Iterator[Broker]:
+    """Like ``tls_broker``, and the broker requires a client certificate signed by its CA."""
+    yield from _broker(tmp_path, "dynsec", make_tls(tmp_path / "tls"), client_certs=True)
 
 
 class Agent:

@@ -138,6 +138,11 @@ def test_the_standby_never_takes_over_a_live_active(
     assert not second.wait_active(2.0)
     assert first.role == "active" and second.role == "standby"
     assert (first.activations, second.activations) == (1, 0)
+    # even the standby's crash leaves the status alone: it carries no will
+    second.crash()
+    assert agent.request({"version": 1, "op": "explode"})["error"]["type"] == \
+        "BadRequestError"  # the active still serves
+    assert first.role == "active"
     # nothing the standby said reached the status topic
     assert all(item[1].get("instance") != second.instance for item in list(
         agent.messages.queue))

@@ -120,3 +120,24 @@ def test_a_second_serve_is_a_standby_and_takes_over_a_killed_one(
             proc.wait(10)
             if proc.stdout is not None:
                 proc.stdout.close()
+
+
+def test_serve_with_named_asterisk_servers_needs_their_passwords(
+        tmp_path: Path, broker: Broker, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "multi.json"
+    path.write_text(json.dumps({
+        "site": SITE, "broker": f"mqtt://127.0.0.1:{broker.port}",
+        "agents": {"1000": {"lines": ["PJSIP/1000"]}, "2000": {"lines": ["PJSIP/2000"]}},
+        "asterisk": {"pbx1": {"url": "http://127.0.0.1:9", "lines": ["PJSIP/1000"],
+                              "password_env": "PBX1_PW"},
+                     "pbx2": {"url": "http://127.0.0.1:9", "lines": ["PJSIP/2000"],
+                              "password_env": "PBX2_PW"}}}))
+    monkeypatch.setenv("ASTERISK_CTI_BROKER_PASSWORD", SERVER_PASSWORD)
+    monkeypatch.setenv("PBX1_PW", "one")
+    monkeypatch.delenv("PBX2_PW", raising=False)
+    assert main(["serve", "--config", str(path)]) == 2
+    assert "$PBX2_PW" in capsys.readouterr().err
+    monkeypatch.setenv("PBX2_PW", "two")  # --url names one server, but there are two
+    assert main(["serve", "--config", str(path), "--url", "http://127.0.0.1:9"]) == 2
+    assert "per server" in capsys.readouterr().err

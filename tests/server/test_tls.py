@@ -86,3 +86,15 @@ def test_mqtts_urls_and_tls_settings_are_validated(tmp_path: object) -> None:
                                broker_password="pw")
     with pytest.raises(ConfigurationError):
         ServerConfig(site="s", broker_tls=True, broker_keyfile="k.pem")
+
+
+def test_a_client_certificate_when_the_broker_requires_one(
+        mtls_broker: Broker, sim: AriSimulator) -> None:
+    tls = mtls_broker.tls
+    assert tls is not None
+    with pytest.raises(ConnectError):  # no certificate: the handshake fails
+        CtiServer(dataclasses.replace(mtls_broker.config, connect_timeout=3), _cti(sim)).start()
+    config = dataclasses.replace(mtls_broker.config, broker_certfile=str(tls.client_cert),
+                                 broker_keyfile=str(tls.client_key))
+    with CtiServer(config, _cti(sim)) as server:
+        assert server.role == "active"
