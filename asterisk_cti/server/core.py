@@ -461,7 +461,7 @@ class CtiServer:
                 if (self._role == CLAIMING and settle_until is not None
                         and now >= settle_until):
                     settle_until = None
-                    if holder == self.instance:
+                    if holder == self.instance and ready:  # still connected: ours
                         if not self._activate():
                             not_before = time.monotonic() + 5.0
                             holder = None
