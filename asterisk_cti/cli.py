@@ -137,7 +137,10 @@ def _cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
     except ImportError as exc:
         raise ConfigurationError("serve", str(exc)) from None
     return run_serve(out, args.config, url=args.url, user=args.user, app=args.app,
-                     insecure=args.insecure, broker=args.broker, site=args.site)
+                     insecure=args.insecure, broker=args.broker, site=args.site,
+                     name=args.name, broker_ca=args.broker_ca, broker_cert=args.broker_cert,
+                     broker_key=args.broker_key, keepalive=args.keepalive,
+                     fence_timeout=args.fence_timeout, takeover_delay=args.takeover_delay)
 
 
 def _port(text: str) -> int:
@@ -297,8 +300,27 @@ def build_parser() -> argparse.ArgumentParser:
                        "execute agents' requests (needs asterisk-cti[server])")
     p.add_argument("--config", required=True, type=Path, metavar="FILE",
                    help="the server's JSON configuration (site, broker, agents)")
-    p.add_argument("--broker", help="the broker URL mqtt://HOST:PORT (overrides the file)")
+    p.add_argument("--broker", help="the broker URL mqtt://HOST:PORT, or mqtts://HOST:PORT "
+                   "for TLS (overrides the file)")
     p.add_argument("--site", help="the site's topic level (overrides the file)")
+    p.add_argument("--name", help="the server's name in its status (overrides the file)")
+    g = p.add_argument_group("broker TLS (with an mqtts:// broker; always verified)")
+    g.add_argument("--broker-ca", metavar="FILE",
+                   help="CA certificates (PEM) the broker's certificate must chain to "
+                        "(default: the system's)")
+    g.add_argument("--broker-cert", metavar="FILE", help="a client certificate (PEM)")
+    g.add_argument("--broker-key", metavar="FILE", help="its private key (PEM)")
+    g = p.add_argument_group("high availability (a second serve with the same settings "
+                             "is a standby)")
+    g.add_argument("--keepalive", type=int, metavar="SECONDS",
+                   help="MQTT keepalive; the broker declares a silent server dead after "
+                        "1.5 times it (default 10)")
+    g.add_argument("--fence-timeout", type=float, metavar="SECONDS",
+                   help="an active server without the broker this long steps down "
+                        "(default: the keepalive)")
+    g.add_argument("--takeover-delay", type=float, metavar="SECONDS",
+                   help="a standby waits this long after the active's last will before it "
+                        "takes over (default 2)")
     _add_connection_flags(p)
     p.epilog = ("The ARI password is read from $ASTERISK_CTI_PASSWORD and the broker password "
                 "from $ASTERISK_CTI_BROKER_PASSWORD only, never from a flag.")

@@ -128,6 +128,19 @@ class ControlBase:
             pool = self._pool
         return True if pool is None else pool.shutdown(timeout)
 
+    def adopt_calls(self) -> Tuple[str, ...]:
+        """Take over the calls an earlier process of this application left in its bridges
+        (a restarted server, a standby that took over): their bridges become this call
+        control's again, so that when one party hangs up the other is hung up and the bridge
+        destroyed, as for calls bridged here. A call one of whose parties left meanwhile is
+        ended now. Call it once the client is started. Blocking (two ``GET /bridges`` and
+        the clean-up); any thread.
+
+        :returns: the adopted bridge ids.
+        :raises AsteriskCtiError: the listing failed.
+        """
+        return tuple(self._engine.adopt_bridges())
+
     def wait_engine_idle(self, timeout: float) -> bool:
         """Block until the switch acted on every event it was given so far (any thread; used
         by :meth:`CtiClient.wait_idle`).

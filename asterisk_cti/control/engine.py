@@ -286,6 +286,31 @@ class StasisEngine:
             self._state.forget_bridge(bridge_id)
             raise
 
+    def adopt_bridges(self) -> List[str]:
+        """Take over the bridges an earlier process of this application left (named
+        ``APP:CALL_ID`` as :meth:`create_bridge` names them), then end the calls already over
+        (a party left while nobody watched). Two ``GET /bridges``: the second drops members
+        that left meanwhile. Returns the adopted bridge ids."""
+        prefix = f"{self.app}:"
+        adopted: List[str] = []
+        for bridge in self.ari.bridges.list():
+            bid, name, chans = bridge.get("id"), bridge.get("name"), bridge.get("channels")
+            if (isinstance(bid, str) and isinstance(name, str) and name.startswith(prefix)
+                    and isinstance(chans, list)):
+                members = [c for c in chans if isinstance(c, str)]
+                if self._state.adopt_bridge(bid, name[len(prefix):], members):
+                    adopted.append(bid)
+        if adopted:
+            now = {b.get("id"): b.get("channels") for b in self.ari.bridges.list()}
+            for bid in adopted:
+                chans = now.get(bid)
+                self._state.keep_members(bid, [c for c in chans if isinstance(c, str)]
+                                         if isinstance(chans, list) else [])
+                self.teardown_if_over(bid)
+            logger.info("call control: adopted %d bridges of application %s", len(adopted),
+                        self.app)
+        return adopted
+
     def destroy_bridge(self, bridge_id: str) -> None:
         """Mark an SDK bridge closing and ``DELETE /bridges/{id}`` (best effort)."""
         self._state.mark_closing(bridge_id)

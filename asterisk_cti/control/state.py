@@ -19,7 +19,7 @@ import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Set, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Set, Tuple
 
 from ..events.catalogue import Event
 
@@ -302,6 +302,33 @@ class StasisState:
         """Record a bridge the SDK is about to create (before the request is sent)."""
         with self._lock:
             self._bridges[bridge_id] = OwnedBridge(bridge_id, call_id, protect=protect)
+
+    def adopt_bridge(self, bridge_id: str, call_id: str, members: Iterable[str]) -> bool:
+        """Take over a bridge an earlier process of the same application created, with its
+        members (in the application, since a Stasis bridge holds only such channels).
+        False when the bridge is known already."""
+        with self._lock:
+            if bridge_id in self._bridges:
+                return False
+            owned = OwnedBridge(bridge_id, call_id, members=set(members))
+            self._bridges[bridge_id] = owned
+            for member in owned.members:
+                self._bridge_of[member] = bridge_id
+                self._in_stasis.setdefault(member, "")
+                self._outside.pop(member, None)
+            return True
+
+    def keep_members(self, bridge_id: str, present: Iterable[str]) -> None:
+        """Drop the members of an SDK bridge that are not in ``present`` (a later listing)."""
+        keep = set(present)
+        with self._lock:
+            owned = self._bridges.get(bridge_id)
+            if owned is None:
+                return
+            for member in owned.members - keep:
+                owned.members.discard(member)
+                if self._bridge_of.get(member) == bridge_id:
+                    del self._bridge_of[member]
 
     def forget_bridge(self, bridge_id: str) -> None:
         """Forget a bridge whose creation failed."""

@@ -9,13 +9,20 @@ package never imports this one. See ``docs/callcentre.rst``.
 from __future__ import annotations
 
 from .broker import BrokerFiles, acl_text, write_mosquitto_config
-from .config import AgentRights, ServerConfig
+from .config import AgentRights, AsteriskServer, ServerConfig
 from .core import CtiServer
-from .errors import AccessDeniedError, BadRequestError, ServerBusyError, ServerRequestError
+from .errors import (
+    AccessDeniedError,
+    BadRequestError,
+    BrokerTlsError,
+    ServerBusyError,
+    ServerRequestError,
+)
 from .schema import OPERATIONS, SCHEMA_VERSION
 
 __all__ = [
-    "OPERATIONS", "SCHEMA_VERSION", "AccessDeniedError", "AgentRights", "BadRequestError",
-    "BrokerFiles", "CtiServer", "ServerBusyError", "ServerConfig", "ServerRequestError",
+    "OPERATIONS", "SCHEMA_VERSION", "AccessDeniedError", "AgentRights", "AsteriskServer",
+    "BadRequestError", "BrokerFiles", "BrokerTlsError", "CtiServer", "ServerBusyError",
+    "ServerConfig", "ServerRequestError",
     "acl_text", "write_mosquitto_config",
 ]

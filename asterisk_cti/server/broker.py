@@ -142,7 +142,9 @@ def passwd_line(user: str, password: str) -> str:
 def write_mosquitto_config(folder: Path, config: ServerConfig,
                            agent_passwords: Mapping[str, str], *, port: int,
                            bind: str = "127.0.0.1", mode: str = "dynsec",
-                           run_as: Optional[str] = None) -> BrokerFiles:
+                           run_as: Optional[str] = None, tls_certfile: Optional[Path] = None,
+                           tls_keyfile: Optional[Path] = None,
+                           tls_client_ca: Optional[Path] = None) -> BrokerFiles:
     """Write ``mosquitto.conf`` and the rights files for ``config`` into ``folder``.
 
     :param agent_passwords: each agent's broker password (every agent of ``config`` needs
@@ -151,8 +153,16 @@ def write_mosquitto_config(folder: Path, config: ServerConfig,
     :param run_as: the system user mosquitto runs as when started as root (its ``user``
         option; mosquitto's default is ``mosquitto``, which must then be able to read the
         files).
-    :raises ConfigurationError: a missing password, an unknown mode, or the plugin missing.
+    :param tls_certfile: with ``tls_keyfile``: the listener speaks TLS only (``mqtts://``),
+        with this certificate chain (PEM) and key; clients verify it against their CA file.
+    :param tls_client_ca: also require a client certificate signed by this CA (PEM).
+    :raises ConfigurationError: a missing password, an unknown mode, the plugin missing, or
+        half a TLS setting.
     """
+    if (tls_certfile is None) != (tls_keyfile is None) or (
+            tls_client_ca is not None and tls_certfile is None):
+        raise ConfigurationError("tls", "a TLS listener needs both tls_certfile and "
+                                 "tls_keyfile (and tls_client_ca only with them)")
     if mode not in ("dynsec", "acl_file"):
         raise ConfigurationError("mode", f"unknown broker rights mode {mode!r}")
     missing = [a for a in config.agents if not agent_passwords.get(a)]
@@ -179,7 +189,13 @@ def write_mosquitto_config(folder: Path, config: ServerConfig,
         rights = (passwd, acl)
     if run_as:
         lines.append(f"user {run_as}")
-    lines += [f"listener {port} {bind}", ""]
+    lines.append(f"listener {port} {bind}")
+    if tls_certfile is not None:
+        lines += [f"certfile {tls_certfile}", f"keyfile {tls_keyfile}",
+                  "tls_version tlsv1.2"]
+        if tls_client_ca is not None:
+            lines += [f"cafile {tls_client_ca}", "require_certificate true"]
+    lines.append("")
     conf.write_text("\n".join(lines), encoding="utf-8")
     return BrokerFiles(conf=conf, rights=rights)
 

@@ -3,9 +3,15 @@ of the response's ``error``)."""
 
 from __future__ import annotations
 
-from asterisk_cti import AsteriskCtiError
+from asterisk_cti import AsteriskCtiError, ConnectError
 
-__all__ = ["AccessDeniedError", "BadRequestError", "ServerBusyError", "ServerRequestError"]
+__all__ = ["AccessDeniedError", "BadRequestError", "BrokerTlsError", "ServerBusyError",
+           "ServerRequestError"]
+
+
+class BrokerTlsError(ConnectError):
+    """TLS with the MQTT broker failed: its certificate is not trusted (``ca_file``) or does
+    not name the host, or the handshake failed."""
 
 
 class ServerRequestError(AsteriskCtiError):

@@ -24,7 +24,11 @@ Line snapshot (``.../state``, retained)::
 
 Server status (``.../server/status``, retained; the last will says ``offline``)::
 
-    {"version": 1, "status": "online", "server": "server", "timestamp": 1795665211.25}
+    {"version": 1, "status": "online", "server": "server",
+     "instance": "server-host-4242-9f0c1a", "timestamp": 1795665211.25}
+
+``instance`` names the process holding the site (the active server among an active and its
+standbys); an ``offline`` status names the one that stopped or died.
 
 Request (``.../agent/AGENT/request``, MQTT 5 response topic + correlation data)::
 
@@ -79,7 +83,12 @@ def line_payload(line: Line, timestamp: Optional[float] = None) -> Dict[str, Jso
     }
 
 
-def status_payload(status: str, server: str) -> Dict[str, Json]:
-    """The JSON form of the server's liveness (``online`` or ``offline``)."""
-    return {"version": SCHEMA_VERSION, "status": status, "server": server,
-            "timestamp": time.time()}
+def status_payload(status: str, server: str,
+                   instance: Optional[str] = None) -> Dict[str, Json]:
+    """The JSON form of the server's liveness (``online`` or ``offline``); ``instance``: the
+    process that is (or was) active, unique per run (the lock's holder)."""
+    body: Dict[str, Json] = {"version": SCHEMA_VERSION, "status": status, "server": server,
+                             "timestamp": time.time()}
+    if instance is not None:
+        body["instance"] = instance
+    return body

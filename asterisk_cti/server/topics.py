@@ -6,6 +6,8 @@ topic                                       what                                
 ``cti/SITE/line/EXT/events``                every CTI event of the line (QoS 1)    server
 ``cti/SITE/line/EXT/state``                 the line's snapshot (retained, QoS 1)  server
 ``cti/SITE/server/status``                  the server's liveness (retained, will) server
+                                            and the active/standby lock
+``cti/SITE/server/barrier/INSTANCE``        a server's own round-trip marker       server
 ``cti/SITE/agent/AGENT/request``            control requests (MQTT 5 request)      agent
 ``cti/SITE/agent/AGENT/response``           their answers (correlation data)       server
 ==========================================  =====================================  =========
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 __all__ = [
     "line_events", "line_resource", "line_state", "request_filter", "agent_request",
-    "agent_response", "server_status",
+    "agent_response", "server_barrier", "server_status",
 ]
 
 
@@ -42,6 +44,12 @@ def line_state(site: str, line: str) -> str:
 def server_status(site: str) -> str:
     """The retained liveness topic of the site's server (its last will too)."""
     return f"cti/{site}/server/status"
+
+
+def server_barrier(site: str, instance: str) -> str:
+    """A server instance's own topic: a token it publishes there comes back after the
+    retained status it subscribed to before (a barrier)."""
+    return f"cti/{site}/server/barrier/{instance}"
 
 
 def agent_request(site: str, agent: str) -> str:

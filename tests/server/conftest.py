@@ -3,11 +3,10 @@ MQTT 5 subscribers logged in as agents."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import queue
-import shutil
-import socket
 import subprocess
 import time
 import uuid
@@ -22,6 +21,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from asterisk_cti.server import AgentRights, ServerConfig, write_mosquitto_config
+from tests.mqtt_fixtures import TlsFiles, free_port, make_tls, running_mosquitto
 
 SITE = "paris"
 PASSWORDS = {"1000": "pw-1000-secret", "1002": "pw-1002-secret", "sup": "pw-sup-secret"}
@@ -35,67 +35,67 @@ def site_config(port: int) -> ServerConfig:
                 "sup": AgentRights(("PJSIP/1000", "PJSIP/1002"), supervisor=True)})
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass
 class Broker:
     port: int
     config: ServerConfig
     log: Path
     mode: str
+    #: the TLS material when the listener speaks TLS (``tls_broker``)
+    tls: Optional[TlsFiles] = None
+    proc: Optional[subprocess.Popen[bytes]] = None
+
+    def stop(self) -> None:
+        """Stop the broker now (a broker outage); the fixture's exit is then a no-op."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
 
 
-def _mosquitto() -> str:
-    path = shutil.which("mosquitto") or ("/usr/sbin/mosquitto"
-                                         if os.access("/usr/sbin/mosquitto", os.X_OK) else None)
-    if path is None:
-        pytest.fail("mosquitto is needed (make broker-deps: apt-get install mosquitto)")
-    return path
+def _broker(tmp_path: Path, mode: str, tls: Optional[TlsFiles],
+            make_config: Callable[[int], ServerConfig] = site_config,
+            passwords: Dict[str, str] = PASSWORDS,
+            client_certs: bool = False) -> Iterator[Broker]:
+    port = free_port()
+    config = make_config(port)
+    if tls is not None:
+        config = dataclasses.replace(config, broker_tls=True, broker_ca_file=str(tls.ca_cert))
+    files = write_mosquitto_config(
+        tmp_path / "broker", config, passwords, port=port, mode=mode,
+        run_as="root" if os.geteuid() == 0 else None,
+        tls_certfile=tls.server_cert if tls else None,
+        tls_keyfile=tls.server_key if tls else None,
+        tls_client_ca=tls.ca_cert if tls and client_certs else None)
+    log = tmp_path / "mosquitto.log"
+    with running_mosquitto(files.conf, port, log) as proc:
+        yield Broker(port, config, log, mode, tls, proc)
 
 
 @pytest.fixture
 def broker(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Broker]:
     """mosquitto with the generated config (rights mode ``dynsec``, or the test's indirect
     parameter); stopped (and waited for) after the test."""
-    port = _free_port()
-    config = site_config(port)
-    mode = getattr(request, "param", "dynsec")
-    files = write_mosquitto_config(tmp_path / "broker", config, PASSWORDS, port=port,
-                                   mode=mode, run_as="root" if os.geteuid() == 0 else None)
-    log = tmp_path / "mosquitto.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([_mosquitto(), "-c", str(files.conf)], stdout=out,
-                                stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 10
-        while True:  # wait until it listens (a condition, polled with a deadline)
-            if proc.poll() is not None:
-                pytest.fail(f"mosquitto exited: {log.read_text()}")
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"mosquitto did not listen: {log.read_text()}")
-                time.sleep(0.02)
-        yield Broker(port, config, log, mode)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+    yield from _broker(tmp_path, getattr(request, "param", "dynsec"), None)
+
+
+@pytest.fixture
+def tls_broker(tmp_path: Path) -> Iterator[Broker]:
+    """mosquitto whose only listener speaks TLS with a throwaway CA (``broker.tls``); its
+    ``config`` connects with ``mqtts`` and trusts that CA."""
+    yield from _broker(tmp_path, "dynsec", make_tls(tmp_path / "tls"))
+
+
+@pytest.fixture
+def mtls_broker(tmp_path: Path) -> Iterator[Broker]:
+    """Like ``tls_broker``, and the broker requires a client certificate signed by its CA."""
+    yield from _broker(tmp_path, "dynsec", make_tls(tmp_path / "tls"), client_certs=True)
 
 
 class Agent:
     """An MQTT 5 client logged in as an agent; messages land in a queue (paho's thread)."""
 
-    def __init__(self, port: int, user: str, password: str) -> None:
+    def __init__(self, port: int, user: str, password: str,
+                 tls: Optional[TlsFiles] = None) -> None:
         self.user = user
         self._responses = False
         self.messages: queue.Queue[Tuple[str, Dict[str, Any], Optional[bytes], bool]] = \
@@ -110,6 +110,8 @@ class Agent:
                                   client_id=f"agent-{user}-{uuid.uuid4().hex[:6]}",
                                   protocol=mqtt.MQTTv5)
         self.client.username_pw_set(user, password)
+        if tls is not None:
+            self.client.tls_set(ca_certs=str(tls.ca_cert))
         self.client.on_connect = lambda c, u, f, rc, p: self.connects.put(rc)
         self.client.on_message = self._on_message
         self.client.on_subscribe = lambda c, u, mid, codes, p: self.acks.put(
@@ -180,7 +182,8 @@ def agents(broker: Broker) -> Iterator[Callable[[str, Optional[str]], Agent]]:
     made: List[Agent] = []
 
     def make(user: str, password: Optional[str] = None) -> Agent:
-        agent = Agent(broker.port, user, password if password is not None else PASSWORDS[user])
+        agent = Agent(broker.port, user, password if password is not None else PASSWORDS[user],
+                      broker.tls)
         made.append(agent)
         return agent
 

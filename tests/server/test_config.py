@@ -34,6 +34,11 @@ def test_from_dict_reads_site_broker_and_agents() -> None:
     {"site": "p", "agents": {"a+b": {"lines": ["PJSIP/1"]}}},
     {"site": "p", "agents": {"a": {"lines": ["PJSIP/1/#"]}}},
     {"site": "p", "agents": {"a": {"lines": "PJSIP/1"}}},
+    {"site": "p", "broker": "mqtts://h:8883/path"}, {"site": "p", "keepalive": "10"},
+    {"site": "p", "keepalive": 1}, {"site": "p", "takeover_delay": True},
+    {"site": "p", "settle": -1}, {"site": "p", "fence_timeout": 0},
+    {"site": "p", "broker_keyfile": "k.pem"}, {"site": "p", "name": "a/b"},
+    {"site": "p", "asterisk": ["pbx1"]},
 ])
 def test_malformed_configs_are_refused(data: dict) -> None:  # type: ignore[type-arg]
     with pytest.raises(ConfigurationError):

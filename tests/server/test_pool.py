@@ -40,9 +40,9 @@ def test_requests_past_max_pending_get_server_busy() -> None:
     pool = ThreadPoolExecutor(1, thread_name_prefix="asterisk-cti-server")
     server._pool = pool
     try:
-        server._on_message(server._mqtt, None, _message("1000"))
+        server._on_request(_message("1000"))
         assert running.wait(5)
-        server._on_message(server._mqtt, None, _message("1002"))
+        server._on_request(_message("1002"))
         assert answers == [{"agent": "1002", "result": None, "error": "ServerBusyError"}]
         release.set()
     finally:

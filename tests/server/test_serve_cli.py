@@ -79,3 +79,65 @@ def test_serve_with_a_malformed_config_is_a_usage_error(
     bad.write_text('{"site": "a/b", "agents": {}}')
     assert main(["serve", "--config", str(bad)]) == 2
     assert "site" in capsys.readouterr().err
+
+
+def test_a_second_serve_is_a_standby_and_takes_over_a_killed_one(
+        tmp_path: Path, broker: Broker, sim: AriSimulator,
+        agents: Callable[..., Agent]) -> None:
+    agent = agents("1000")
+    assert agent.subscribe(f"cti/{SITE}/server/status") == [1]
+    env = dict(os.environ, PYTHONPATH=str(REPO), ASTERISK_CTI_PASSWORD=sim.password,
+               ASTERISK_CTI_BROKER_PASSWORD=SERVER_PASSWORD)
+    config = _config_file(tmp_path, broker)
+
+    def serve(name: str) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "asterisk_cti.cli", "serve", "--config", str(config),
+             "--url", sim.url, "--user", sim.username, "--app", "cti-serve", "--name", name,
+             "--keepalive", "2", "--takeover-delay", "1.5"], env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=str(REPO))
+
+    procs = [serve("east")]
+    try:
+        agent.wait(lambda t, p: p["status"] == "online" and p["server"] == "east", timeout=20)
+        procs.append(serve("west"))
+        assert procs[1].stdout is not None
+        first_line = procs[1].stdout.readline().decode()  # blocks until it is serving
+        assert first_line.startswith("standby: serving 2 lines"), first_line
+        procs[0].kill()  # SIGKILL: no clean disconnect, the broker publishes the will
+        procs[0].wait(10)
+        agent.wait(lambda t, p: p["status"] == "offline" and p["server"] == "east")
+        agent.wait(lambda t, p: p["status"] == "online" and p["server"] == "west",
+                   timeout=10)
+        assert procs[1].stdout.readline().decode().startswith("active (instance west-")
+        procs[1].send_signal(signal.SIGTERM)
+        agent.wait(lambda t, p: p["status"] == "offline" and p["server"] == "west")
+        assert procs[1].wait(20) == 0
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(10)
+            if proc.stdout is not None:
+                proc.stdout.close()
+
+
+def test_serve_with_named_asterisk_servers_needs_their_passwords(
+        tmp_path: Path, broker: Broker, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "multi.json"
+    path.write_text(json.dumps({
+        "site": SITE, "broker": f"mqtt://127.0.0.1:{broker.port}",
+        "agents": {"1000": {"lines": ["PJSIP/1000"]}, "2000": {"lines": ["PJSIP/2000"]}},
+        "asterisk": {"pbx1": {"url": "http://127.0.0.1:9", "lines": ["PJSIP/1000"],
+                              "password_env": "PBX1_PW"},
+                     "pbx2": {"url": "http://127.0.0.1:9", "lines": ["PJSIP/2000"],
+                              "password_env": "PBX2_PW"}}}))
+    monkeypatch.setenv("ASTERISK_CTI_BROKER_PASSWORD", SERVER_PASSWORD)
+    monkeypatch.setenv("PBX1_PW", "one")
+    monkeypatch.delenv("PBX2_PW", raising=False)
+    assert main(["serve", "--config", str(path)]) == 2
+    assert "$PBX2_PW" in capsys.readouterr().err
+    monkeypatch.setenv("PBX2_PW", "two")  # --url names one server, but there are two
+    assert main(["serve", "--config", str(path), "--url", "http://127.0.0.1:9"]) == 2
+    assert "per server" in capsys.readouterr().err
