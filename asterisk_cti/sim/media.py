@@ -62,6 +62,8 @@ SOUNDS: Dict[str, float] = {
 #: Seconds a user's sound file lasts in the simulator.
 DEFAULT_SECONDS = 1.5
 _PER_CHARACTER = 0.6
+#: Simulated seconds between two digits an outside caller keys.
+DTMF_GAP = 0.25
 _OPERATIONS = ("pause", "unpause", "restart", "reverse", "forward")
 
 
@@ -309,8 +311,15 @@ class Media(AriOps):
     def caller_dtmf(self, ch: Channel, digits: str) -> None:
         """The far end of ``ch`` (an outside caller on the trunk) keys ``digits``: one
         ``ChannelDtmfReceived`` per digit to the apps that see the channel (its Stasis
-        application)."""
-        for d in digits:
-            if ch.destroyed:
-                return
-            self.chan_event("ChannelDtmfReceived", ch, (("digit", d), ("duration_ms", 120)))
+        application), the first at once, the next ones :data:`DTMF_GAP` simulated seconds
+        apart (a keypad's pace: two frames of the same digit never carry the same
+        timestamp, as on a real line)."""
+        for i, d in enumerate(digits):
+            if i == 0:
+                self._dtmf(ch, d)
+            else:
+                self.later(ch, i * DTMF_GAP, lambda d=d: self._dtmf(ch, d))  # type: ignore[misc]
+
+    def _dtmf(self, ch: Channel, digit: str) -> None:
+        if not ch.destroyed:
+            self.chan_event("ChannelDtmfReceived", ch, (("digit", digit), ("duration_ms", 120)))
