@@ -419,8 +419,9 @@ class CallControl(TransferOperations):
         try:
             answer = self._ari.channels.get_variable(channel_id, VARIABLE)
         except NotFoundError as exc:
-            if "variable" in str(exc).lower():
-                return {}  # Asterisk: "Provided variable was not found"
+            if "variable" in exc.message.lower():
+                return {}  # Asterisk: "Provided variable was not found" (not the path's
+                #            "/variable": a channel that is gone raises)
             raise
         value = answer.get("value") if isinstance(answer, dict) else None
         if not isinstance(value, str):

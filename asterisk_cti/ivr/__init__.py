@@ -28,7 +28,7 @@ from .definition import (
     load_definition,
     parse_definition,
 )
-from .engine import EVENT_TYPES, FLOW_ARG, STATUS_VARIABLE, IvrEngine
+from .engine import EVENT_TYPES, FLOW_ARG, STATUS_VARIABLE, CallRecord, IvrEngine
 from .errors import CallerHangupError, CallReleasedError, IvrDefinitionError, IvrError
 from .flow import DefinitionFlow, IvrFlow
 
@@ -38,6 +38,7 @@ __all__ = [
     "MAX_BUFFERED",
     "STATUS_VARIABLE",
     "Action",
+    "CallRecord",
     "CallReleasedError",
     "CallerHangupError",
     "DefinitionFlow",

@@ -33,7 +33,9 @@ import itertools
 import logging
 import threading
 import time
-from typing import Dict, List, Mapping, Optional, Set, Union
+from collections import deque
+from dataclasses import dataclass
+from typing import Deque, Dict, List, Mapping, Optional, Set, Tuple, Union
 
 from ..client import CtiClient, ListenerHandle
 from ..errors import AsteriskCtiError, NotFoundError
@@ -45,7 +47,7 @@ from .flow import DefinitionFlow, IvrFlow
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["EVENT_TYPES", "FLOW_ARG", "IvrEngine"]
+__all__ = ["EVENT_TYPES", "FLOW_ARG", "STATUS_VARIABLE", "CallRecord", "IvrEngine"]
 
 #: The first ``Stasis()`` argument that sends a call to the IVR.
 FLOW_ARG = "ivr"
@@ -58,6 +60,21 @@ EVENT_TYPES = frozenset({
 STATUS_VARIABLE = "IVR_STATUS"
 
 FlowLike = Union[IvrFlow, IvrDefinition]
+#: How many ended calls :attr:`IvrEngine.history` keeps.
+HISTORY = 100
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """One call the engine ran: its channel, caller, flow, the steps it went through
+    (:attr:`IvrCall.path`) and how the flow ended: ``"done"``, ``"caller hung up"``,
+    ``"stopped"`` or ``"error"``."""
+
+    channel_id: str
+    caller_number: str
+    flow: str
+    path: Tuple[str, ...]
+    outcome: str
 
 
 def _as_flow(flow: FlowLike) -> IvrFlow:
@@ -114,6 +131,8 @@ class IvrEngine:
         self._tapped = False
         self._handle: Optional[ListenerHandle] = None
         self._idle = threading.Condition(self._lock)
+        self._history: Deque[CallRecord] = deque(maxlen=HISTORY)
+        #: calls a flow ran for; calls given back to the dialplan at once (busy, no flow)
         self.calls_handled = 0
         self.calls_refused = 0
 
@@ -177,6 +196,12 @@ class IvrEngine:
         """Calls whose flow is running now (any thread)."""
         with self._lock:
             return len(self._calls)
+
+    @property
+    def history(self) -> Tuple[CallRecord, ...]:
+        """The last calls whose flow ended, oldest first (any thread)."""
+        with self._lock:
+            return tuple(self._history)
 
     def wait_idle(self, timeout: float) -> bool:
         """Block until no flow runs (any thread but a call's).
@@ -303,6 +328,8 @@ class IvrEngine:
                         call.caller_number or "unknown", call.flow, " > ".join(call.path),
                         outcome)
             with self._lock:
+                self._history.append(CallRecord(call.channel_id, call.caller_number,
+                                                call.flow, tuple(call.path), outcome))
                 self._calls.pop(call.channel_id, None)
                 self._threads.pop(call.channel_id, None)
                 self._idle.notify_all()
