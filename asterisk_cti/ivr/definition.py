@@ -148,6 +148,7 @@ class _Checker:
     def __init__(self, text: Optional[str], source: Optional[str]) -> None:
         self._text = text
         self._source = source
+        self._refs: List[Tuple[str, Action]] = []  # menu and queue actions, checked last
 
     def fail(self, key: str, message: str) -> IvrDefinitionError:
         return IvrDefinitionError(message, key, self._line_of(key), self._source)
@@ -162,10 +163,10 @@ class _Checker:
         for part in re.split(r"\.|\[\d+\]", key):
             if not part:
                 continue
-            found = self._text.find(json.dumps(part), pos)
-            if found < 0:
+            match = re.compile(re.escape(json.dumps(part)) + r"\s*:").search(self._text, pos)
+            if match is None:
                 break
-            pos = found
+            found = pos = match.start()
             line = self._text.count("\n", 0, found) + 1
         return line
 
@@ -252,7 +253,9 @@ class _Checker:
         if kind == "set_data":
             return Action(kind, data=self.data(value["data"], f"{key}.data"))
         if kind == "menu":
-            return Action(kind, menu=self.text(value["menu"], f"{key}.menu"))
+            act = Action(kind, menu=self.text(value["menu"], f"{key}.menu"))
+            self._refs.append((key, act))
+            return act
         if kind == "extension":
             context = value.get("context")
             return Action(
@@ -261,7 +264,9 @@ class _Checker:
                                                                _DIALPLAN),
                 priority=self.integer(value.get("priority", 1), f"{key}.priority", 1, 10000))
         if kind == "queue":
-            return Action(kind, queue=self.text(value["queue"], f"{key}.queue"))
+            act = Action(kind, queue=self.text(value["queue"], f"{key}.queue"))
+            self._refs.append((key, act))
+            return act
         if kind == "hangup":
             reason = value.get("reason", "normal")
             if reason not in HANGUP_REASONS:
@@ -377,17 +382,11 @@ class _Checker:
         language = spec.get("language")
         if language is not None:
             self.text(language, "language", re.compile(r"[A-Za-z_-]{2,16}\Z"))
-        for name, menu in menus.items():
-            lists = [(f"menus.{name}.on_failure", menu.on_failure),
-                     (f"menus.{name}.next", menu.next),
-                     *((f"menus.{name}.options.{d}", a) for d, a in menu.options.items())]
-            for key, acts in lists:
-                for act in acts:
-                    if act.kind == "menu" and act.menu not in menus:
-                        raise self.fail(f"{key}.menu", f"names no menu ({act.menu!r})")
-                    if act.kind == "queue" and act.queue not in queues:
-                        raise self.fail(f"{key}.queue",
-                                        f"names no queue of 'queues' ({act.queue!r})")
+        for key, act in self._refs:
+            if act.kind == "menu" and act.menu not in menus:
+                raise self.fail(f"{key}.menu", f"names no menu ({act.menu!r})")
+            if act.kind == "queue" and act.queue not in queues:
+                raise self.fail(f"{key}.queue", f"names no queue of 'queues' ({act.queue!r})")
         return IvrDefinition(start=start, menus=menus, queues=queues, language=language)
 
 

@@ -44,8 +44,8 @@ from typing import Dict, List
 
 from .ari_ops import AriOps
 from .objects import Channel, JsonObj
-from .scheduler import TimerHandle
-from .state import AriError
+from .scheduler import Scheduler, TimerHandle
+from .state import AriError, PbxConfig
 
 #: Durations (simulated seconds) of the core sounds the simulator knows.
 SOUNDS: Dict[str, float] = {
@@ -120,12 +120,14 @@ def sound_seconds(media: str) -> float | None:
 class Media(AriOps):
     """Playbacks and an outside caller's DTMF."""
 
+    def __init__(self, config: PbxConfig, scheduler: Scheduler) -> None:
+        super().__init__(config, scheduler)
+        self._pb_by_id: Dict[str, Playback] = {}
+        self._dtmf_free: Dict[str, float] = {}  # channel -> when its keyed digits are sent
+
     def _playbacks(self) -> Dict[str, Playback]:
-        pbs: Dict[str, Playback] | None = getattr(self, "_pb_by_id", None)
-        if pbs is None:
-            pbs = {}
-            self._pb_by_id = pbs
-        return pbs
+        """Every playback not finished, by id."""
+        return self._pb_by_id
 
     def _queue_of(self, ch: Channel) -> List[Playback]:
         return [p for p in self._playbacks().values() if p.channel is ch]
@@ -314,11 +316,19 @@ class Media(AriOps):
         application), the first at once, the next ones :data:`DTMF_GAP` simulated seconds
         apart (a keypad's pace: two frames of the same digit never carry the same
         timestamp, as on a real line)."""
+        free = self._dtmf_free
+        for cid in [c for c in free if c not in self.channels]:
+            del free[cid]
+        now = time.monotonic()
+        # digits keyed while earlier ones are still being sent come after them
+        wait = max(0.0, free.get(ch.id, 0.0) - now) * self.config.speed
         for i, d in enumerate(digits):
-            if i == 0:
+            delay = wait + i * DTMF_GAP
+            if delay <= 0:
                 self._dtmf(ch, d)
             else:
-                self.later(ch, i * DTMF_GAP, lambda d=d: self._dtmf(ch, d))  # type: ignore[misc]
+                self.later(ch, delay, lambda d=d: self._dtmf(ch, d))  # type: ignore[misc]
+        free[ch.id] = now + self.scaled(wait + len(digits) * DTMF_GAP)
 
     def _dtmf(self, ch: Channel, digit: str) -> None:
         if not ch.destroyed:

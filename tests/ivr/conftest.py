@@ -28,6 +28,17 @@ def wait_until(cond: Callable[[], bool], timeout: float = 5.0, what: str = "") -
         tick.wait(0.005)
 
 
+def filter_lets_ivr_events_through(sim: AriSimulator) -> None:
+    """Wait until the application's server-side event filter (re-installed by the client's
+    processor after the engine added its types) lets the IVR's events through."""
+    def ready() -> bool:
+        with sim.pbx.lock:
+            app = sim.pbx.apps.get(APP)
+            return app is not None and all(
+                app.wants(t) for t in ("ChannelDtmfReceived", "PlaybackFinished"))
+    wait_until(ready, what="the event filter to let DTMF and playbacks through")
+
+
 class Recorder:
     """A raw listener keeping the playback and DTMF events of every channel."""
 
