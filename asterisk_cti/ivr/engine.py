@@ -35,7 +35,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Deque, Dict, List, Mapping, Optional, Set, Tuple, Union
+from typing import Callable, Deque, Dict, List, Mapping, Optional, Set, Tuple, Union
 
 from ..client import CtiClient, ListenerHandle
 from ..errors import AsteriskCtiError, NotFoundError
@@ -97,6 +97,9 @@ class IvrEngine:
     :param queues: where queues are reached (name -> :class:`QueueTarget`), for flows that
         call :meth:`IvrCall.route_to_queue`; a definition's own ``queues`` come first.
     :param max_prompt_seconds: the longest one :meth:`IvrCall.play` waits.
+    :param on_call_end: called with the :class:`CallRecord` of every call whose flow ended,
+        on that call's thread, after the call was sent on or given back (keep it short; an
+        exception it raises is logged).
 
     Thread safety: :meth:`start`, :meth:`stop` and the properties may be called from any
     thread; flows run on the calls' threads (``asterisk-cti-ivr-N``).
@@ -106,7 +109,8 @@ class IvrEngine:
 
     def __init__(self, client: CtiClient, flows: Union[FlowLike, Mapping[str, FlowLike]], *,
                  max_calls: int = 50, queues: Optional[Mapping[str, QueueTarget]] = None,
-                 max_prompt_seconds: float = 300.0) -> None:
+                 max_prompt_seconds: float = 300.0,
+                 on_call_end: Optional[Callable[[CallRecord], None]] = None) -> None:
         if max_calls < 1:
             raise ValueError("max_calls must be at least 1")
         if max_prompt_seconds <= 0:
@@ -123,6 +127,7 @@ class IvrEngine:
         self._max_calls = max_calls
         self._queues = dict(queues or {})
         self._max_prompt = max_prompt_seconds
+        self._on_call_end = on_call_end
         self._lock = threading.Lock()
         self._channels: Set[str] = set()  # IVR channels (tap, processor thread; read by wants)
         self._calls: Dict[str, IvrCall] = {}
@@ -159,16 +164,21 @@ class IvrEngine:
                     ", ".join(sorted(self._flows)) or "any", self._max_calls)
         return self
 
-    def stop(self, timeout: float = 5.0) -> bool:
+    def stop(self, timeout: float = 5.0, *, detach: bool = True) -> bool:
         """Stop taking calls; calls in progress end their flow (their blocking operation raises
         :class:`EngineStoppedError`) and go back to the dialplan. Waits for their threads at
         most ``timeout`` seconds. Idempotent; any thread but a call's.
 
+        :param detach: remove the engine's raw listener (the client then asks Asterisk for
+            fewer event types); False keeps it, ignoring everything, for a client about to
+            stop anyway (no filter update races the websocket's close).
         :returns: True when every call thread ended.
         """
         with self._lock:
             self._running = False
             handle, self._handle = self._handle, None
+            if not detach:
+                handle = None
             calls = list(self._calls.values())
             threads = list(self._threads.values())
         if handle is not None:
@@ -190,6 +200,11 @@ class IvrEngine:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    @property
+    def running(self) -> bool:
+        """True between :meth:`start` and :meth:`stop` (any thread)."""
+        return self._running
 
     @property
     def active_calls(self) -> int:
@@ -327,9 +342,15 @@ class IvrEngine:
             logger.info("IVR call %s from %s, flow %r: %s; %s", call.channel_id,
                         call.caller_number or "unknown", call.flow, " > ".join(call.path),
                         outcome)
+            record = CallRecord(call.channel_id, call.caller_number, call.flow,
+                                tuple(call.path), outcome)
+            if self._on_call_end is not None:
+                try:
+                    self._on_call_end(record)
+                except Exception:
+                    logger.exception("IVR: on_call_end raised")
             with self._lock:
-                self._history.append(CallRecord(call.channel_id, call.caller_number,
-                                                call.flow, tuple(call.path), outcome))
+                self._history.append(record)
                 self._calls.pop(call.channel_id, None)
                 self._threads.pop(call.channel_id, None)
                 self._idle.notify_all()
