@@ -99,6 +99,7 @@ class IvrCall:
         self._events: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._digits: Deque[str] = deque()
         self._playing: Set[str] = set()  # playbacks started and not finished
+        self._failed: Set[str] = set()  # of those, the ones Asterisk ended "failed"
         self._data: Dict[str, str] = {}
         self._gone = False
         self._released = False
@@ -135,9 +136,13 @@ class IvrCall:
                     self.dropped_digits += 1
         elif etype == "PlaybackFinished":
             playback = raw.get("playback")
-            pid = playback.get("id") if isinstance(playback, dict) else None
-            if isinstance(pid, str):
+            if not isinstance(playback, dict):
+                return True
+            pid = playback.get("id")
+            if isinstance(pid, str) and pid in self._playing:
                 self._playing.discard(pid)
+                if playback.get("state") == "failed":  # a missing file, a hang-up
+                    self._failed.add(pid)
         elif etype in _GONE and not (self._released and etype == "StasisEnd"):
             self._gone = True
         return True
@@ -200,7 +205,9 @@ class IvrCall:
         buffered for the next :meth:`collect`. A prompt that lasts longer than the engine's
         ``max_prompt_seconds`` is stopped. Call's thread.
 
-        :returns: True when it played to the end, False when a digit or the limit stopped it.
+        :returns: True when it played to the end, False when a digit or the limit stopped it
+            or Asterisk could not play it (``PlaybackFinished`` state ``failed``: a sound that
+            does not exist; logged).
         :raises CallerHangupError: the caller hung up (Asterisk ended the playback).
         """
         self._check()
@@ -218,6 +225,11 @@ class IvrCall:
             self._digits)), deadline)
         if pid in self._playing:  # a digit or the limit: stop it (its PlaybackFinished follows)
             self._stop(pid)
+            return False
+        if pid in self._failed:
+            self._failed.discard(pid)
+            logger.warning("ivr: call %s: Asterisk could not play %s", self.channel_id,
+                           ", ".join(media))
             return False
         return finished
 

@@ -302,3 +302,20 @@ def test_non_ivr_dtmf_is_dropped_before_the_lanes(sim: AriSimulator, cti: CtiCli
         cti.control.hangup(call, timeout=10)
         assert cti.wait_idle(5)
     assert "ChannelDtmfReceived" not in seen
+
+
+def test_play_of_a_sound_that_does_not_exist_returns_false(sim: AriSimulator,
+                                                            cti: CtiClient) -> None:
+    played: List[bool] = []
+
+    class Missing(IvrFlow):
+        def run(self, call: IvrCall) -> None:
+            played.append(call.play("sound:no-such-sound"))
+            played.append(call.play("sound:beep"))
+
+    with IvrEngine(cti, Missing()) as engine:
+        filter_lets_ivr_events_through(sim)
+        sim.trunk_call("+331", "5000")
+        assert wait_for_history(engine)
+    assert played == [False, True]
+    assert engine.history[0].outcome == "done"
