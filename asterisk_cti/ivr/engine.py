@@ -6,7 +6,7 @@ application):
 
 - a **tap** on the processor thread (:meth:`~asterisk_cti.pipeline.waiters.Waiters.tap`) notes
   a channel as an IVR channel on its ``StasisStart`` whose first argument is ``ivr`` (one set
-  insertion), and forgets it on ``ChannelDestroyed``;
+  insertion), and forgets it on its ``StasisEnd`` (or ``ChannelDestroyed``);
 - a **raw listener** (:meth:`~asterisk_cti.CtiClient.add_raw_listener`) for
   ``StasisStart``, ``StasisEnd``, ``ChannelHangupRequest``, ``ChannelDestroyed``,
   ``ChannelDtmfReceived``, ``PlaybackStarted`` and ``PlaybackFinished``: adding these types
@@ -130,8 +130,8 @@ class IvrEngine:
         self._on_call_end = on_call_end
         self._lock = threading.Lock()
         self._channels: Set[str] = set()  # IVR channels (tap, processor thread; read by wants)
-        self._calls: Dict[str, IvrCall] = {}
-        self._threads: Dict[str, threading.Thread] = {}
+        self._calls: Dict[str, IvrCall] = {}  # the channel's current call
+        self._threads: Dict[threading.Thread, IvrCall] = {}  # every flow still running
         self._running = False
         self._tapped = False
         self._handle: Optional[ListenerHandle] = None
@@ -179,8 +179,8 @@ class IvrEngine:
             handle, self._handle = self._handle, None
             if not detach:
                 handle = None
-            calls = list(self._calls.values())
-            threads = list(self._threads.values())
+            calls = list(self._threads.values())
+            threads = list(self._threads)
         if handle is not None:
             handle.remove()
         for call in calls:
@@ -210,7 +210,7 @@ class IvrEngine:
     def active_calls(self) -> int:
         """Calls whose flow is running now (any thread)."""
         with self._lock:
-            return len(self._calls)
+            return len(self._threads)
 
     @property
     def history(self) -> Tuple[CallRecord, ...]:
@@ -224,7 +224,7 @@ class IvrEngine:
         :returns: False on timeout.
         """
         with self._idle:
-            return self._idle.wait_for(lambda: not self._calls, timeout)
+            return self._idle.wait_for(lambda: not self._threads, timeout)
 
     # -- the processor thread -------------------------------------------------------------------
     def _tap(self, item: object) -> None:
@@ -240,7 +240,8 @@ class IvrEngine:
             if (isinstance(args, list) and args and args[0] == FLOW_ARG
                     and isinstance(channel, dict) and isinstance(channel.get("id"), str)):
                 self._channels.add(channel["id"])
-        elif etype == "ChannelDestroyed":
+        elif etype == "StasisEnd" or etype == "ChannelDestroyed":
+            # after the event was routed: the call's thread still gets this one
             channel = item.raw.get("channel")
             cid = channel.get("id") if isinstance(channel, dict) else None
             if cid in self._channels:
@@ -274,9 +275,12 @@ class IvrEngine:
         flow = self._flows.get(flow_name, self._default)
         chan = event.channel
         with self._lock:
-            if not self._running or cid in self._calls:
+            current = self._calls.get(cid)
+            # a second StasisStart of a call in its flow is a duplicate; one after the flow
+            # sent the call on (to an extension that enters the IVR again) is a new call
+            if not self._running or (current is not None and not current.released):
                 return
-            busy = len(self._calls) >= self._max_calls
+            busy = len(self._threads) >= self._max_calls
             if flow is not None and not busy:
                 queues = dict(self._queues)
                 if isinstance(flow, DefinitionFlow):
@@ -292,7 +296,7 @@ class IvrEngine:
                     target=self._run, args=(call, flow), daemon=True,
                     name=f"asterisk-cti-ivr-{next(self._ids)}")
                 self._calls[cid] = call
-                self._threads[cid] = thread
+                self._threads[thread] = call
                 self.calls_handled += 1
                 thread.start()
                 return
@@ -351,6 +355,7 @@ class IvrEngine:
                     logger.exception("IVR: on_call_end raised")
             with self._lock:
                 self._history.append(record)
-                self._calls.pop(call.channel_id, None)
-                self._threads.pop(call.channel_id, None)
+                if self._calls.get(call.channel_id) is call:
+                    del self._calls[call.channel_id]
+                self._threads.pop(threading.current_thread(), None)
                 self._idle.notify_all()

@@ -319,3 +319,29 @@ def test_play_of_a_sound_that_does_not_exist_returns_false(sim: AriSimulator,
         assert wait_for_history(engine)
     assert played == [False, True]
     assert engine.history[0].outcome == "done"
+
+
+def test_a_call_sent_back_into_the_ivr_runs_the_flow_again(sim: AriSimulator,
+                                                           cti: CtiClient) -> None:
+    runs: List[int] = []
+
+    class Again(IvrFlow):
+        def run(self, call: IvrCall) -> None:
+            runs.append(len(runs))
+            if len(runs) == 1:  # the IVR number again: a new StasisStart of the same channel
+                call.route_to_extension("5000", "from-internal")
+            else:
+                call.set_data(rounds="2")
+                call.route_to_queue("support")
+
+    queues = {"support": QueueTarget("from-internal", "2000")}
+    with IvrEngine(cti, Again(), queues=queues) as engine:
+        filter_lets_ivr_events_through(sim)
+        cid = sim.trunk_call("+331", "5000")
+        wait_until(lambda: len(engine.history) == 2, 10, "two rounds")
+        assert [r.channel_id for r in engine.history] == [cid, cid]
+        assert [r.path[-1] for r in engine.history] == ["extension 5000@from-internal",
+                                                        "queue support"]
+        assert cti.control.call_data(cid) == {"rounds": "2"}
+        assert engine.wait_idle(5) and engine.active_calls == 0
+        sim.admin_client().hangup_call(cid)
