@@ -14,7 +14,15 @@ from typing import Any, Callable, Dict, List, Tuple
 
 from asterisk_cti import CtiClient, CtiConfig
 from asterisk_cti.events import Event
-from asterisk_cti.ivr import CallerHangupError, DigitInput, DigitRules, IvrCall, IvrEngine, IvrFlow
+from asterisk_cti.ivr import (
+    CallerHangupError,
+    DigitInput,
+    DigitRules,
+    IvrCall,
+    IvrEngine,
+    IvrFlow,
+    QueueTarget,
+)
 from asterisk_cti.sim import AriSimulator
 
 from .conftest import CtiFactory
@@ -135,3 +143,42 @@ def test_ivr_media_and_dtmf_on_asterisk_22_match_the_simulator(
     sim_keys = {tuple(sorted(e["playback"])) for e in sim_rec.events if "playback" in e}
     assert lab_keys == sim_keys
     assert engine.history[0].outcome == "caller hung up"
+
+
+def test_ivr_call_data_goes_with_the_caller_to_the_queue_and_its_agents(
+        lab: Lab, phones: Dict[str, Phone], cti_factory: CtiFactory) -> None:
+    """The IVR sets the call data on the caller's channel and continues it to the lab's
+    ``support`` queue: the agents' ringing channels inherit ``CTI_DATA``."""
+    phones["1000"].set_auto_answer(True)
+    for ext in ("1002", "1006"):
+        phones[ext].set_auto_answer(False)
+    cti = cti_factory(monitor=(), start=False)
+
+    class ToQueue(IvrFlow):
+        def run(self, call: IvrCall) -> None:
+            call.set_data(account="12345", choice="billing")
+            call.route_to_queue("support")
+
+    queues = {"support": QueueTarget("from-internal", lab.config.queue_exten)}
+    engine = IvrEngine(cti.client, ToQueue(), queues=queues).start()
+    try:
+        cti.client.start(timeout=15.0)
+        r = lab.ari("POST", "/channels", params={"endpoint": "PJSIP/1000", "app": cti.app,
+                                                 "appArgs": "ivr,main"})
+        assert r.status_code == 200, r.text
+        caller = r.json()["id"]
+        phones["1002"].wait_for("incoming", timeout=15)
+        assert engine.wait_idle(10)
+        assert engine.history[0].path == ("data:account,choice", "queue support")
+        channels = lab.ari("GET", "/channels").json()
+        agents = [c["id"] for c in channels if c["name"].startswith(("PJSIP/1002-",
+                                                                       "PJSIP/1006-"))]
+        assert agents
+        for cid in [caller, *agents]:
+            value = lab.ari("GET", f"/channels/{cid}/variable",
+                            params={"variable": "CTI_DATA"}).json()["value"]
+            assert value == "account=12345&choice=billing", cid
+        assert cti.control.call_data(agents[0]) == {"account": "12345", "choice": "billing"}
+    finally:
+        engine.stop()
+        phones["1000"].hangup()
