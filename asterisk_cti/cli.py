@@ -3,6 +3,7 @@
 Commands: ``demo`` (the embedded simulator plays the scenarios through a real client, with the
 live monitor and screen-pops), ``monitor`` (a live table of lines), ``screenpop`` (open a URL,
 run a command or call a webhook when a call rings at a line), ``dial`` (click-to-dial),
+``ivr FILE`` (run an IVR definition, :mod:`asterisk_cti.ivr`),
 ``events`` (stream the channel events of lines), ``record FILE`` (capture raw events as JSON
 lines for bug reports), ``replay FILE`` (play a recording through the SDK), ``sim`` (run the
 embedded simulator, or drive a running one: ``asterisk-cti sim call 1000 1002``) and
@@ -37,6 +38,7 @@ from typing import Any, NoReturn, Optional, Sequence, TextIO
 from . import AsteriskCtiError, ConfigurationError, __version__
 from .tools.demo import DEMO_SCENARIOS, run_demo
 from .tools.dial import run_dial
+from .tools.ivr import run_ivr
 from .tools.monitor import run_monitor
 from .tools.record import run_events, run_record, run_replay
 from .tools.screenpop import run_screenpop
@@ -108,6 +110,11 @@ def _cmd_dial(args: argparse.Namespace, out: TextIO) -> int:
     return run_dial(out, _target(args), args.endpoint, args.destination, wait=args.wait,
                     timeout=args.timeout, context=args.context, caller_id=args.caller_id,
                     detach=args.detach, verbose=args.verbose)
+
+
+def _cmd_ivr(args: argparse.Namespace, out: TextIO) -> int:
+    return run_ivr(out, _target(args), args.file, flow=args.flow, max_calls=args.max_calls,
+                   duration=args.duration, calls=args.call or ())
 
 
 def _cmd_events(args: argparse.Namespace, out: TextIO) -> int:
@@ -271,6 +278,24 @@ def build_parser() -> argparse.ArgumentParser:
     _add_connection_flags(p, sim=True)
     p.epilog = f"{p.epilog} {_EXIT_CODES}."
     p.set_defaults(func=_cmd_dial)
+
+    p = sub.add_parser(
+        "ivr", help="run an IVR definition (JSON) for calls sent in with Stasis(app,ivr,flow)",
+        description="Run an IVR definition against Asterisk until Ctrl-C: calls the dialplan "
+                    "sends into the application with Stasis(<app>,ivr,<flow>) go through its "
+                    "menus; one line per call with its path. See docs/ivr.rst.")
+    p.add_argument("file", type=Path, help="the definition (JSON)")
+    p.add_argument("--flow", help="serve only this flow name (default: every flow name)")
+    p.add_argument("--max-calls", type=int, default=50,
+                   help="calls at once (default 50); more go back to the dialplan with "
+                        "IVR_STATUS=BUSY")
+    p.add_argument("--duration", type=float, help="stop after this many seconds")
+    p.add_argument("--call", action="append", metavar="DIGITS",
+                   help="with --sim: an outside caller calls the IVR number (5000) and keys "
+                        "DIGITS (repeatable); exit when the calls are through")
+    _add_connection_flags(p, sim=True)
+    p.epilog = f"{p.epilog} {_EXIT_CODES}."
+    p.set_defaults(func=_cmd_ivr)
 
     p = sub.add_parser("events", help="stream the channel events of lines from Asterisk")
     p.add_argument("lines", nargs="*", help="endpoints or technologies (default: PJSIP)")

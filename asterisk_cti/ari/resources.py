@@ -125,14 +125,30 @@ class Channels(_Resource):
         return self._rest.post("channels", channel_id, "variable",
                                params={"variable": variable, "value": value})
 
-    def continue_in_dialplan(self, channel_id: str) -> Any:
-        """``POST /channels/{id}/continue``: leave the application at the next priority."""
-        return self._rest.post("channels", channel_id, "continue")
+    def continue_in_dialplan(self, channel_id: str, context: Optional[str] = None,
+                             extension: Optional[str] = None,
+                             priority: Optional[int] = None) -> Any:
+        """``POST /channels/{id}/continue[?context=&extension=&priority=]``: leave the
+        application (at the next priority, or where the parameters say)."""
+        params: Dict[str, Any] = {}
+        if context:
+            params["context"] = context
+        if extension:
+            params["extension"] = extension
+        if priority is not None:
+            params["priority"] = int(priority)
+        if not params:
+            return self._rest.post("channels", channel_id, "continue")
+        return self._rest.post("channels", channel_id, "continue", params=params)
 
-    def play(self, channel_id: str, playback_id: str, media: str) -> Any:
-        """``POST /channels/{id}/play/{playbackId}?media=``."""
-        return self._rest.post("channels", channel_id, "play", playback_id,
-                               params={"media": media})
+    def play(self, channel_id: str, playback_id: str, media: str,
+             lang: Optional[str] = None) -> Any:
+        """``POST /channels/{id}/play/{playbackId}?media=[&lang=]`` (``media`` may be a
+        comma-separated list)."""
+        params: Dict[str, Any] = {"media": media}
+        if lang:
+            params["lang"] = lang
+        return self._rest.post("channels", channel_id, "play", playback_id, params=params)
 
     def transfer_progress(self, channel_id: str, states: str) -> Any:
         """``POST /channels/{id}/transfer_progress?states=``: tell a phone how its REFER

@@ -28,7 +28,7 @@ import logging
 import re
 from dataclasses import replace
 from functools import partial
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, Mapping, Optional, Sequence, Union
 
 from ..calldata import (
     INHERITED_VARIABLE,
@@ -346,6 +346,67 @@ class CallControl(TransferOperations):
         self._require_stasis(channel_id, "POST", "redirect")
         self._ari.channels.redirect(channel_id, endpoint)
 
+    def play(self, target: Target, media: Union[str, Sequence[str]], *,
+             lang: Optional[str] = None, playback_id: Optional[str] = None) -> str:
+        """Play media to a channel in the application (``POST
+        /channels/{id}/play/{playbackId}?media=``): Asterisk sounds (``sound:hello-world``,
+        a file of yours ``sound:/var/lib/asterisk/sounds/custom/welcome``), ``recording:``,
+        ``digits:``, ``number:``, ``characters:``, ``tone:``; several play one after the other.
+        Returns the playback id at once (Asterisk queued it); ``PlaybackStarted`` and
+        ``PlaybackFinished`` follow (raw events; add their types to a raw listener to get
+        them). Any thread; blocks the caller for the request only.
+
+        :param lang: the language of the sounds (default: the channel's).
+        :raises ValueError: empty media, or a medium with a comma.
+        :raises NotInStasisError: the channel is not in the application.
+        """
+        items = [media] if isinstance(media, str) else list(media)
+        if not items or any(not isinstance(m, str) or not m.strip() or "," in m
+                            for m in items):
+            raise ValueError("media must be non-empty strings without commas")
+        channel_id = self._channel_of(target)
+        self._require_stasis(channel_id, "POST", "play")
+        pid = playback_id or new_id("cti-p")
+        self._ari.channels.play(channel_id, pid, ",".join(items), lang)
+        return pid
+
+    def stop_playback(self, playback_id: str) -> bool:
+        """Stop a playback (``DELETE /playbacks/{id}``); its ``PlaybackFinished`` follows.
+        Any thread; blocks the caller for the request only.
+
+        :returns: False when Asterisk no longer knows it (it had finished).
+        """
+        try:
+            self._ari.playbacks.stop(_check_text("playback id", playback_id))
+        except NotFoundError:
+            return False
+        return True
+
+    def continue_in_dialplan(self, target: Target, *, context: Optional[str] = None,
+                             extension: Optional[str] = None,
+                             priority: Optional[int] = None,
+                             variables: Optional[Mapping[str, str]] = None) -> None:
+        """Let a channel leave the application and go on in the dialplan (``POST
+        /channels/{id}/continue``): at the priority after its ``Stasis()``, or at
+        ``context``/``extension``/``priority``. ``StasisEnd`` follows. Any thread; blocks the
+        caller for the requests only.
+
+        :param variables: channel variables to set first (``POST /channels/{id}/variable``
+            each), for the dialplan to read (``IVR_STATUS``).
+        :raises NotInStasisError: the channel is not in the application.
+        """
+        channel_id = self._channel_of(target)
+        if priority is not None and (not isinstance(priority, int) or priority < 1):
+            raise ValueError("priority must be a positive integer")
+        for name, value in (variables or {}).items():
+            _check_text("variable name", name)
+            if not isinstance(value, str):
+                raise TypeError(f"variable {name!r} must be a string")
+        self._require_stasis(channel_id, "POST", "continue")
+        for name, value in (variables or {}).items():
+            self._ari.channels.set_variable(channel_id, name, value)
+        self._ari.channels.continue_in_dialplan(channel_id, context, extension, priority)
+
     def call_data(self, target: Target) -> Dict[str, str]:
         """The call data a channel carries (``GET /channels/{id}/variable?variable=CTI_DATA``;
         works on any channel). ``{}`` when none was set. Any thread; blocks the caller.
@@ -358,8 +419,9 @@ class CallControl(TransferOperations):
         try:
             answer = self._ari.channels.get_variable(channel_id, VARIABLE)
         except NotFoundError as exc:
-            if "variable" in str(exc).lower():
-                return {}  # Asterisk: "Provided variable was not found"
+            if "variable" in exc.message.lower():
+                return {}  # Asterisk: "Provided variable was not found" (not the path's
+                #            "/variable": a channel that is gone raises)
             raise
         value = answer.get("value") if isinstance(answer, dict) else None
         if not isinstance(value, str):

@@ -40,6 +40,7 @@ from typing import (
     List,
     Mapping,
     Optional,
+    Sequence,
     Set,
     Tuple,
     TypeVar,
@@ -356,6 +357,32 @@ class ControlFutures:
         """:meth:`CallControl.redirect <asterisk_cti.control.CallControl.redirect>` as a
         future. Any thread; returns at once."""
         return self.submit("redirect", partial(self._control.redirect, target, endpoint))
+
+    def play(self, target: Target, media: Union[str, Sequence[str]], *,
+             lang: Optional[str] = None,
+             playback_id: Optional[str] = None) -> ControlFuture[str]:
+        """:meth:`CallControl.play <asterisk_cti.control.CallControl.play>` as a future. Any
+        thread; returns at once."""
+        return self.submit("play", partial(self._control.play, target, media, lang=lang,
+                                           playback_id=playback_id))
+
+    def stop_playback(self, playback_id: str) -> ControlFuture[bool]:
+        """:meth:`CallControl.stop_playback
+        <asterisk_cti.control.CallControl.stop_playback>` as a future. Any thread; returns at
+        once."""
+        return self.submit("stop_playback", partial(self._control.stop_playback, playback_id))
+
+    def continue_in_dialplan(self, target: Target, *, context: Optional[str] = None,
+                             extension: Optional[str] = None,
+                             priority: Optional[int] = None,
+                             variables: Optional[Mapping[str, str]] = None
+                             ) -> ControlFuture[None]:
+        """:meth:`CallControl.continue_in_dialplan
+        <asterisk_cti.control.CallControl.continue_in_dialplan>` as a future. Any thread;
+        returns at once."""
+        return self.submit("continue_in_dialplan", partial(
+            self._control.continue_in_dialplan, target, context=context, extension=extension,
+            priority=priority, variables=variables))
 
     def call_data(self, target: Target) -> ControlFuture[Dict[str, str]]:
         """:meth:`CallControl.call_data <asterisk_cti.control.CallControl.call_data>` as a

@@ -105,7 +105,8 @@ def endpoint_of_channel_name(name: str) -> str:
 
 
 def channel_ids_of(event: _HasRaw) -> List[str]:
-    """Every channel id an event refers to (its channel, Dial's caller and peer, transfer legs).
+    """Every channel id an event refers to (its channel, Dial's caller and peer, transfer legs,
+    the channel a playback plays to).
 
     :param event: any event.
     :returns: the ids, without duplicates, in a stable order.
@@ -118,4 +119,10 @@ def channel_ids_of(event: _HasRaw) -> List[str]:
             cid = value.get("id")
             if isinstance(cid, str) and cid not in ids:
                 ids.append(cid)
+    playback = event.raw.get("playback")  # Playback*: its target, "channel:<id>"
+    if isinstance(playback, dict):
+        target = playback.get("target_uri")
+        if (isinstance(target, str) and target.startswith("channel:") and len(target) > 8
+                and target[8:] not in ids):
+            ids.append(target[8:])
     return ids

@@ -19,6 +19,8 @@ string, a form body or a JSON object body. Routes (``{ext}`` is a phone's extens
   ``to`` through ``PJSIP/trunk`` (200 ``{"channel_id", "name"}``);
 - ``POST /sim/calls/{id}/hangup``: hang up any channel from its side (an outside caller
   hanging up) (204);
+- ``POST /sim/calls/{id}/dtmf?digits=1234#``: the far end of any channel (an outside caller)
+  keys digits (204);
 - ``POST /sim/phones/{ext}/register?registered=false``: unregister (or register) the phone
   (EndpointStateChange) (204);
 - ``POST /sim/restart[?boot_time=S]``: ``core restart now`` (the PBX down, then back; see
@@ -141,6 +143,16 @@ def handle(
         with pbx.lock:
             trunk = pbx.trunk_call(number, to, name)
             return 200, {"channel_id": trunk.id, "name": trunk.name}
+    if len(seg) == 3 and seg[0] == "calls" and seg[2] == "dtmf":
+        if method != "POST":
+            raise AriError(405, "Method Not Allowed")
+        digits = _param(p, "digits", _DIGITS)
+        with pbx.lock:
+            ch = pbx.channels.get(seg[1])
+            if ch is None or ch.destroyed:
+                raise AriError(404, "Call not found")
+            pbx.caller_dtmf(ch, digits.upper())
+            return 204, None
     if len(seg) == 3 and seg[0] == "calls" and seg[2] == "hangup":
         if method != "POST":
             raise AriError(405, "Method Not Allowed")

@@ -186,6 +186,10 @@ class SimAdmin:
             params["name"] = name
         return str(self._request("POST", "trunk/call", params)["channel_id"])
 
+    def call_dtmf(self, channel_id: str, digits: str) -> None:
+        """The far end of channel ``channel_id`` (an outside caller) keys ``digits``."""
+        self._post(f"calls/{_seg(channel_id)}/dtmf", digits=digits)
+
     def hangup_call(self, channel_id: str) -> None:
         """Hang up one channel from its side (an outside caller hanging up)."""
         self._post(f"calls/{_seg(channel_id)}/hangup")

@@ -62,8 +62,9 @@ class Dialplan(Lifecycle):
         """A call from outside: the provider's INVITE arrives on ``PJSIP/trunk`` with caller
         id ``number`` (``name``, empty by default as most providers send none) for ``exten``,
         and enters the inbound context ``from-trunk``, which routes like ``from-internal``:
-        ``1XXX`` rings that phone, the queue extension rings the queue, anything else hangs
-        up. The endpoint ``PJSIP/trunk`` is created (online) on the first call."""
+        ``1XXX`` rings that phone, the queue extension rings the queue, the IVR extension
+        enters the IVR, anything else hangs up. The endpoint ``PJSIP/trunk`` is created
+        (online) on the first call."""
         ep = self.endpoints.get(f"PJSIP/{TRUNK_RESOURCE}")
         if ep is None:
             ep = Endpoint("PJSIP", TRUNK_RESOURCE, "")
@@ -91,6 +92,8 @@ class Dialplan(Lifecycle):
             self._dp_dial_exten(a, exten)
         elif exten == self.config.queue_extension:
             self._dp_queue(a, exten)
+        elif exten == self.config.ivr_extension:
+            self._dp_ivr(a, exten)
         elif context == "from-internal" and re.fullmatch(r"7\d{3}", exten):
             self._dp_stasis(a, exten)
         else:
@@ -123,6 +126,27 @@ class Dialplan(Lifecycle):
         self.varset(a, "STASISSTATUS", "")
         if app not in self.apps or self.apps[app].sink is None:
             self.varset(a, "STASISSTATUS", "FAILED")
+            self._end_dialplan(a, 16)
+            return
+        self.stasis_start(a, app, args)
+
+    def _dp_ivr(self, a: Channel, exten: str) -> None:
+        """The IVR number (both contexts): ``Answer()``, then
+        ``Stasis(<stasis_app>,ivr,<ivr_flow>)``; when the application lets the call go
+        without sending it on, the dialplan hangs up."""
+        app = self.config.stasis_app
+        self.dialplan(a, "NoOp", f"lab: {a.caller_number} calls the IVR", exten=exten,
+                      priority=1)
+        self.dialplan(a, "Answer", "", priority=2)
+        if a.state != "Up":
+            self.set_state(a, "Up")
+            a.answered_at = time.monotonic()
+        args = ["ivr", self.config.ivr_flow]
+        self.dialplan(a, "Stasis", f"{app},{','.join(args)}", priority=3)
+        self.varset(a, "STASISSTATUS", "")
+        if app not in self.apps or self.apps[app].sink is None:
+            self.varset(a, "STASISSTATUS", "FAILED")
+            self.dialplan(a, "Hangup", "", priority=4)
             self._end_dialplan(a, 16)
             return
         self.stasis_start(a, app, args)

@@ -13,14 +13,15 @@ its connection's queue, so nothing blocks while the lock is held.
 
 from __future__ import annotations
 
-from .ari_ops import DEVICE_STATES, AriOps, cause_from_reason
+from .ari_ops import DEVICE_STATES, cause_from_reason
+from .media import Media
 from .objects import AttendedTransfer, Bridge, Channel
 from .state import AriError, PbxConfig, PhoneHooks
 
 __all__ = ["DEVICE_STATES", "AriError", "Pbx", "PbxConfig", "PhoneHooks", "cause_from_reason"]
 
 
-class Pbx(AriOps):
+class Pbx(Media):
     """The fake Asterisk core. See the module docstring for the threading contract.
 
     The class is stacked from one module per concern (see :mod:`.state`); this one adds the

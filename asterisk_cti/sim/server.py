@@ -21,6 +21,7 @@ import itertools
 import json
 import logging
 import queue
+import re
 import secrets
 import socket
 import socketserver
@@ -315,6 +316,9 @@ class AriSimulator:
     :param stasis_app: the app the ``7XXX`` extensions send calls into.
     :param channelvars: add ``channelvars: {"CHANNEL(linkedid)": ...}`` to every channel, as
         ``channelvars = CHANNEL(linkedid)`` in ari.conf does.
+    :param ivr_extension: the IVR number: it answers, then enters
+        ``Stasis(<stasis_app>,ivr,<ivr_flow>)`` (from a phone or :meth:`trunk_call`).
+    :param ivr_flow: the flow name the IVR number passes.
     :param boot_time: real seconds a :meth:`restart` stays unavailable (split in thirds:
         connection refused, 404, 503 "Asterisk not booted").
 
@@ -335,6 +339,8 @@ class AriSimulator:
         boot_time: float = 0.6,
         queue_extension: str = "2000",
         queue_members: Sequence[str] = ("1002", "1006"),
+        ivr_extension: str = "5000",
+        ivr_flow: str = "main",
     ) -> None:
         self.username = username if username is not None else "sim-" + secrets.token_hex(3)
         self.password = password if password is not None else secrets.token_urlsafe(12)
@@ -349,6 +355,8 @@ class AriSimulator:
                 channelvars=channelvars,
                 queue_extension=queue_extension,
                 queue_members=queue_members,
+                ivr_extension=ivr_extension,
+                ivr_flow=ivr_flow,
             ),
             self.scheduler,
         )
@@ -470,6 +478,21 @@ class AriSimulator:
         ``from-trunk``); returns the trunk channel's id. Runs on the caller's thread."""
         with self.pbx.lock:
             return self.pbx.trunk_call(number, to, name).id
+
+    def trunk_dtmf(self, channel_id: str, digits: str) -> None:
+        """The outside caller of trunk channel ``channel_id`` keys ``digits`` (``0-9 A-D * #``):
+        one ``ChannelDtmfReceived`` each. Runs on the caller's thread.
+
+        :raises KeyError: no such live channel.
+        :raises ValueError: bad digits.
+        """
+        if not re.fullmatch(r"[0-9A-Da-d*#]{1,64}", digits):
+            raise ValueError("digits must be 1 to 64 of 0-9, A-D, * and #")
+        with self.pbx.lock:
+            ch = self.pbx.channels.get(channel_id)
+            if ch is None or ch.destroyed:
+                raise KeyError(channel_id)
+            self.pbx.caller_dtmf(ch, digits.upper())
 
     def drop_websockets(self) -> None:
         """Cut every websocket without a close frame (what a network blip or crash does)."""

@@ -46,6 +46,8 @@ class PbxConfig:
         dial_timeout: float = 15.0,
         channelvars: bool = False,
         asterisk_id: str = "02:fc:00:00:00:01",
+        ivr_extension: str = "5000",
+        ivr_flow: str = "main",
     ) -> None:
         if speed <= 0:
             raise ValueError("speed must be positive")
@@ -58,6 +60,9 @@ class PbxConfig:
         self.dial_timeout = dial_timeout
         self.channelvars = channelvars
         self.asterisk_id = asterisk_id
+        #: ``ivr_extension`` answers, then enters ``Stasis(<stasis_app>,ivr,<ivr_flow>)``
+        self.ivr_extension = ivr_extension
+        self.ivr_flow = ivr_flow
 
 
 class PhoneHooks:

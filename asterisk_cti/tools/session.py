@@ -98,9 +98,11 @@ class Target:
 
 @contextlib.contextmanager
 def command_target(options: TargetOptions, info: Callable[[str], None],
-                   command: str) -> Iterator[Target]:
+                   command: str, own_stasis: bool = False) -> Iterator[Target]:
     """The connection target of ``command``: validates the settings (before anything
-    starts), starts the simulator for ``options.sim`` and stops it on exit."""
+    starts), starts the simulator for ``options.sim`` and stops it on exit. With
+    ``own_stasis`` the simulator's ``7XXX`` and IVR numbers enter the command's own
+    application (``ivr`` runs the calls there)."""
     default_app = f"asterisk-cti-{command}-{os.getpid()}"
     if options.play and not options.sim:
         raise ConfigurationError("--play", "needs --sim")
@@ -114,9 +116,11 @@ def command_target(options: TargetOptions, info: Callable[[str], None],
     scenario_functions(options.play)
     from asterisk_cti.sim import AriSimulator
 
-    with AriSimulator(speed=options.speed) as sim:
+    app = options.app or default_app
+    extra: Dict[str, Any] = {"stasis_app": app} if own_stasis else {}
+    with AriSimulator(speed=options.speed, **extra) as sim:
         config = CtiConfig(url=sim.url, username=sim.username, password=sim.password,
-                           app=options.app or default_app)
+                           app=app)
         info(f"# embedded simulator at {sim.url} (user {sim.username}; phones 1000 Kai, "
              f"1002 Ping, 1006 Lee; queue 2000)")
         yield Target(config, sim)

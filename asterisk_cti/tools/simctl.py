@@ -31,6 +31,8 @@ SIM_ACTIONS: Dict[str, tuple[tuple[str, ...], str]] = {
     "reject": (("phone",), "the phone declines its ringing call (486)"),
     "hangup": (("phone",), "the phone hangs up"),
     "hangup-call": (("channel_id",), "hang up one channel (an outside caller hangs up)"),
+    "call-dtmf": (("channel_id", "digits"),
+                  "the far end of a channel (an outside caller) keys digits: call-dtmf ID 1234#"),
     "hold": (("phone",), "the phone puts its call on hold"),
     "resume": (("phone",), "the phone takes its call off hold"),
     "dtmf": (("phone", "digits"), "the phone sends DTMF: dtmf 1000 *21006"),
@@ -101,6 +103,9 @@ def run_sim_action(out: TextIO, action: str, values: Sequence[str], url: Optiona
     elif action == "dtmf":
         admin.dtmf(values[0], values[1])
         out.write("dtmf: ok\n")
+    elif action == "call-dtmf":
+        admin.call_dtmf(values[0], values[1])
+        out.write("call-dtmf: ok\n")
     elif action == "transfer":
         admin.transfer(values[0], values[1])
         out.write("transfer: ok\n")

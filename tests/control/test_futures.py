@@ -281,7 +281,8 @@ def test_pool_and_view_reject_bad_arguments(pbx: Pbx, control: CallControl) -> N
 def test_every_blocking_operation_has_a_future_with_the_same_parameters() -> None:
     operations = ["originate", "answer", "hangup", "mute", "unmute", "send_dtmf", "redirect",
                   "hold", "retrieve", "transfer", "consult", "complete_transfer",
-                  "cancel_transfer", "conference", "call_data", "set_call_data"]
+                  "cancel_transfer", "conference", "call_data", "set_call_data", "play",
+                  "stop_playback", "continue_in_dialplan"]
     public = {name for name, member in inspect.getmembers(CallControl, inspect.isfunction)
               if not name.startswith("_")}
     not_operations = {"nonblocking", "stop_operations", "wait_engine_idle", "configure",

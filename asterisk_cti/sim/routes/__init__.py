@@ -2,7 +2,8 @@
 
 :func:`route` parses the path, takes the PBX lock and hands the request to the resource's
 module: :mod:`.asterisk` (``/asterisk``, ``/endpoints``), :mod:`.applications`,
-:mod:`.channels` (with :mod:`.originate`), :mod:`.bridges`, :mod:`.device_states`. A route
+:mod:`.channels` (with :mod:`.originate`), :mod:`.bridges`, :mod:`.playbacks`,
+:mod:`.device_states`. A route
 validates its request like Asterisk 22 does, changes the PBX through
 :mod:`asterisk_cti.sim.ari_ops`, and answers ``(status, JSON body)`` or raises
 :class:`~asterisk_cti.sim.pbx.AriError`. Runs on the HTTP handler thread of the request.
@@ -15,7 +16,7 @@ from urllib.parse import unquote
 
 from ..objects import JsonObj
 from ..pbx import AriError, Pbx
-from . import applications, asterisk, bridges, channels, device_states
+from . import applications, asterisk, bridges, channels, device_states, playbacks
 
 __all__ = ["route"]
 
@@ -55,6 +56,8 @@ def _route_locked(
         return channels.handle(pbx, method, seg[1:], p, body)
     if seg and seg[0] == "bridges":
         return bridges.handle(pbx, method, seg[1:], p)
+    if seg and seg[0] == "playbacks":
+        return playbacks.handle(pbx, method, seg[1:], p)
     if seg and seg[0] == "deviceStates":
         return device_states.handle(pbx, method, seg[1:], p)
     raise AriError(404, "Not Found")

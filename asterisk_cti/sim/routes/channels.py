@@ -114,7 +114,7 @@ def handle(
             _stasis(ch)
             if not (op == "redirect" and not p.get("endpoint")):
                 _ready(ch)
-        return _stasis_op(pbx, method, op, ch, p)
+        return _stasis_op(pbx, method, op, ch, p, seg)
     raise AriError(404, "Not Found")
 
 
@@ -148,7 +148,15 @@ def _variables(
     raise AriError(405, "Method Not Allowed")
 
 
-def _stasis_op(pbx: Pbx, method: str, op: str, ch: Channel, p: Dict[str, Any]) -> Tuple[int, Any]:
+def _int(p: Dict[str, Any], name: str) -> int:
+    """An integer parameter as Asterisk reads it (``atoi``: leading digits, else 0)."""
+    m = re.match(r"\s*([-+]?\d+)", str(p.get(name) or ""))
+    return int(m.group(1)) if m else 0
+
+
+def _stasis_op(
+    pbx: Pbx, method: str, op: str, ch: Channel, p: Dict[str, Any], seg: List[str]
+) -> Tuple[int, Any]:
     if op == "answer" and method == "POST":
         if ch.state != "Up":
             pbx.set_state(ch, "Up")
@@ -160,6 +168,10 @@ def _stasis_op(pbx: Pbx, method: str, op: str, ch: Channel, p: Dict[str, Any]) -
         return 204, None
     if op in ("ring", "moh", "mute", "silence") and method in ("POST", "DELETE"):
         return 204, None
+    if op == "play" and method == "POST" and len(seg) <= 3:
+        return 201, pbx.play(ch, str(p.get("media") or ""), str(p.get("lang") or ""),
+                             _int(p, "offsetms"), _int(p, "skipms"),
+                             seg[2] if len(seg) == 3 else str(p.get("playbackId") or ""))
     if op == "dtmf" and method == "POST":
         if not p.get("dtmf"):
             raise AriError(400, "DTMF is required")
