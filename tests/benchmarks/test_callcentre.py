@@ -57,3 +57,10 @@ def test_quick_run_loses_nothing_and_reports_every_figure() -> None:
     assert "applications the PBX sees with 100 desktops: 1" in text
     assert "lost events at 20 calls/s: 0" in text
     assert "100 direct (x10, linear)" in text
+
+
+def test_benchmarks_page_carries_the_call_centre_section() -> None:
+    # make bench rewrites docs/benchmarks.rst and appends this section; both must agree
+    page = (callcentre.ROOT / "docs" / "benchmarks.rst").read_text(encoding="utf-8")
+    assert page.rstrip().endswith(callcentre.DOC_SECTION.rstrip())
+    assert callcentre.DOC_INC.is_file()
