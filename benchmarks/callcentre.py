@@ -52,7 +52,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Protocol, Sequence, Tuple
 
 SITE = "bench"
 FIRST_EXT = 100000
@@ -302,9 +302,9 @@ OnEvent = Callable[[str, Dict[str, Any], float], None]
 
 class PahoDesktop:
     """One agent desktop as a plain paho-mqtt 2 client (MQTT 5): its agent's credentials,
-    subscribed to ``cti/SITE/line/EXT/#``, decoding each event as a desktop does. The one
-    piece to swap for :class:`asterisk_cti.remote.RemoteClient` (a ``CallListener`` whose
-    ``on_call_event`` calls ``on_event`` with ``event.as_dict()``) once it exists."""
+    subscribed to ``cti/SITE/line/EXT/#``, decoding each event as a desktop does.
+    :func:`make_desktop` builds it; a remote-client desktop would pass ``event.as_dict()``
+    from its ``CallListener.on_call_event`` to ``on_event``."""
 
     def __init__(self, port: int, ext: str, password: str, on_event: OnEvent) -> None:
         import paho.mqtt.client as mqtt
@@ -357,6 +357,22 @@ class PahoDesktop:
             self.snapshots += 1
 
 
+class Desktop(Protocol):
+    """What the worker needs of a desktop."""
+
+    snapshots: int
+
+    def start(self, timeout: float = 30.0) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def make_desktop(port: int, ext: str, password: str, on_event: OnEvent) -> Desktop:
+    """The desktop of agent ``ext``: the one function to change to measure another client
+    (the remote client, once built) instead of plain paho."""
+    return PahoDesktop(port, ext, password, on_event)
+
+
 class DesktopStats:
     """Counts and latencies of one worker's desktops (paho threads write, the worker reads)."""
 
@@ -388,7 +404,7 @@ class DesktopStats:
 
 def _desktop_main(conn: Connection, port: int, exts: List[str]) -> None:
     stats = DesktopStats()
-    desktops = [PahoDesktop(port, e, agent_password(e), stats.on_event) for e in exts]
+    desktops = [make_desktop(port, e, agent_password(e), stats.on_event) for e in exts]
     try:
         for d in desktops:
             d.start()
