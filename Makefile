@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # the package and its two runtime deps only (what `make demo` needs); STAMP adds the dev tools
 RUNTIME := $(VENV)/.runtime
 
-.PHONY: install desktop-deps broker-deps screenshots phonebar test integration lab lab-stop lint typecheck docs demo bench stress check clean
+.PHONY: install desktop-deps broker-deps screenshots phonebar test integration lab lab-stop lint typecheck docs demo bench bench-callcentre stress check clean
 
 $(RUNTIME): setup.cfg setup.py pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -73,6 +73,11 @@ demo: $(RUNTIME)  ## the main job on the embedded simulator (installs the packag
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+# 500 MQTT desktops -> mosquitto -> CtiServer -> simulator with 1,000 lines, 20 and 50 calls/s
+# (~3.5 min: 3 runs; CC_ARGS=--quick for a smoke run, see benchmarks/callcentre.py)
+bench-callcentre: $(STAMP) broker-deps  ## the call-centre scale benchmark (docs/benchmarks.rst)
+	$(BIN)/python -m benchmarks.callcentre $(CC_ARGS)
 
 stress: $(STAMP)  ## floods and memory bounds with figures (~2 min; STRESS_ARGS=--quick for less)
 	$(BIN)/python -m benchmarks.stress $(STRESS_ARGS)

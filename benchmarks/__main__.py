@@ -35,6 +35,7 @@ import sys
 import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from . import callcentre
 from . import model as model_bench
 from . import stream as streams
 from .server import EventServer, capacity
@@ -448,6 +449,7 @@ def write_doc(table: List[str], extra: List[str], checks: List[str], notes: List
     body.append("")
     with open(PROFILE_NOTES) as f:
         body += ["", *f.read().splitlines()]
+    body += ["", "", *callcentre.DOC_SECTION.splitlines()]  # make bench-callcentre's section
     with open(os.path.join(ROOT, "docs", "benchmarks.rst"), "w") as f:
         f.write("\n".join(body).rstrip() + "\n")
 
