@@ -344,3 +344,30 @@ def test_a_second_queue_is_told() -> None:
     # the same queue again (a duplicate) is not news
     assert _apply(model, ev("ChannelDialplan", dialplan_app="Queue",
                             dialplan_app_data="billing", channel=_caller())) == []
+
+
+def test_recorded_lab_queue_call_is_queued_then_established() -> None:
+    """The lab's queue call as Asterisk 22.10.1 published it (tests/sim/data/queue.jsonl, a
+    subscription to everything): 1000 calls the support queue, 1006 answers."""
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "sim" / "data" / "queue.jsonl"
+    with path.open(encoding="utf-8") as fh:
+        frames = [json.loads(line) for line in fh if line.strip()]
+    model = new_model()
+    out = _apply(model, *frames)
+    assert _kinds(out, K) == ["line_state_changed", "originated", "queued", "established",
+                              "talking_started", "connection_cleared", "call_cleared"]
+    assert _of(out, K, "queued").queue == "support"
+    est = _of(out, K, "established")
+    assert est.connected.number == "1006" and est.queue == "support"
+    assert [e.kind.value for e in out if e.line == L][:3] == [
+        "line_state_changed", "delivered", "established"]
+    for line in (P, L):
+        assert _of(out, line, "delivered").queue == "support"
+        assert _of(out, line, "delivered").calling.number == "1000"
+    assert _of(out, L, "established").queue == "support"
+    assert "established" not in _kinds(out, P)
+    assert all(e.data == {} for e in out)
+    assert model.unfit_count == 0
