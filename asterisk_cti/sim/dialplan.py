@@ -178,7 +178,7 @@ class Dialplan(Lifecycle):
             return
         for ep in reachable:
             b = self.new_pjsip(ep, "Down", linkedid=a.linkedid)
-            self.inherit_variables(a, b)
+            self.inherit_variables(a, b, skip=("__TRANSFER_CONTEXT",))
             b.dialed_by = a
             b.protocol_id = str(uuid.uuid4())
             self.varset(b, "DIALEDPEERNUMBER", ep.resource)

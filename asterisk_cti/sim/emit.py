@@ -145,16 +145,22 @@ class Emitter(PbxState):
         ch.variables[base] = value
         ch.inherit[base] = min(2, len(name) - len(base))
 
-    @staticmethod
-    def inherit_variables(parent: Channel, child: Channel) -> None:
+    def inherit_variables(self, parent: Channel, child: Channel,
+                          skip: Tuple[str, ...] = ()) -> None:
         """Asterisk's ``ast_channel_inherit_variables``, run when ``parent`` creates
         ``child`` (a Dial fork, a queue member, an originate with ``originator``): ``__NAME``
-        passes on as ``__NAME`` (every generation), ``_NAME`` as ``NAME`` (this one only). No
-        ChannelVarset is published; the child's next snapshots carry the values."""
-        for base, level in parent.inherit.items():
-            if level and base in parent.variables:
-                child.variables[base] = parent.variables[base]
-                child.inherit[base] = 2 if level == 2 else 0
+        passes on as ``__NAME`` (every generation), ``_NAME`` as ``NAME`` (this one only).
+        Asterisk 22 publishes a ChannelVarset on the child for each (recorded on the lab:
+        ``__CTI_DATA`` on a queue member, after its ChannelCreated); names in ``skip`` are
+        inherited without one (the caller publishes them itself where the recordings do)."""
+        for base, level in list(parent.inherit.items()):
+            if not level or base not in parent.variables:
+                continue
+            full = "__" + base if level == 2 else base
+            if full in skip:
+                self.store_variable(child, full, parent.variables[base])
+            else:
+                self.varset(child, full, parent.variables[base])
 
     @staticmethod
     def copy_variables(l1: Channel, l2: Channel) -> None:

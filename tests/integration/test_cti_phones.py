@@ -351,9 +351,10 @@ def test_technology_subscription(cti_factory: CtiFactory, lab: Lab,
         kinds = ev.kinds(line, start, skip=NOISE)
         assert kinds.count("call_cleared") == 1, kinds
         assert kinds.count("connection_cleared") == 1, kinds
-    # the caller learns the agent who answered with established (no party_changed after it)
+    # the caller waits in the queue (queued), then learns the agent who answered with
+    # established (no party_changed after it)
     assert ev.kinds(K, start, skip=NOISE) == [
-        "originated", "ringback", "established", "connection_cleared", "call_cleared"]
+        "originated", "queued", "established", "connection_cleared", "call_cleared"]
     assert ev.wait_call("established", K, since=start).connected.number in ("1002", "1006")
     assert ev.kinds(P, start, skip=NOISE) == ["delivered", "connection_cleared", "call_cleared"]
     keep_sequences("queue 2000, monitor('PJSIP')", ev, LAB_LINES, start)

@@ -371,3 +371,37 @@ def test_recorded_lab_queue_call_is_queued_then_established() -> None:
     assert "established" not in _kinds(out, P)
     assert all(e.data == {} for e in out)
     assert model.unfit_count == 0
+
+
+def test_recorded_lab_queue_call_with_dialplan_data() -> None:
+    """The lab's queue-with-data call as Asterisk 22.10.1 published it (every event, with
+    ``channelvars = CHANNEL(linkedid),CTI_DATA``): the caller's ChannelCreated carries an
+    empty CTI_DATA, its ChannelVarset ``__CTI_DATA`` the value; the agents' legs are created
+    empty, then inherit (a ChannelVarset ``__CTI_DATA`` of their own)."""
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent / "data" / "lab_queue_calldata.jsonl"
+    with path.open(encoding="utf-8") as fh:
+        frames = [json.loads(line) for line in fh if line.strip()]
+    model = new_model()
+    out = [e for e in _apply(model, *frames) if e.kind.value not in (
+        "line_state_changed", "talking_started", "talking_stopped")]
+    seq = [(e.line, e.kind.value, e.queue, dict(e.data)) for e in out]
+    assert seq[:6] == [
+        (K, "originated", "", {}),
+        (K, "queued", "support", DATA_DICT),
+        (L, "delivered", "support", DATA_DICT),
+        (P, "delivered", "support", DATA_DICT),
+        (L, "established", "support", DATA_DICT),
+        (K, "established", "support", DATA_DICT),
+    ]
+    for line in (K, P, L):
+        assert [s[1:] for s in seq[6:] if s[0] == line] == [
+            ("connection_cleared", "support", DATA_DICT),
+            ("call_cleared", "support", DATA_DICT)]
+    assert _of(out, K, "established").connected.number == "1006"
+    assert model.unfit_count == 0 and model.call_data_errors == 0
+
+
+DATA_DICT = {"account": "4711", "choice": "billing"}
