@@ -126,6 +126,7 @@ class FrameReader:
         need = 2
         wanted = self.wanted
         tag = _TYPE_TAG
+        sniff = SNIFFED
         limit = self.max_message
         frag_open = self._fragments is not None
         while size - pos >= 2:
@@ -167,10 +168,19 @@ class FrameReader:
                     if i >= 0:
                         j = buf.find(b'"', i + 8, end)
                         etype = buf[i + 8:j]
-                        if etype not in wanted and buf.find(tag, j, end) < 0 and (
-                                etype not in SNIFFED or not sniffed(buf, etype, start, end)):
-                            self.dropped += 1
-                            continue
+                        if etype not in wanted and buf.find(tag, j, end) < 0:
+                            spec = sniff.get(etype)
+                            if spec is None:
+                                self.dropped += 1
+                                continue
+                            k = buf.find(spec[0], start, end)
+                            if k < 0:
+                                self.dropped += 1
+                                continue
+                            k += len(spec[0])
+                            if buf[k:buf.find(b'"', k, end)] not in spec[1]:
+                                self.dropped += 1
+                                continue
                 out.append(buf[start:end])
                 continue
             opcode = b0 & 0x0F
