@@ -102,7 +102,8 @@ def test_call_data_set_by_call_control_shows_on_the_next_events(
         cti_factory: CtiFactory, lab: Lab, phones: Dict[str, Phone]) -> None:
     """1000 dials 7002 (the switch: the caller in the SDK's application, 1002 dialled with
     the caller as originator); set_call_data on the caller: Asterisk's ChannelVarset reaches
-    the model, the next events of both lines carry the data."""
+    the model, the next events of both lines carry the data; a leg the SDK dials afterwards
+    for the caller (a blind transfer to 1006) inherits the variable in Asterisk."""
     for phone in phones.values():
         phone.set_auto_answer(True)
     cti = cti_factory(app=lab.config.app)
@@ -120,8 +121,17 @@ def test_call_data_set_by_call_control_shows_on_the_next_events(
     assert dict(cti.line(P).connections[0].data) == {"ticket": "T-42"}
     cti.control.retrieve(kai_up.connection_id)
     cti.events.wait_call("retrieved", K, since=start)
+    # 1002 blind-transfers 1000 to 1006: the SDK originates 1006's leg with 1000 as
+    # originator, and Asterisk copies 1000's inheritable __CTI_DATA onto it
+    ping = cti.line(P).connections[0]
+    cti.control.transfer(ping.connection_id, "1006", wait_for="established")
+    delivered = cti.events.wait_call("delivered", L, since=start)
+    assert dict(delivered.data) == {"ticket": "T-42"}
+    lee = cti.line(L).connections[0].connection_id
+    inherited = lab.ari("GET", f"/channels/{lee}/variable", params={"variable": "CTI_DATA"})
+    assert inherited.json() == {"value": "ticket=T-42"}, inherited.text
     cti.control.hangup(kai_up.connection_id)
-    for line in (K, P):
+    for line in (K, P, L):
         cleared = cti.events.wait_call("call_cleared", line, since=start)
         assert dict(cleared.data) == {"ticket": "T-42"}
     assert cti.stats()["model"]["call_data_errors"] == 0
