@@ -125,3 +125,25 @@ def test_data_set_through_call_control_shows_on_the_next_events(sim: AriSimulato
         cti.control.hangup(call, timeout=10)
         cleared = rec.wait("call_cleared", P)
         assert dict(cleared.data) == {"ticket": "T-1"}
+
+
+def test_trunk_caller_to_the_queue_with_data(sim: AriSimulator) -> None:
+    """An outside caller (not on a monitored line: no connection of its own) calls the
+    queue-with-data extension: the agents ring with the data (their own channels inherited
+    it). The queue's name is not known: Asterisk publishes app_queue's Dial on the caller's
+    topic only, and the client does not receive the trunk channel's events."""
+    rec = Events()
+    with _client(sim, rec) as cti:
+        assert cti.wait_idle(5)
+        sim.trunk_call("+33123456789", sim.pbx.config.queue_data_extension)
+        for line in (P, L):
+            delivered = rec.wait("delivered", line)
+            assert delivered.queue == "" and dict(delivered.data) == DATA
+            assert delivered.calling.number == "+33123456789"
+        sim.phone("1002").wait_ringing()
+        sim.phone("1002").answer()
+        answered = rec.wait("established", P)
+        assert dict(answered.data) == DATA
+        sim.phone("1002").hangup()
+        rec.wait("call_cleared", P)
+        assert rec.kinds(K) == []
