@@ -495,7 +495,8 @@ class CtiClient:
         return model.line(normalize_source(endpoint)) if model is not None else None
 
     def stats(self) -> Dict[str, Any]:
-        """Counters of every stage: ring, processor, dispatcher, connection (any thread)."""
+        """Counters of every stage: ring, processor, dispatcher, connection, call model (its
+        stimuli that did not fit, the call data values it could not decode). Any thread."""
         out: Dict[str, Any] = {"running": self._running, "connected": self.connected}
         if self._ring is not None:
             out["ring"] = self._ring.stats()._asdict()
@@ -509,6 +510,10 @@ class CtiClient:
                               "backlog": self._notices.backlog()}
         if self._reactor is not None:
             out["reactor"] = self._reactor.stats()
+        model = self.model
+        if model is not None:
+            out["model"] = {"unfit": model.unfit_count,
+                            "call_data_errors": model.call_data_errors}
         return out
 
     def wait_idle(self, timeout: float = 5.0) -> bool:

@@ -13,6 +13,7 @@ from typing import (
     Mapping,
 )
 
+from ..calldata import VARIABLE
 from ..events.catalogue import endpoint_of_channel_name
 from .hints import Hints
 from .records import (
@@ -23,7 +24,9 @@ from .records import (
     NULL,
     OUTGOING,
     PLACING_STATES,
+    QUEUED,
     as_dict,
+    queue_name,
 )
 from .registry import handles
 from .transitions import TRANSITIONS, Stimulus
@@ -92,6 +95,8 @@ class ChannelHandlers(Hints):
                 return
         if ch.line is None or ch.cleared or self._agent_waits(ch):
             return
+        if ch.state is QUEUED and state == "Up":
+            return  # app_queue answers its caller: it is established when an agent answers
         if state == "Ringing":
             self._ring(ch)
         elif state == "Up":
@@ -156,6 +161,27 @@ class ChannelHandlers(Hints):
             # a channel call control created keeps the identity it was created for (it sets
             # caller ids for what the phones display)
             self._set_own(ch, own)
+
+    @handles("ChannelVarset")
+    def _on_varset(self, raw: Mapping[str, Any]) -> None:
+        name = raw.get("variable")
+        if type(name) is not str or name.lstrip("_") != VARIABLE:
+            return  # the transport keeps only CTI_DATA's; a raw listener may want others
+        chan_data = as_dict(raw.get("channel"))
+        ch = self._lookup(chan_data)
+        if ch is not None:
+            value = raw.get("value")
+            if value != ch.data_raw:
+                self._see_data(ch, value if value is not None else "", True)
+
+    @handles("ChannelDialplan")
+    def _on_dialplan(self, raw: Mapping[str, Any]) -> None:
+        if raw.get("dialplan_app") != "Queue":
+            return  # the transport keeps only Queue's; a raw listener may want others
+        chan_data = as_dict(raw.get("channel"))
+        ch = self._lookup(chan_data)
+        if ch is not None and ch.line is not None and not ch.cleared:
+            self._enter_queue(ch, queue_name(raw.get("dialplan_app_data")) or "?")
 
     @handles("ChannelHangupRequest")
     def _on_hangup_request(self, raw: Mapping[str, Any]) -> None:

@@ -19,6 +19,7 @@ from .records import (
     INITIATED,
     NO_CALL,
     NULL,
+    QUEUED,
     CallRecord,
     ChannelRecord,
     LineRecord,
@@ -103,6 +104,8 @@ class Connections(Tracking):
                 ch.talking,
                 ch.state is HOLD,
                 client_originated=ch.hint is not None,
+                data=ch.call.data,
+                queue=ch.queue,
                 **extra,
             )
         )
@@ -137,7 +140,7 @@ class Connections(Tracking):
                 EventKind.CALL_CLEARED, ch.line, call.id, ch.id, NULL, NULL,
                 PhoneState.DISCONNECTED, ch.direction, ch.calling, ch.called, ch.connected,
                 ch.cause, ch.dialstatus, ch.reason, self._now(), self._raw, False, False,
-                client_originated=ch.hint is not None,
+                client_originated=ch.hint is not None, data=call.data, queue=ch.queue,
             )
         )
 
@@ -171,6 +174,16 @@ class Connections(Tracking):
             if not ch.cleared:
                 self._leave_line(ch)
         self._forget(ch)
+
+    def _enter_queue(self, ch: ChannelRecord, queue: str) -> None:
+        """The connection's channel runs app Queue: it is queued (again, in another queue)."""
+        if ch.state is QUEUED and ch.queue == queue:
+            return
+        if (ch.state, Stimulus.QUEUE) not in TRANSITIONS:
+            self._mark_unfit(ch.id, f"{ch.state.value} + {Stimulus.QUEUE.value}")
+            return
+        ch.queue = queue
+        self._fire(ch, Stimulus.QUEUE)
 
     def _hold(self, ch: ChannelRecord) -> None:
         if (ch.state, Stimulus.HOLD) in TRANSITIONS and ch.state is not HOLD:

@@ -17,6 +17,7 @@ below it::
     records.py      plain records and Asterisk facts (no behaviour)
     state.py        ModelState: every attribute; begin / now / dirty / unfit
     snapshots.py    Snapshots: publish and serve the immutable snapshots
+    calldata.py     CallDataTracking: the call data (CTI_DATA) of channels, kept per call
     tracking.py     Tracking: channel records, calls, correlation, adoption
     connections.py  Connections: stimuli through the transition table, CTI events
     hints.py        Hints: what call control announces (expect, set_held); the look-up

@@ -24,8 +24,11 @@ from .records import (
     INCOMING,
     NO_CALL,
     NULL,
+    QUEUED,
     ChannelRecord,
     as_dict,
+    local_sibling,
+    queue_of,
 )
 from .registry import handles
 from .transitions import Stimulus
@@ -63,6 +66,8 @@ class Dialing(Hints):
             peer.call_is_guess = False
         status = str(raw.get("dialstatus") or "")
         if not status:
+            if caller is not None:
+                self._queue_dials(caller, caller_data, peer)
             self._dial_begins(caller, peer, peer_data, raw)
         elif status == "RINGING":
             if peer is not None and peer.line is not None and not peer.cleared:
@@ -133,6 +138,25 @@ class Dialing(Hints):
                 caller.called = dialled
         self._fire(caller, Stimulus.DIAL_OUT)
 
+    def _queue_dials(self, caller: ChannelRecord, caller_data: Optional[Mapping[str, Any]],
+                     peer: Optional[ChannelRecord]) -> None:
+        """A Dial by a caller waiting in a queue (app_queue rings an agent): the caller is
+        queued (if its ChannelDialplan was missed), the agent's leg came from the queue."""
+        queue = queue_of(caller_data) if caller_data is not None else ""
+        if not queue and (caller.state is QUEUED or caller.line is None):
+            queue = caller.queue
+        if not queue:
+            return
+        if caller.line is not None and not caller.cleared and caller.state is not QUEUED:
+            self._enter_queue(caller, queue)
+        if peer is not None:
+            peer.queue = queue
+            sibling_name = local_sibling(peer.name) if peer.name.startswith("Local/") else None
+            sibling_id = self._local_id_of.get(sibling_name) if sibling_name else None
+            sibling = self._chans.get(sibling_id) if sibling_id is not None else None
+            if sibling is not None:
+                sibling.queue = queue  # its half that dials the agent's phone
+
     def _refer_target_reached(self, ch: ChannelRecord) -> None:
         """The target of a REFER blind transfer rings (or answered): the transferee is told."""
         wait, ch.refer_wait = ch.refer_wait, None
@@ -180,7 +204,8 @@ class Dialing(Hints):
         if status == "ANSWER":
             caller.dialstatus = status
             self._fire(caller, Stimulus.ANSWERED)
-        elif failure is not None and caller.open_dials == 0:
+        elif failure is not None and caller.open_dials == 0 and caller.state is not QUEUED:
+            # (a queue rings its agents again: a caller waiting in it has not failed)
             caller.dialstatus = status
             caller.cause = peer.cause if peer is not None and peer.cause else failure[0]
             caller.reason = failure[1]

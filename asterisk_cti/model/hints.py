@@ -96,8 +96,11 @@ class Hints(Connections):
             return None
         cid = raw.get("id")
         ch = self._chans.get(cid) if type(cid) is str else None
-        if ch is not None or type(cid) is not str:
+        if ch is not None:
+            self._see_channelvars(ch, raw)
             return ch
+        if type(cid) is not str:
+            return None
         name = raw.get("name")
         if type(name) is str and name.startswith("Local/"):
             sibling_name = local_sibling(name)

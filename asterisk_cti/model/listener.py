@@ -102,6 +102,16 @@ class CallListener:
         long.
         """
 
+    def on_queued(self, event: CallEvent) -> None:
+        """The line's caller waits in an Asterisk queue (state ``queued``; ``queue`` names
+        it; phone state ``ringback``: the caller hears ringing or music on hold). An agent
+        answering gives ``established`` naming the agent; the caller hanging up first gives
+        ``connection_cleared``.
+
+        Runs on a dispatcher lane thread; events of one line arrive in order; do not block for
+        long.
+        """
+
     def on_transferred(self, event: CallEvent) -> None:
         """The call was transferred; ``connected`` is the new party, ``transferring`` who did it.
 

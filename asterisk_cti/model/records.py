@@ -16,6 +16,7 @@ from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Tuple
 from ..causes import STATUS_FOR_CAUSE
 from .types import (
     LINE_UNKNOWN,
+    NO_DATA,
     NOBODY,
     ConnectionState,
     ControlHint,
@@ -29,6 +30,7 @@ NULL = ConnectionState.NULL
 INITIATED = ConnectionState.INITIATED
 CONNECTED = ConnectionState.CONNECTED
 HOLD = ConnectionState.HOLD
+QUEUED = ConnectionState.QUEUED
 INCOMING = Direction.INCOMING
 OUTGOING = Direction.OUTGOING
 
@@ -111,6 +113,21 @@ def linkedid_of(raw: Mapping[str, Any]) -> Optional[str]:
     return str(value) if value else None
 
 
+def queue_name(app_data: object) -> str:
+    """The queue of app Queue's arguments (``support,Tt,,,30`` -> ``support``)."""
+    if type(app_data) is not str:
+        return ""
+    return app_data.split(",", 1)[0].strip()[:80]
+
+
+def queue_of(chan_data: Mapping[str, Any]) -> str:
+    """The queue an ARI channel object waits in (its dialplan runs app Queue), or ``""``."""
+    dialplan = chan_data.get("dialplan")
+    if type(dialplan) is not dict or dialplan.get("app_name") != "Queue":
+        return ""
+    return queue_name(dialplan.get("app_data")) or "?"
+
+
 def local_sibling(name: str) -> Optional[str]:
     """The other half of a Local channel (``...;1`` <-> ``...;2``)."""
     if name.endswith(";1"):
@@ -127,7 +144,7 @@ def as_dict(value: Any) -> Optional[Mapping[str, Any]]:
 class CallRecord:
     """A conversation: the tracked channels (monitored or related) that belong together."""
 
-    __slots__ = ("id", "chans", "seq", "keys")
+    __slots__ = ("id", "chans", "seq", "keys", "data")
 
     def __init__(self, call_id: str, seq: int) -> None:
         #: the call id listeners see (the linkedid, or the first channel's id)
@@ -138,6 +155,9 @@ class CallRecord:
         self.seq = seq
         #: every id under which the model's call table finds this call (merged ones too)
         self.keys: List[str] = [call_id]
+        #: the call data (read-only; the value of CTI_DATA last seen changing on any of its
+        #: channels)
+        self.data: Mapping[str, str] = NO_DATA
 
 
 class ChannelRecord:
@@ -149,7 +169,7 @@ class ChannelRecord:
         "connected", "talking", "ringback", "cause", "dialstatus", "reason", "start", "answer",
         "end", "peer", "open_dials", "bridge", "hold_party", "awaits_transfer_dial", "cleared",
         "announced", "call_is_guess", "conference_ids", "seq", "hint", "pending_transfer",
-        "refer_wait",
+        "refer_wait", "data_raw", "data", "queue",
     )
 
     def __init__(self, cid: str, name: str, line: Optional[str], seq: int) -> None:
@@ -198,6 +218,12 @@ class ChannelRecord:
         self.pending_transfer: Optional[ControlHint] = None
         #: a REFER blind transfer seen (transferring, target), told when the target rings
         self.refer_wait: Optional[Tuple[Party, Party]] = None
+        #: the CTI_DATA value last seen on this channel (None: not seen yet)
+        self.data_raw: object = None
+        #: what that value decoded to (the channel's own data)
+        self.data: Mapping[str, str] = NO_DATA
+        #: the queue it waits in or came from
+        self.queue = ""
 
 
 NO_CALL = CallRecord("", -1)

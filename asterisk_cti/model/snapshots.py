@@ -67,6 +67,8 @@ class Snapshots(ModelState):
             ch.start,
             ch.answer,
             ch.end,
+            ch.call.data,
+            ch.queue,
         )
 
     def _publish(self) -> None:
@@ -103,7 +105,7 @@ class Snapshots(ModelState):
                 for ch in call.chans.values()
                 if ch.line is not None and not ch.cleared
             )
-            call_up[call_id] = Call(call_id, connections) if connections else None
+            call_up[call_id] = Call(call_id, connections, call.data) if connections else None
         with self._lock:
             for cid, conn in conn_up.items():
                 if conn is None:

@@ -27,6 +27,7 @@ from .records import (
     ChannelRecord,
     linkedid_of,
     local_sibling,
+    queue_of,
 )
 from .transitions import Stimulus
 from .types import (
@@ -182,6 +183,7 @@ class Sync(Bridges):
             own = Party.from_raw(chan_data.get("caller"))
             if own and own != known.own:
                 self._set_own(known, own)
+            self._see_channelvars(known, chan_data)
             if known.line is None and not known.cleared and self._is_monitored(endpoint):
                 known.line = endpoint
                 known.connected = Party.from_raw(chan_data.get("connected"))
@@ -206,6 +208,14 @@ class Sync(Bridges):
 
     def _sync_state(self, ch: ChannelRecord, chan_data: Mapping[str, Any], new: bool) -> None:
         state = chan_data.get("state")
+        queue = queue_of(chan_data)
+        if queue:
+            # waiting in a queue (REST has no other sign of it): queued, whatever the state
+            if new and ch.direction is OUTGOING:
+                self._fire_if_fits(ch, Stimulus.SYNC_INITIATED)
+            if ch.line is not None and not ch.cleared:
+                self._enter_queue(ch, queue)
+            return
         if state in PLACING_STATES:
             self._fire_if_fits(ch, Stimulus.SYNC_INITIATED)
         elif state == "Ringing":

@@ -17,6 +17,7 @@ from typing import (
 )
 
 from ..events.catalogue import endpoint_of_channel_name
+from .calldata import CallDataTracking
 from .records import (
     HOLD,
     INITIATED,
@@ -30,7 +31,6 @@ from .records import (
     linkedid_of,
     local_sibling,
 )
-from .snapshots import Snapshots
 from .transitions import phone_state_of
 from .types import (
     NOBODY,
@@ -40,7 +40,7 @@ from .types import (
 )
 
 
-class Tracking(Snapshots):
+class Tracking(CallDataTracking):
     """Which channels are tracked, and which call each belongs to (correlation)."""
 
     def _line_rec(self, name: str) -> LineRecord:
@@ -102,6 +102,7 @@ class Tracking(Snapshots):
         ch.own = Party.from_raw(raw.get("caller"))
         ch.connected = Party.from_raw(raw.get("connected"))
         ch.start = self._now()
+        self._see_channelvars(ch, raw)
         self._chans[cid] = ch
         self._destroyed.pop(cid, None)
         if line is not None:
@@ -121,7 +122,7 @@ class Tracking(Snapshots):
                 phone_state_of(ch.state, ch.ringback), ch.direction, ch.calling, ch.called,
                 ch.connected, ch.cause, ch.dialstatus, ch.reason, self._now(), self._raw,
                 ch.talking, ch.state is HOLD, client_originated=ch.hint is not None,
-                previous_call_id=old.id,
+                previous_call_id=old.id, data=ch.call.data, queue=ch.queue,
             )
         )
 
@@ -137,6 +138,8 @@ class Tracking(Snapshots):
         ch.call = call
         call.chans[ch.id] = ch
         self._dirty(ch)
+        if ch.data and not call.data:
+            self._set_call_data(call, ch.data)
         if old is not NO_CALL:
             self._call_id_changed(ch, old)
 
@@ -157,6 +160,8 @@ class Tracking(Snapshots):
             self._dirty(ch)
             self._call_id_changed(ch, gone)
         gone.chans.clear()
+        if gone.data and not keep.data:
+            self._set_call_data(keep, gone.data)
         for key in gone.keys:
             self._calls[key] = keep
             keep.keys.append(key)

@@ -59,6 +59,8 @@ class Stimulus(str, Enum):
     """ChannelTalkingFinished."""
     CONNECTED_LINE = "connected_line"
     """ChannelConnectedLine with a different, non-empty party."""
+    QUEUE = "queue"
+    """ChannelDialplan: the channel runs app Queue (or REST / a Dial shows it in Queue)."""
     HANGUP = "hangup"
     """ChannelDestroyed, or the channel is gone from REST."""
     SYNC_INITIATED = "sync_initiated"
@@ -103,6 +105,7 @@ TRANSITIONS: Dict[Tuple[ConnectionState, Stimulus], Transition] = {
     (_I, _S.DIAL_OUT): _t(_I),
     (_C, _S.DIAL_OUT): _t(_C, _K.ORIGINATED),
     (_F, _S.DIAL_OUT): _t(_I),
+    (_Q, _S.DIAL_OUT): _t(_Q),
     (_I, _S.RINGBACK): _t(_I, _K.RINGBACK),
     (_C, _S.RINGBACK): _t(_C),
     (_Q, _S.RINGBACK): _t(_Q),
@@ -146,6 +149,8 @@ TRANSITIONS: Dict[Tuple[ConnectionState, Stimulus], Transition] = {
     (_C, _S.TALK_STOP): _t(_C, _K.TALKING_STOPPED),
     (_H, _S.TALK_STOP): _t(_H, _K.TALKING_STOPPED),
     (_F, _S.TALK_STOP): _t(_F, _K.TALKING_STOPPED),
+    (_Q, _S.TALK_START): _t(_Q, _K.TALKING_STARTED),
+    (_Q, _S.TALK_STOP): _t(_Q, _K.TALKING_STOPPED),
     (_N, _S.CONNECTED_LINE): _t(_N),
     (_I, _S.CONNECTED_LINE): _t(_I, _K.PARTY_CHANGED),
     (_A, _S.CONNECTED_LINE): _t(_A, _K.PARTY_CHANGED),
@@ -153,6 +158,11 @@ TRANSITIONS: Dict[Tuple[ConnectionState, Stimulus], Transition] = {
     (_H, _S.CONNECTED_LINE): _t(_H, _K.PARTY_CHANGED),
     (_Q, _S.CONNECTED_LINE): _t(_Q, _K.PARTY_CHANGED),
     (_F, _S.CONNECTED_LINE): _t(_F, _K.PARTY_CHANGED),
+    (_N, _S.QUEUE): _t(_Q, _K.QUEUED),
+    (_I, _S.QUEUE): _t(_Q, _K.QUEUED),
+    (_C, _S.QUEUE): _t(_Q, _K.QUEUED),
+    (_Q, _S.QUEUE): _t(_Q, _K.QUEUED),
+    (_F, _S.QUEUE): _t(_Q, _K.QUEUED),
     (_N, _S.HANGUP): _t(_N),
     (_I, _S.HANGUP): _t(_N, _K.CONNECTION_CLEARED),
     (_A, _S.HANGUP): _t(_N, _K.CONNECTION_CLEARED),
@@ -227,4 +237,8 @@ STATE_DIAGRAM = r"""
      |                                             +----------+
      +-- hangup, transferred_away (from any) ------|   HOLD   |
                                                    +----------+
+
+   queue (app Queue) from NULL, INITIATED, CONNECTED, FAIL --> +--------+ --answered--> CONNECTED
+                                                               | QUEUED |
+                                                               +--------+ --hangup--> NULL
 """

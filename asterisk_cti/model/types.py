@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from types import MappingProxyType
 from typing import Any, Dict, Mapping, NamedTuple, Optional, Tuple
 
 from ..events.catalogue import CallerID
@@ -71,6 +72,7 @@ class EventKind(str, Enum):
     FAILED = "failed"
     CONNECTION_CLEARED = "connection_cleared"
     CALL_CLEARED = "call_cleared"
+    QUEUED = "queued"
     TALKING_STARTED = "talking_started"
     TALKING_STOPPED = "talking_stopped"
     PARTY_CHANGED = "party_changed"
@@ -145,6 +147,9 @@ class Party(NamedTuple):
 #: The empty party (unknown or not yet set).
 NOBODY = Party("", "")
 
+#: The data of a call without call data (an empty read-only mapping).
+NO_DATA: Mapping[str, str] = MappingProxyType({})
+
 
 class Connection(NamedTuple):
     """Immutable snapshot of one connection: one channel at one monitored line.
@@ -169,17 +174,25 @@ class Connection(NamedTuple):
     start_time: float
     answer_time: Optional[float]
     end_time: Optional[float]
+    #: the call data of its call (read-only; :data:`NO_DATA` when none), see
+    #: :mod:`asterisk_cti.calldata`
+    data: Mapping[str, str] = NO_DATA
+    #: the Asterisk queue the connection waits in (state ``queued``) or came from (an agent's
+    #: leg that app_queue rang, the caller once an agent answered); empty otherwise
+    queue: str = ""
 
 
 class Call(NamedTuple):
     """Immutable snapshot of a call: its connections at monitored lines.
 
     ``call_id`` is stable for the conversation (the linkedid when ``channelvars`` carries it,
-    otherwise the first channel's id). Safe to read from any thread.
+    otherwise the first channel's id). ``data`` is the call's data (read-only, empty when
+    none; see :mod:`asterisk_cti.calldata`). Safe to read from any thread.
     """
 
     call_id: str
     connections: Tuple[Connection, ...]
+    data: Mapping[str, str] = NO_DATA
 
     @property
     def lines(self) -> Tuple[str, ...]:
@@ -288,7 +301,7 @@ class Line(NamedTuple):
 CALL_EVENT_KEYS: Tuple[str, ...] = (
     "kind", "line", "call_id", "connection_id", "state", "previous_state", "phone_state",
     "direction", "calling", "called", "connected", "cause", "dialstatus", "reason",
-    "line_state", "timestamp", "talking", "held",
+    "line_state", "timestamp", "talking", "held", "data", "queue",
 )
 
 
@@ -305,6 +318,13 @@ class CallEvent(NamedTuple):
     on transfer events, ``conference`` on conferenced events, ``line_state`` and
     ``previous_line_state`` on line_state_changed events. ``client_originated`` tells the
     connections this client's call control placed or dialled.
+
+    ``data`` is the call data of the event's call (a read-only ``Mapping[str, str]``, empty
+    when the call has none): what an IVR or any application attached to the call through the
+    inherited channel variable ``CTI_DATA`` (see :mod:`asterisk_cti.calldata` and the call
+    model page). ``queue`` names the Asterisk queue the connection waits in (``queued``) or
+    came from (an agent's ``delivered``/``established`` of a call app_queue rang); empty
+    otherwise.
     """
 
     kind: EventKind
@@ -336,6 +356,10 @@ class CallEvent(NamedTuple):
     client_originated: bool = False
     #: on call_id_changed: the id the connection's call had until now (``call_id`` is the new)
     previous_call_id: str = ""
+    #: the call's data (read-only; :data:`NO_DATA` when none)
+    data: Mapping[str, str] = NO_DATA
+    #: the queue the connection waits in or came from (empty when none)
+    queue: str = ""
 
     @property
     def key(self) -> str:
@@ -367,6 +391,8 @@ class CallEvent(NamedTuple):
             "timestamp": float(self.timestamp),
             "talking": bool(self.talking),
             "held": bool(self.held),
+            "data": dict(self.data),
+            "queue": self.queue,
         }
 
     def __repr__(self) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import struct
-from typing import Callable, FrozenSet, List, Optional
+from typing import Callable, Dict, FrozenSet, List, Optional, Tuple
 
 from ..errors import TransportError, WebSocketProtocolError
 
@@ -21,8 +21,34 @@ _TYPE_TAG = b'"type":"'
 DEFAULT_MAX_MESSAGE = 64 * 1024 * 1024
 
 
+#: Frames of a type outside the wanted set that are kept all the same when one top-level
+#: field has one of the values given: the call model reads the ChannelVarset frames of the
+#: call data variable (never the flood of the others) and the ChannelDialplan frames of app
+#: Queue. ``type -> (the field's tag, the values kept)``; looked at only for these types.
+SNIFFED: Dict[bytes, Tuple[bytes, FrozenSet[bytes]]] = {
+    b"ChannelVarset": (b'"variable":"', frozenset({b"CTI_DATA", b"_CTI_DATA", b"__CTI_DATA"})),
+    b"ChannelDialplan": (b'"dialplan_app":"', frozenset({b"Queue"})),
+}
+#: The event types of :data:`SNIFFED`, as ``str``.
+SNIFFED_TYPES: FrozenSet[str] = frozenset(t.decode() for t in SNIFFED)
+
+
+def sniffed(buf: bytes, etype: bytes, start: int, end: int) -> bool:
+    """Whether a frame of an unwanted type is kept by :data:`SNIFFED` (``buf[start:end]``)."""
+    spec = SNIFFED.get(etype)
+    if spec is None:
+        return False
+    tag, values = spec
+    k = buf.find(tag, start, end)
+    if k < 0:
+        return False
+    k += len(tag)
+    return buf[k:buf.find(b'"', k, end)] in values
+
+
 def unwanted(frame: bytes, wanted: FrozenSet[bytes]) -> bool:
-    """Whether a raw ARI frame's ``type`` is outside ``wanted``, read without parsing.
+    """Whether a raw ARI frame's ``type`` is outside ``wanted``, read without parsing
+    (:data:`SNIFFED` frames are kept).
 
     True only when the ``"type":"`` tag occurs exactly once (Asterisk writes compact JSON, and
     no nested ARI object has a ``type`` key), so an unusual frame is always kept and parsed.
@@ -31,7 +57,9 @@ def unwanted(frame: bytes, wanted: FrozenSet[bytes]) -> bool:
     if i < 0:
         return False
     j = frame.find(b'"', i + 8)
-    return frame[i + 8:j] not in wanted and frame.find(_TYPE_TAG, j) < 0
+    etype = frame[i + 8:j]
+    return (etype not in wanted and frame.find(_TYPE_TAG, j) < 0
+            and not sniffed(frame, etype, 0, len(frame)))
 
 
 class FrameReader:
@@ -98,6 +126,7 @@ class FrameReader:
         need = 2
         wanted = self.wanted
         tag = _TYPE_TAG
+        sniff = SNIFFED
         limit = self.max_message
         frag_open = self._fragments is not None
         while size - pos >= 2:
@@ -138,9 +167,20 @@ class FrameReader:
                     i = buf.find(tag, start, end)
                     if i >= 0:
                         j = buf.find(b'"', i + 8, end)
-                        if buf[i + 8:j] not in wanted and buf.find(tag, j, end) < 0:
-                            self.dropped += 1
-                            continue
+                        etype = buf[i + 8:j]
+                        if etype not in wanted and buf.find(tag, j, end) < 0:
+                            spec = sniff.get(etype)
+                            if spec is None:
+                                self.dropped += 1
+                                continue
+                            k = buf.find(spec[0], start, end)
+                            if k < 0:
+                                self.dropped += 1
+                                continue
+                            k += len(spec[0])
+                            if buf[k:buf.find(b'"', k, end)] not in spec[1]:
+                                self.dropped += 1
+                                continue
                 out.append(buf[start:end])
                 continue
             opcode = b0 & 0x0F

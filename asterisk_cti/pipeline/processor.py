@@ -46,6 +46,7 @@ from ..errors import ClientStoppedError
 from ..events.catalogue import ARI_EVENT_TYPES, Event, channel_ids_of, decode_frame, parse_event
 from ..listeners import EventsLostEvent
 from .delivery import CALL, CHANNEL, RAW, LaneItem, RawRoute, nobody
+from .frames import SNIFFED_TYPES
 from .markers import (
     Barrier,
     ChangeSync,
@@ -271,7 +272,10 @@ class Processor:
     # -- configuration ---------------------------------------------------------------------
 
     def _recompute_wanted(self) -> None:
-        names = self._deliver_types | self._model_types | self._raw_types | ALWAYS_WANTED
+        # The model reads only some frames of the SNIFFED types (the transport keeps those by
+        # a field's value); listeners that want the type get all of them.
+        model_types = self._model_types - SNIFFED_TYPES
+        names = self._deliver_types | model_types | self._raw_types | ALWAYS_WANTED
         self._reactor.set_wanted(
             None if self._deliver_all else frozenset(n.encode() for n in names))
 

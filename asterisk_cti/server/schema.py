@@ -9,7 +9,7 @@ within a version. Event (``.../events``)::
      "calling": {"number": "1000", "name": "Kai"}, "called": {"number": "1002", "name": ""},
      "connected": {"number": "1000", "name": "Kai"}, "cause": 0, "dialstatus": "",
      "reason": "normal", "line_state": "", "timestamp": 1795665211.25, "talking": false,
-     "held": false}
+     "held": false, "data": {"account": "4711"}, "queue": "support"}
 
 (:meth:`CallEvent.as_dict <asterisk_cti.CallEvent.as_dict>` plus ``version``: the same keys as
 ``asterisk-cti monitor --json``.)

@@ -27,7 +27,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--speed", type=float, default=1.0, help="speed-up factor")
     parser.add_argument("--stasis-app", default="cti-ctl", help="app of the 7XXX extensions")
     parser.add_argument(
-        "--channelvars", action="store_true", help="add channelvars CHANNEL(linkedid) to channels"
+        "--channelvars", action="store_true",
+        help="add the lab's channelvars (CHANNEL(linkedid), CTI_DATA) to channels"
     )
     parser.add_argument(
         "--scenario",

@@ -69,7 +69,7 @@ class AriOps(Features):
             self.caller_id(a, name, number)
         self.connected_line(a, name, number)
         for k, v in (variables or {}).items():
-            a.variables[k] = str(v)
+            self.store_variable(a, k, str(v))
         if app:
             a.stasis_app = app
             args = [x for x in app_args.split(",")] if app_args else []

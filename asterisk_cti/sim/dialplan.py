@@ -94,6 +94,8 @@ class Dialplan(Lifecycle):
             self._dp_queue(a, exten)
         elif exten == self.config.ivr_extension:
             self._dp_ivr(a, exten)
+        elif exten == self.config.queue_data_extension:
+            self._dp_queue(a, exten, self.config.queue_data)
         elif context == "from-internal" and re.fullmatch(r"7\d{3}", exten):
             self._dp_stasis(a, exten)
         else:
@@ -151,7 +153,7 @@ class Dialplan(Lifecycle):
             return
         self.stasis_start(a, app, args)
 
-    def _dp_queue(self, a: Channel, exten: str) -> None:
+    def _dp_queue(self, a: Channel, exten: str, data: str = "") -> None:
         q = self.config.queue_name
         # As the lab's dialplan (recorded on Asterisk 22.10.1): the caller is not answered;
         # it rings until an agent answers, then learns the agent as its connected line.
@@ -159,7 +161,13 @@ class Dialplan(Lifecycle):
                       priority=1)
         self.dialplan(a, "Set", "TALK_DETECT(set)=", priority=2)
         a.talk_detect = True
-        self.dialplan(a, "Queue", f"{q},Tt,,,30,,lab-predial", priority=3)
+        priority = 3
+        if data:
+            # the lab's queue_data extension: Set(__CTI_DATA=...) first; the members inherit
+            self.dialplan(a, "Set", f"__CTI_DATA={data}", priority=priority)
+            self.varset(a, "__CTI_DATA", data)
+            priority += 1
+        self.dialplan(a, "Queue", f"{q},Tt,,,30,,lab-predial", priority=priority)
         a.queued = True
         a.queue_call = True
         members = [
@@ -194,6 +202,7 @@ class Dialplan(Lifecycle):
             return
         for ep in reachable:
             b = self.new_pjsip(ep, "Down", linkedid=a.linkedid)
+            self.inherit_variables(a, b, skip=("__TRANSFER_CONTEXT",))
             b.dialed_by = a
             b.protocol_id = str(uuid.uuid4())
             self.varset(b, "DIALEDPEERNUMBER", ep.resource)

@@ -131,9 +131,44 @@ class Emitter(PbxState):
         self._deliver(self._finish(ev), self._channel_targets([ch]))
 
     def varset(self, ch: Channel, name: str, value: str) -> None:
+        """The dialplan's ``Set(name=value)``: the variable and a ChannelVarset (with the
+        name as given: ``__CTI_DATA``)."""
         if not name.startswith("LOCAL("):
-            ch.variables[name.lstrip("_")] = value
+            self.store_variable(ch, name, value)
         self.chan_event("ChannelVarset", ch, pre=(("variable", name), ("value", value)))
+
+    @staticmethod
+    def store_variable(ch: Channel, name: str, value: str) -> None:
+        """Set a variable without an event (originate's variables, inheritance): stored
+        under its name without underscores, ``__``/``_`` remembered for inheritance."""
+        base = name.lstrip("_")
+        ch.variables[base] = value
+        ch.inherit[base] = min(2, len(name) - len(base))
+
+    def inherit_variables(self, parent: Channel, child: Channel,
+                          skip: Tuple[str, ...] = ()) -> None:
+        """Asterisk's ``ast_channel_inherit_variables``, run when ``parent`` creates
+        ``child`` (a Dial fork, a queue member, an originate with ``originator``): ``__NAME``
+        passes on as ``__NAME`` (every generation), ``_NAME`` as ``NAME`` (this one only).
+        Asterisk 22 publishes a ChannelVarset on the child for each (recorded on the lab:
+        ``__CTI_DATA`` on a queue member, after its ChannelCreated); names in ``skip`` are
+        inherited without one (the caller publishes them itself where the recordings do)."""
+        for base, level in list(parent.inherit.items()):
+            if not level or base not in parent.variables:
+                continue
+            full = "__" + base if level == 2 else base
+            if full in skip:
+                self.store_variable(child, full, parent.variables[base])
+            else:
+                self.varset(child, full, parent.variables[base])
+
+    @staticmethod
+    def copy_variables(l1: Channel, l2: Channel) -> None:
+        """A Local channel's ``;2`` half gets every variable of its ``;1`` half when it is
+        called (core_local's local_call), with the names as they are."""
+        for base, value in l1.variables.items():
+            l2.variables.setdefault(base, value)
+            l2.inherit.setdefault(base, l1.inherit.get(base, 0))
 
     def dialplan(
         self,

@@ -64,6 +64,8 @@ class LocalChannels(Dialplan):
         """Dial the ``;1`` half of an originated pair: its ``;2`` half runs the dialplan."""
         l2 = l1.local_partner
         l1.dial_started = time.monotonic()
+        if l2 is not None:
+            self.copy_variables(l1, l2)
         self.dial_event(None, l1, "", l1.name.split("/", 1)[1].rsplit("-", 1)[0])
         if l2 is None:
             return

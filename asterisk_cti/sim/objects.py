@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Sequence, Tuple
 
 __all__ = [
     "BRIDGE_ALL",
@@ -46,6 +46,11 @@ CAUSE_TXT = {
     32: "No circuit/channel available",
     34: "Circuit/channel congestion",
 }
+
+
+#: The ``channelvars`` of the lab's ari.conf (``channelvars = CHANNEL(linkedid),CTI_DATA``):
+#: what ``channelvars=True`` stands for.
+LAB_CHANNELVARS: Tuple[str, ...] = ("CHANNEL(linkedid)", "CTI_DATA")
 
 
 def ari_timestamp(t: float | None = None) -> str:
@@ -102,6 +107,9 @@ class Channel:
     app_data: str = ""
     linkedid: str = ""
     variables: Dict[str, str] = field(default_factory=dict)
+    # how each variable (by its name without underscores) is inherited by the channels this
+    # one creates: 2 set as __NAME (every generation), 1 as _NAME (one), 0 not at all
+    inherit: Dict[str, int] = field(default_factory=dict)
     # call control
     destroyed: bool = False
     bridge: Bridge | None = None
@@ -133,7 +141,9 @@ class Channel:
     language: str = "en"
     reported: List[str] = field(default_factory=list)  # variables set with report_events
 
-    def to_json(self, channelvars: bool = False) -> JsonObj:
+    def to_json(self, channelvars: Sequence[str] | bool = ()) -> JsonObj:
+        """The ARI Channel object; ``channelvars`` are the names ari.conf lists (``True``:
+        the lab's, :data:`LAB_CHANNELVARS`), each present, empty when unset."""
         obj: JsonObj = {
             "id": self.id,
             "name": self.name,
@@ -152,8 +162,15 @@ class Channel:
             "creationtime": self.creationtime,
             "language": self.language,
         }
+        if channelvars is True:
+            channelvars = LAB_CHANNELVARS
+        elif channelvars is False:
+            channelvars = ()
         if channelvars or self.reported:
-            cv: JsonObj = {"CHANNEL(linkedid)": self.linkedid} if channelvars else {}
+            cv: JsonObj = {}
+            for name in channelvars:
+                cv[name] = (self.linkedid if name == "CHANNEL(linkedid)"
+                            else self.variables.get(name, ""))
             for name in self.reported:
                 cv[name] = self.variables.get(name, "")
             obj["channelvars"] = cv

@@ -314,11 +314,13 @@ class AriSimulator:
     :param speed: speed-up factor for every simulated duration (ring timeouts, talk detection,
         scenario pauses); 10 makes a 15 s ring timeout last 1.5 s.
     :param stasis_app: the app the ``7XXX`` extensions send calls into.
-    :param channelvars: add ``channelvars: {"CHANNEL(linkedid)": ...}`` to every channel, as
-        ``channelvars = CHANNEL(linkedid)`` in ari.conf does.
     :param ivr_extension: the IVR number: it answers, then enters
         ``Stasis(<stasis_app>,ivr,<ivr_flow>)`` (from a phone or :meth:`trunk_call`).
     :param ivr_flow: the flow name the IVR number passes.
+    :param channelvars: the ``channelvars`` of ari.conf: every channel object carries
+        ``channelvars`` with these names (``CHANNEL(linkedid)``, variables; an unset one is
+        empty). ``True`` stands for the lab's ari.conf, ``CHANNEL(linkedid)`` and
+        ``CTI_DATA``; ``False`` (the default) for none.
     :param boot_time: real seconds a :meth:`restart` stays unavailable (split in thirds:
         connection refused, 404, 503 "Asterisk not booted").
 
@@ -335,7 +337,7 @@ class AriSimulator:
         endpoints: Sequence[Tuple[str, str]] = (("1000", "Kai"), ("1002", "Ping"), ("1006", "Lee")),
         speed: float = 1.0,
         stasis_app: str = "cti-ctl",
-        channelvars: bool = False,
+        channelvars: bool | Sequence[str] = False,
         boot_time: float = 0.6,
         queue_extension: str = "2000",
         queue_members: Sequence[str] = ("1002", "1006"),
@@ -472,6 +474,20 @@ class AriSimulator:
         """A :class:`~asterisk_cti.sim.client.SimAdmin` for this simulator's admin REST
         (``/sim/...``); from another process build one with the URL and credentials."""
         return SimAdmin(self.url, self.username, self.password, timeout)
+
+    def set_variable(self, channel_id: str, name: str, value: str) -> None:
+        """What the dialplan's ``Set(name=value)`` does on a live channel (any channel, not
+        only Stasis ones, unlike ``POST /channels/{id}/variable``): the variable, inherited
+        by the channels it creates afterwards when named ``__NAME``, and a ChannelVarset.
+        Runs on the caller's thread.
+
+        :raises KeyError: no such channel.
+        """
+        with self.pbx.lock:
+            ch = self.pbx.channels.get(channel_id)
+            if ch is None:
+                raise KeyError(channel_id)
+            self.pbx.varset(ch, name, value)
 
     def trunk_call(self, number: str, to: str, name: str = "") -> str:
         """An outside caller ``number`` calls ``to`` through ``PJSIP/trunk`` (inbound context

@@ -18,7 +18,7 @@ import threading
 from abc import ABC, abstractmethod
 from typing import Callable, Dict, Iterable, Sequence, Tuple
 
-from .objects import App, Bridge, Channel, Endpoint, ari_timestamp
+from .objects import LAB_CHANNELVARS, App, Bridge, Channel, Endpoint, ari_timestamp
 from .scheduler import Scheduler, TimerHandle
 
 
@@ -44,7 +44,9 @@ class PbxConfig:
         queue_name: str = "support",
         queue_members: Sequence[str] = ("1002", "1006"),
         dial_timeout: float = 15.0,
-        channelvars: bool = False,
+        channelvars: bool | Sequence[str] = False,
+        queue_data_extension: str = "2004",
+        queue_data: str = "account=4711&choice=billing",
         asterisk_id: str = "02:fc:00:00:00:01",
         ivr_extension: str = "5000",
         ivr_flow: str = "main",
@@ -58,7 +60,15 @@ class PbxConfig:
         self.queue_name = queue_name
         self.queue_members = list(queue_members)
         self.dial_timeout = dial_timeout
-        self.channelvars = channelvars
+        #: the ``channelvars`` names of ari.conf (``True``: the lab's, CHANNEL(linkedid) and
+        #: CTI_DATA; ``False``: none)
+        self.channelvars: Tuple[str, ...] = (
+            LAB_CHANNELVARS if channelvars is True
+            else () if channelvars is False else tuple(channelvars))
+        #: the extension that sets call data then queues (the lab's
+        #: ``Set(__CTI_DATA=...)`` + ``Queue(support)``), and the data it sets
+        self.queue_data_extension = queue_data_extension
+        self.queue_data = queue_data
         self.asterisk_id = asterisk_id
         #: ``ivr_extension`` answers, then enters ``Stasis(<stasis_app>,ivr,<ivr_flow>)``
         self.ivr_extension = ivr_extension

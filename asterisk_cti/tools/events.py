@@ -13,7 +13,7 @@ are fixed; values are JSON types only::
      "calling": {"number": "1000", "name": "Kai"}, "called": {"number": "1002", "name": ""},
      "connected": {"number": "1000", "name": "Kai"}, "cause": 0, "dialstatus": "",
      "reason": "normal", "line_state": "", "timestamp": 1795665211.25,
-     "talking": false, "held": false}
+     "talking": false, "held": false, "data": {"account": "4711"}, "queue": "support"}
 """
 
 from __future__ import annotations
@@ -22,23 +22,37 @@ import time
 from typing import Any, Dict, Tuple
 
 from asterisk_cti import CallEvent, Party
+from asterisk_cti.calldata import KEY_PATTERN
 from asterisk_cti.model import CALL_EVENT_KEYS
 
 from .text import printable
 
-__all__ = ["EVENT_KEYS", "TEMPLATE_FIELDS", "event_fields", "event_to_dict", "format_event"]
+__all__ = ["DATA_PREFIX", "EVENT_KEYS", "TEMPLATE_FIELDS", "event_fields", "event_to_dict",
+           "format_event", "is_data_field"]
 
 #: The keys of :func:`event_to_dict`, in order.
 EVENT_KEYS: Tuple[str, ...] = CALL_EVENT_KEYS
 
 _PARTIES = ("calling", "called", "connected")
 
-#: The fields a screen-pop template may use (``{calling.number}``), see :func:`event_fields`.
+#: The fields a screen-pop template may use (``{calling.number}``), see :func:`event_fields`;
+#: besides these, ``{data.KEY}`` for any key of the call data (:func:`is_data_field`).
 TEMPLATE_FIELDS: Tuple[str, ...] = tuple(
     f"{key}.{part}" if key in _PARTIES else key
-    for key in EVENT_KEYS
+    for key in EVENT_KEYS if key != "data"
     for part in (("number", "name") if key in _PARTIES else ("",))
 )
+
+#: The prefix of the template fields of the call data (``{data.account}``).
+DATA_PREFIX = "data."
+
+
+def is_data_field(field: str) -> bool:
+    """Whether ``field`` names an item of the call data: ``data.`` and a key the call data
+    rules allow (:data:`asterisk_cti.calldata.KEY_PATTERN`). A key the call has not renders
+    as the empty string. Pure; any thread."""
+    return field.startswith(DATA_PREFIX) and bool(
+        KEY_PATTERN.fullmatch(field[len(DATA_PREFIX):]))
 
 
 def event_to_dict(event: CallEvent) -> Dict[str, Any]:
@@ -54,8 +68,9 @@ def event_to_dict(event: CallEvent) -> Dict[str, Any]:
 def event_fields(event: CallEvent) -> Dict[str, str]:
     """The template fields of an event (:data:`TEMPLATE_FIELDS`) as strings.
 
-    Parties are flattened (``calling.number``), booleans are ``true``/``false``, ``direction``
-    is empty when unknown. Pure; any thread.
+    Parties are flattened (``calling.number``), and so is the call data (``data.account``,
+    one field per key the call has), booleans are ``true``/``false``, ``direction`` is empty
+    when unknown. Pure; any thread.
     """
     fields: Dict[str, str] = {}
     for key, value in event_to_dict(event).items():
@@ -102,6 +117,8 @@ def format_event(event: CallEvent) -> str:
     else:
         party = event.connected or event.calling
     words = [f"{'from' if ringing else 'with'} {_who(party)}" if party else ""]
+    if event.queue:
+        words.append(f"queue {event.queue}")
     if event.held:
         words.append("held")
     if event.talking:

@@ -29,8 +29,11 @@ Actions (each built and validated at start-up, so a bad template fails before an
 
 Templates use ``{field}`` with the fields of
 :data:`~asterisk_cti.tools.events.TEMPLATE_FIELDS`: ``{calling.number}``,
-``{calling.name}``, ``{called.number}``, ``{line}``, ``{call_id}``, ... ``{{`` and ``}}``
-are literal braces.
+``{calling.name}``, ``{called.number}``, ``{line}``, ``{call_id}``, ``{queue}`` (the queue the
+call came from), ... and ``{data.KEY}`` for an item of the call data (``{data.account}``; a
+key the call does not have renders empty). ``{{`` and ``}}`` are literal braces. Call data
+is set by whoever can set a channel variable: its values are substituted like any other
+(percent-encoded in URLs, one argument of a command, escaped in messages).
 
 Threads: ``on_delivered`` and ``on_call_cleared`` run on a dispatcher lane thread and never
 block: they only queue the pop. The actions run on the screen-pop's own bounded pool
@@ -58,7 +61,7 @@ import requests
 
 from asterisk_cti import CallEvent, CallListener, ConfigurationError, CtiClient, Direction
 
-from .events import TEMPLATE_FIELDS, event_fields, event_to_dict
+from .events import TEMPLATE_FIELDS, event_fields, event_to_dict, is_data_field
 from .session import TargetOptions, Writer, command_target, run_until_done
 from .text import printable, redact_text, redact_url
 
@@ -102,7 +105,7 @@ class Template:
         # a URL template may hold a token: errors and the repr show it redacted
         shown_text = redact_url(text) if quote is not None else text
         self._shown = shown_text
-        allowed = ", ".join("{" + f + "}" for f in TEMPLATE_FIELDS)
+        allowed = ", ".join("{" + f + "}" for f in TEMPLATE_FIELDS) + ", {data.KEY}"
         try:
             parsed = list(string.Formatter().parse(text))
         except ValueError as exc:
@@ -112,7 +115,7 @@ class Template:
                 self._parts.append((literal, None))
             if field is None:
                 continue
-            if field not in TEMPLATE_FIELDS:
+            if field not in TEMPLATE_FIELDS and not is_data_field(field):
                 shown = "{" + field + "}" if field else "{}"
                 raise ConfigurationError(
                     option, f"unknown field {shown} in {shown_text!r}; allowed: {allowed}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import sys
 from pathlib import Path
-from typing import Dict, Iterator, List
+from typing import Dict, Iterator, List, Optional
 
 import pytest
 
@@ -43,8 +43,11 @@ def webhook() -> Iterator[Webhook]:
 
 
 def _event(kind: str = "delivered", line: str = "PJSIP/1002", call_id: str = "k1",
-           name: str = "Kai", direction: Direction = Direction.INCOMING) -> CallEvent:
-    from asterisk_cti.model import EventKind
+           name: str = "Kai", direction: Direction = Direction.INCOMING,
+           data: Optional[Dict[str, str]] = None, queue: str = "") -> CallEvent:
+    from types import MappingProxyType
+
+    from asterisk_cti.model import NO_DATA, EventKind
     from asterisk_cti.model.types import Reason
 
     return CallEvent(
@@ -52,7 +55,8 @@ def _event(kind: str = "delivered", line: str = "PJSIP/1002", call_id: str = "k1
         state=ConnectionState.ALERTING, previous_state=ConnectionState.NULL,
         phone_state=PhoneState.RINGING, direction=direction, calling=Party("1000", name),
         called=Party("1002", ""), connected=Party("1000", name), cause=0, dialstatus="",
-        reason=Reason.NORMAL, timestamp=1795665211.25, raw=(), talking=False, held=False)
+        reason=Reason.NORMAL, timestamp=1795665211.25, raw=(), talking=False, held=False,
+        data=MappingProxyType(dict(data)) if data else NO_DATA, queue=queue)
 
 
 def test_post_fires_once_per_queue_call_at_each_ringing_member(webhook: Webhook) -> None:
@@ -188,3 +192,44 @@ def test_every_json_form_of_an_event_is_the_events_own_dict() -> None:
     assert event_to_dict(event) == event.as_dict()
     assert event_payload(event) == {"version": SCHEMA_VERSION, **event.as_dict()}
     assert event.as_dict()["calling"] == {"number": "1000", "name": "Kai"}
+
+
+HOSTILE = {"account": "4711", "name": "x&evil=1#/../?", "cmd": "-rf; $(reboot)"}
+
+
+def test_data_fields_render_and_missing_keys_are_empty() -> None:
+    event = _event(data=HOSTILE, queue="support")
+    fields = event_fields(event)
+    assert fields["data.account"] == "4711" and fields["queue"] == "support"
+    text = Template("{data.account}|{data.missing}|{queue}|{data.name}").render(fields)
+    assert text == "4711||support|x&evil=1#/../?"
+    # an event without data: every data field is empty, nothing raises
+    assert Template("[{data.account}]").render(event_fields(_event())) == "[]"
+
+
+def test_data_values_cannot_inject_into_urls_or_commands() -> None:
+    printed: List[str] = []
+    action = UrlAction("https://crm.example/pop?acct={data.account}&n={data.name}&q={queue}",
+                       printed.append, print_only=True)
+    event = _event(data=HOSTILE, queue="sup port")
+    action.run(event, event_fields(event))
+    assert printed == ["SCREEN-POP PJSIP/1002: https://crm.example/pop?acct=4711"
+                       "&n=x%26evil%3D1%23%2F..%2F%3F&q=sup%20port"]
+    command = CommandAction("notify-send {data.cmd} {data.name}")
+    assert command.argv(event_fields(event)) == [
+        "notify-send", " -rf; $(reboot)", "x&evil=1#/../?"]
+
+
+@pytest.mark.parametrize("field", ["data", "data.", "data.1x", "data.a b", "data.a/b"])
+def test_data_fields_must_name_a_valid_key(field: str) -> None:
+    with pytest.raises(ConfigurationError, match=r"unknown field .*\{data\.KEY\}"):
+        Template("{" + field + "}", "--url")
+
+
+def test_screenpop_message_shows_the_call_data_of_a_queue_call() -> None:
+    lines: List[str] = []
+    pop = ScreenPop([MessageAction("{calling.number} via {queue}: account {data.account}, "
+                                   "{data.choice}", lines.append)], ["PJSIP/1002"])
+    pop.on_delivered(_event(data={"account": "4711", "choice": "billing"}, queue="support"))
+    pop.close()
+    assert lines == ["1000 via support: account 4711, billing"]

@@ -240,7 +240,7 @@ CALLER_PHONE_STATES: Dict[str, List[str]] = {
     "switch": ["originated:dialing", "ringback:ringback", "established:connected"],
     "click_to_dial": ["service_initiated:dialing", "originated:dialing", "ringback:ringback",
                       "established:connected"],
-    "queue": ["originated:dialing", "ringback:ringback", "established:connected"],
+    "queue": ["originated:dialing", "queued:ringback", "established:connected"],
 }
 
 

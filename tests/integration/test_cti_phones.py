@@ -351,9 +351,10 @@ def test_technology_subscription(cti_factory: CtiFactory, lab: Lab,
         kinds = ev.kinds(line, start, skip=NOISE)
         assert kinds.count("call_cleared") == 1, kinds
         assert kinds.count("connection_cleared") == 1, kinds
-    # the caller learns the agent who answered with established (no party_changed after it)
+    # the caller waits in the queue (queued), then learns the agent who answered with
+    # established (no party_changed after it)
     assert ev.kinds(K, start, skip=NOISE) == [
-        "originated", "ringback", "established", "connection_cleared", "call_cleared"]
+        "originated", "queued", "established", "connection_cleared", "call_cleared"]
     assert ev.wait_call("established", K, since=start).connected.number in ("1002", "1006")
     assert ev.kinds(P, start, skip=NOISE) == ["delivered", "connection_cleared", "call_cleared"]
     keep_sequences("queue 2000, monitor('PJSIP')", ev, LAB_LINES, start)
@@ -368,14 +369,20 @@ def _dropped_early(stats: Dict[str, Any]) -> int:
 
 def test_server_side_filter(cti_factory: CtiFactory, lab: Lab,
                             phones: Dict[str, Phone]) -> None:
-    """The event filter is in force on the server: Asterisk drops ChannelVarset & co., so the
-    client drops (almost) nothing itself. A client without it drops much more."""
+    """The event filter is in force on the server: Asterisk drops the types nobody reads
+    (DTMF, user events, device states...); the ChannelVarset and ChannelDialplan frames the
+    call model does not read are dropped by the transport unparsed. A client without the
+    filter drops at least as much."""
     cti = cti_factory()
     unfiltered = cti_factory(server_filter=False)
     app = lab.ari("GET", f"/applications/{cti.app}").json()
     disallowed = {entry["type"] for entry in app.get("events_disallowed", [])}
     allowed = {entry["type"] for entry in app.get("events_allowed", [])}
-    assert {"ChannelVarset", "ChannelDialplan"} <= disallowed, app
+    # the call model reads the ChannelVarset of CTI_DATA and the ChannelDialplan of app Queue:
+    # Asterisk's filter matches the type only, so these types pass it and the transport
+    # keeps only those frames (the others are dropped unparsed: counted in dropped_early)
+    assert not {"ChannelVarset", "ChannelDialplan"} & disallowed, app
+    assert {"ChannelDtmfReceived", "ChannelUserevent", "DeviceStateChanged"} <= disallowed
     assert not {"ChannelCreated", "ChannelDestroyed", "Dial", "StasisStart",
                 "ChannelEnteredBridge"} & disallowed
     assert not allowed, app
@@ -395,7 +402,8 @@ def test_server_side_filter(cti_factory: CtiFactory, lab: Lab,
     dropped = _dropped_early(after) - _dropped_early(before)
     raw = _dropped_early(unfiltered.stats())
     assert frames >= 10, after
-    assert dropped <= 2, after
-    assert raw > 10 * max(1, dropped), (unfiltered.stats(), after)
+    # a basic call on the lab: 24 frames parsed, 58 ChannelVarset/ChannelDialplan frames
+    # dropped unparsed by the transport; without the server filter one more is dropped
+    assert 0 < dropped <= raw, (unfiltered.stats(), after)
     # the same CTI events either way
     assert cti.events.kinds(K, skip=NOISE) == unfiltered.events.kinds(K, skip=NOISE)

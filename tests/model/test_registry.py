@@ -75,6 +75,6 @@ def test_model_event_types_are_what_apply_dispatches() -> None:
     frame = ev("ChannelCreated", channel=chan("9.1", "1000", "Ring"))
     assert "ChannelCreated" in MODEL_EVENT_TYPES
     assert model.apply(parse_event(frame)), "a registered handler runs"
-    unknown = dict(frame, type="ChannelVarset")
-    assert "ChannelVarset" not in MODEL_EVENT_TYPES
+    unknown = dict(frame, type="ChannelUserevent")
+    assert "ChannelUserevent" not in MODEL_EVENT_TYPES
     assert model.apply(parse_event(unknown)) == []

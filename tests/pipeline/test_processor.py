@@ -239,3 +239,60 @@ def test_raw_types_reach_the_transport_at_once_and_unchanged_types_change_nothin
     assert "ChannelUserevent" in proc.needed_types
     proc.set_raw_types(frozenset({"ChannelUserevent"}), nobody)  # unchanged: nothing sent
     assert len(reactor.wanted) == before + 1
+
+
+def test_the_model_sniffed_types_are_needed_but_not_wanted_whole(fake: FakeAsterisk) -> None:
+    """The call model reads ChannelVarset (of CTI_DATA) and ChannelDialplan (of Queue): the
+    server-side filter lets them through, the transport keeps only the sniffed frames; a raw
+    listener that wants the type gets every frame of it."""
+    from asterisk_cti.model import MODEL_EVENT_TYPES, CallModel
+
+    reactor = FakeReactor()
+    config = fake.config()
+    subs = Subscriptions(config.app)
+    proc = Processor(Ring(8), lambda items: None, AriRest(config, fake.ari.session()), subs,
+                     reactor, Waiters(), lambda notice: None, (), model=CallModel(),
+                     model_types=MODEL_EVENT_TYPES)
+    wanted = reactor.wanted[-1] or frozenset()
+    assert {"ChannelVarset", "ChannelDialplan"} <= proc.needed_types
+    assert b"ChannelVarset" not in wanted and b"ChannelDialplan" not in wanted
+    assert b"ChannelCreated" in wanted
+    proc.set_raw_types(frozenset({"ChannelVarset"}), nobody)
+    assert b"ChannelVarset" in (reactor.wanted[-1] or ())
+
+
+def test_call_data_reaches_call_events_through_the_whole_pipeline(fake: FakeAsterisk) -> None:
+    """A ChannelVarset of CTI_DATA passes the transport's type filter (the other
+    ChannelVarset do not), the model decodes it, the next CTI event carries it; a hostile
+    value is counted in the model's stats."""
+    from asterisk_cti.model import CallEvent, CallListener
+
+    got: List[CallEvent] = []
+    cond = threading.Condition()
+
+    class Rec(CallListener):
+        def on_call_event(self, event: CallEvent) -> None:
+            with cond:
+                got.append(event)
+                cond.notify_all()
+
+    client = fake.client()
+    client.add_listener(Rec())
+    client.monitor("PJSIP/1000")
+    with client.start():
+        fake.push(
+            ev("ChannelCreated", "a", state="Ring"),
+            ev("ChannelVarset", "a", variable="DIALSTATUS", value="x"),
+            ev("ChannelVarset", "a", variable="__CTI_DATA", value="account=4711"),
+            ev("ChannelStateChange", "a", channel={**ev("X", "a")["channel"], "state": "Up"}),
+            ev("ChannelVarset", "a", variable="__CTI_DATA", value="%%bad"),
+        )
+        assert fake.settle(client)
+        with cond:
+            assert cond.wait_for(lambda: any(e.kind.value == "established" for e in got), 5)
+        calls = [e for e in got if e.kind.value != "line_state_changed"]
+        assert [e.kind.value for e in calls] == ["originated", "established"]
+        assert dict(calls[0].data) == {} and dict(calls[1].data) == {"account": "4711"}
+        stats = client.stats()
+        assert stats["reactor"]["dropped_early"] == 1  # only the DIALSTATUS one
+        assert stats["model"]["call_data_errors"] == 1

@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Optional
 import pytest
 
 from asterisk_cti.errors import ConnectError, TransportError
-from asterisk_cti.pipeline.frames import FrameReader
+from asterisk_cti.pipeline.frames import FrameReader, unwanted
 from asterisk_cti.pipeline.transport import basic_auth_header, websocket_transport
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -203,3 +203,26 @@ def test_frame_reader_handles_split_input_and_close() -> None:
         reader.feed(frame(struct.pack("!H", 1000), opcode=8))
     with pytest.raises(TransportError, match="masked"):
         FrameReader(pongs.append).feed(bytes([0x81, 0x81]) + b"abcdx")
+
+
+def test_frame_reader_keeps_only_the_sniffed_frames_the_call_model_reads() -> None:
+    """ChannelVarset of CTI_DATA (with or without the inheritance prefix) and ChannelDialplan
+    of app Queue pass an unwanted type; the flood of other ChannelVarset does not, nor does
+    a channel object whose channelvars carry CTI_DATA."""
+    reader = FrameReader(lambda p: None)
+    reader.wanted = frozenset({b"ChannelCreated"})
+    vars_ = b'"channel":{"channelvars":{"CTI_DATA":"a=1"}}'
+    kept = [b'{"variable":"__CTI_DATA","value":"a=1","type":"ChannelVarset",' + vars_ + b'}',
+            b'{"type":"ChannelVarset","variable":"CTI_DATA","value":"",' + vars_ + b'}',
+            b'{"type":"ChannelVarset","variable":"_CTI_DATA","value":"b=2"}',
+            b'{"type":"ChannelDialplan","dialplan_app":"Queue","dialplan_app_data":"support"}']
+    dropped = [b'{"variable":"DIALSTATUS","value":"ANSWER","type":"ChannelVarset",' + vars_
+               + b'}',
+               b'{"variable":"XCTI_DATA","type":"ChannelVarset"}',
+               b'{"type":"ChannelDialplan","dialplan_app":"Queues","dialplan_app_data":"x"}',
+               b'{"type":"ChannelDialplan","dialplan_app":"Dial","dialplan_app_data":"Queue"}']
+    out = reader.feed(b"".join(frame(f) for f in kept + dropped))
+    assert out == kept and reader.dropped == len(dropped)
+    wanted = frozenset({b"ChannelCreated"})
+    assert [unwanted(f, wanted) for f in kept] == [False] * len(kept)
+    assert [unwanted(f, wanted) for f in dropped] == [True] * len(dropped)

@@ -37,6 +37,7 @@ def originate(
         if given and id_in_use(pbx.channels, given):
             raise AriError(409, "Channel with given unique ID already exists")
     linkedid: str | None = None
+    orig: Channel | None = None
     if p.get("originator"):
         orig = pbx.channels.get(str(p["originator"]))
         if orig is None:
@@ -70,6 +71,7 @@ def originate(
             linkedid,
             values,
             dial,
+            orig,
         )
         return pbx.cj(ch) if not dial else ch.to_json(pbx.config.channelvars)
     assert ep is not None
@@ -86,11 +88,15 @@ def originate(
         dial=False,
         linkedid=linkedid,
     )
+    if orig is not None:
+        # the originator's inheritable variables, as dial.c's prerun does, before the
+        # request's own variables
+        pbx.inherit_variables(orig, ch)
     for name, value, report in values:
         if name.startswith(("CALLERID(", "CONNECTEDLINE(", "CHANNEL(", "HOLD_INTERCEPT(")):
             pbx.set_variable(ch, name, value, report)
         else:
-            ch.variables[name] = value
+            pbx.store_variable(ch, name, value)
             if report and name not in ch.reported:
                 ch.reported.append(name)
     if app:
@@ -124,14 +130,17 @@ def _originate_local(
     linkedid: str | None,
     values: List[Tuple[str, str, bool]],
     dial: bool,
+    orig: Channel | None = None,
 ) -> Channel:
     l1, l2 = pbx.new_local_pair(exten, context, cid, other, linkedid)
     l1.originated = True
+    if orig is not None:
+        pbx.inherit_variables(orig, l1)
     for name, value, report in values:
         if name.startswith(("CALLERID(", "CONNECTEDLINE(", "CHANNEL(", "HOLD_INTERCEPT(")):
             pbx.set_variable(l1, name, value, report)
         else:
-            l1.variables[name] = value
+            pbx.store_variable(l1, name, value)
             if report and name not in l1.reported:
                 l1.reported.append(name)
     if app:

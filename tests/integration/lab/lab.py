@@ -104,6 +104,8 @@ class LabConfig:
     :ivar app: the Stasis application the ``7XXX`` extensions enter.
     :ivar ari_user: the ARI user name.
     :ivar queue_exten: the extension of the ``support`` queue.
+    :ivar queue_data_exten: the extension that sets call data
+        (``Set(__CTI_DATA=account=4711&choice=billing)``), then queues in ``support``.
     :ivar mirror: Debian mirror URL; ``None`` reads it from ``/etc/apt`` at run time.
     """
 
@@ -117,6 +119,7 @@ class LabConfig:
     app: str = "cti"
     ari_user: str = "cti"
     queue_exten: str = "2000"
+    queue_data_exten: str = "2004"
     mirror: Optional[str] = None
     start_timeout: float = 60.0
     stop_timeout: float = 10.0
@@ -504,6 +507,7 @@ class Lab:
             "ari_password": ari_password,
             "stasis_app": config.app,
             "queue_exten": config.queue_exten,
+            "queue_data_exten": config.queue_data_exten,
             "phone_sections": phone_sections,
         }
         for template in sorted((TEMPLATE_DIR / "asterisk").glob("*.conf")):
