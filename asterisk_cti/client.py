@@ -44,7 +44,7 @@ from .errors import (
 from .listeners import ConnectionEvent
 from .pipeline.delivery import CallSoon, ListenerRegistry, RawRoute
 from .pipeline.dispatcher import Dispatcher, ErrorHook
-from .pipeline.markers import Barrier, InOrder, MonitorChange
+from .pipeline.markers import Action, Barrier, InOrder, MonitorChange
 from .pipeline.processor import Processor
 from .pipeline.reactor import Reactor
 from .pipeline.ring import Ring
@@ -462,12 +462,26 @@ class CtiClient:
         Used by call control; any thread. The model is updated on the processor thread, in
         order with the events; this returns once it was.
         """
+        model = self.model
+        if model is not None:
+            self._in_order(lambda: model.set_held(channel_id, held), timeout)
+
+    def set_call_data(self, channel_id: str, value: str, timeout: float = 5.0) -> None:
+        """Tell the call model the ``CTI_DATA`` value call control just set on a channel (the
+        server-side filter keeps ChannelVarset away; the model reads ``channelvars`` too).
+
+        Used by call control; any thread. Returns once the processor thread applied it.
+        """
+        model = self.model
+        if model is not None:
+            self._in_order(lambda: model.set_call_data(channel_id, value), timeout)
+
+    def _in_order(self, fn: Action, timeout: float) -> None:
         with self._lock:
             ring, running = self._ring, self._running
-        if self.model is None or ring is None or not running:
+        if ring is None or not running:
             return
-        model = self.model
-        marker = InOrder(lambda: model.set_held(channel_id, held))
+        marker = InOrder(fn)
         ring.put(marker)
         if threading.current_thread().name != "asterisk-cti-processor":
             marker.done.wait(timeout)

@@ -453,5 +453,10 @@ class CallControl(TransferOperations):
         merge_call_data({}, {k: v for k, v in changes.items() if v is not None})
         self._require_stasis(channel_id, "POST", "variable")
         merged = merge_call_data({} if replace else self.call_data(channel_id), changes)
-        self._ari.channels.set_variable(channel_id, INHERITED_VARIABLE, encode_call_data(merged))
+        value = encode_call_data(merged)
+        self._ari.channels.set_variable(channel_id, INHERITED_VARIABLE, value)
+        try:  # the server-side filter keeps ChannelVarset away: tell the model directly
+            self._client.set_call_data(channel_id, value)
+        except Exception:
+            logger.exception("the call model refused the call data of %s", channel_id)
         return merged

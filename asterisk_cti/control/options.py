@@ -74,6 +74,8 @@ class ControlHost(Protocol):
 
     def set_held(self, channel_id: str, held: bool, timeout: float = 5.0) -> None: ...
 
+    def set_call_data(self, channel_id: str, value: str, timeout: float = 5.0) -> None: ...
+
 
 class EngineOps(Protocol):
     """What the engine offers the parts that act for it (the switch, the transfers): short

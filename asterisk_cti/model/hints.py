@@ -89,6 +89,21 @@ class Hints(Connections):
         self._out = []
         return out
 
+    def set_call_data(self, channel_id: str, value: str) -> List[CallEvent]:
+        """Tell the model that call control set a channel's ``CTI_DATA`` to ``value`` (the
+        server-side filter keeps ChannelVarset away). Processor thread.
+
+        :returns: no event (the data shows on the call's next events and snapshots).
+        """
+        self._begin()
+        ch = self._chans.get(channel_id)
+        if ch is not None:
+            self._see_data(ch, value, True)
+        self._publish()
+        out = self._out
+        self._out = []
+        return out
+
     def _lookup(self, raw: Optional[Mapping[str, Any]]) -> Optional[ChannelRecord]:
         """The tracked channel of an ARI channel object, adopting a related untracked one
         (a Local half whose sibling is tracked, or a channel of a tracked linkedid)."""

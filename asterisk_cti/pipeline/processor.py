@@ -67,6 +67,10 @@ from .routing import Router
 from .sync import RestWorker, Sync
 from .waiters import Waiters
 
+#: Types the call model reads when they come but does not ask Asterisk for (see
+#: :meth:`Processor.needed_types`).
+SERVER_SKIPPED_MODEL_TYPES: FrozenSet[str] = frozenset({"ChannelVarset"})
+
 logger = logging.getLogger(__name__)
 
 #: How many recent frames are remembered to drop Asterisk's duplicate deliveries, and how
@@ -284,7 +288,11 @@ class Processor:
         """Every event type this client consumes (the server-side filter lets these pass)."""
         if self._deliver_all:
             return frozenset(ARI_EVENT_TYPES)
-        return self._deliver_types | self._model_types | self._raw_types
+        # ChannelVarset is more than half of what Asterisk sends for a call: the model reads
+        # call data from every channel object's ``channelvars`` instead (and call control
+        # tells it what it set), so the server drops varsets unless a listener wants them.
+        return (self._deliver_types | (self._model_types - SERVER_SKIPPED_MODEL_TYPES)
+                | self._raw_types)
 
     def set_raw_types(self, types: FrozenSet[str], route: RawRoute) -> None:
         """Event types wanted by raw listeners, and who gets each event (any thread).

@@ -100,9 +100,9 @@ def test_caller_hangs_up_while_queued(sim: AriSimulator) -> None:
 
 
 def test_data_set_through_call_control_shows_on_the_next_events(sim: AriSimulator) -> None:
-    """control.set_call_data on a call in the application: Asterisk reports the variable
-    (ChannelVarset of __CTI_DATA), the model takes it, the next events of every line of the
-    call carry it, and the snapshots too."""
+    """control.set_call_data on a call in the application: the server-side filter keeps
+    ChannelVarset away, so call control tells the model in order with the events; the next
+    events of every line of the call carry it, and the snapshots too."""
     for ext in ("1000", "1002"):
         sim.phone(ext).auto_answer = 0.05
     rec = Events()
@@ -111,8 +111,7 @@ def test_data_set_through_call_control_shows_on_the_next_events(sim: AriSimulato
         rec.wait("established", P)
         assert cti.wait_idle(5)
         cti.control.set_call_data(call, {"ticket": "T-1"})
-        # (the ChannelVarset is published before the hold's events: the held event is the
-        # first one that must carry the data)
+        # the held event is the first one that must carry the data
         cti.control.hold(call)
         held = rec.wait("held", K)
         assert dict(held.data) == {"ticket": "T-1"}
