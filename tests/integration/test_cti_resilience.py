@@ -34,9 +34,10 @@ def _assert_subscribed(lab: Lab, app: str) -> Dict[str, Any]:
     assert sorted(body["endpoint_ids"]) == sorted(LAB_LINES), body
     assert "__AST_BRIDGE_ALL_TOPIC" in body["bridge_ids"] or "" in body["bridge_ids"], body
     disallowed = {e["type"] for e in body.get("events_disallowed", [])}
-    # (ChannelVarset passes it: the call model reads the CTI_DATA ones, the transport drops
-    # the others unparsed)
-    assert "ChannelDtmfReceived" in disallowed and "ChannelCreated" not in disallowed, body
+    # (ChannelDialplan passes it: the call model reads app Queue's, the transport drops the
+    # others unparsed; call data comes from channelvars, so ChannelVarset stays away)
+    assert {"ChannelDtmfReceived", "ChannelVarset"} <= disallowed, body
+    assert not {"ChannelCreated", "ChannelDialplan"} & disallowed, body
     return body
 
 
