@@ -195,9 +195,10 @@ LaneItem = Tuple[Hashable, Tuple[Group, Any]]
 RawRoute = Callable[[str, List[str]], Tuple[Any, ...]]
 
 
-def nobody(etype: str, ids: List[str]) -> Tuple[Any, ...]:
-    """The route when there is no raw listener."""
-    return ()
+def keep_types_only(channel_id: str) -> bool:
+    """The ``wants`` of a raw listener that only asks the processor to keep its event types
+    (call control's tap reads them there): it is routed nothing, not even ``StasisStart``."""
+    return False
 
 
 class RawListener:
@@ -212,18 +213,29 @@ class RawListener:
         self.wants = wants
 
 
-def raw_route(raws: Tuple[RawListener, ...]) -> RawRoute:
-    """The route over these raw listeners: every listener of the event's type whose
-    ``wants`` accepts one of its channels (every ``StasisStart``; all when ``wants`` is
-    None)."""
+class Route:
+    """Who gets a raw event: every listener of the event's type whose ``wants`` accepts one
+    of its channels (every ``StasisStart``; all when ``wants`` is None; none when it is
+    :func:`keep_types_only`). A :data:`RawRoute`; runs on the processor thread.
 
-    def route(etype: str, ids: List[str]) -> Tuple[Any, ...]:
-        # Runs for every event of a raw type on the processor thread: plain loops, no
-        # generator objects.
+    :ivar routed: the event types some listener may get (the processor asks the route, and
+        reads the event's channel ids, only for these).
+    """
+
+    __slots__ = ("_by_type", "routed")
+
+    def __init__(self, raws: Tuple[RawListener, ...]) -> None:
+        routed = [r for r in raws if r.wants is not keep_types_only]
+        types: Set[str] = set()
+        for r in routed:
+            types |= r.types
+        self._by_type = {t: tuple(r for r in routed if t in r.types) for t in types}
+        self.routed: FrozenSet[str] = frozenset(types)
+
+    def __call__(self, etype: str, ids: List[str]) -> Tuple[Any, ...]:
+        # Runs for every event of a routed type: plain loops, no generator objects.
         out: Tuple[Any, ...] = ()
-        for r in raws:
-            if etype not in r.types:
-                continue
+        for r in self._by_type.get(etype, ()):
             wants = r.wants
             if wants is None or etype == "StasisStart":
                 out += (r.listener,)
@@ -234,7 +246,14 @@ def raw_route(raws: Tuple[RawListener, ...]) -> RawRoute:
                     break
         return out
 
-    return route if raws else nobody
+
+#: The route when there is no raw listener.
+nobody = Route(())
+
+
+def raw_route(raws: Tuple[RawListener, ...]) -> RawRoute:
+    """The route over these raw listeners (see :class:`Route`)."""
+    return Route(raws) if raws else nobody
 
 
 #: Called (under the registry's lock, so in order) when the raw types or route changed.

@@ -237,6 +237,8 @@ class Processor:
         self._deliver_types: FrozenSet[str] = frozenset(types - {"*"})
         self._model_types: FrozenSet[str] = frozenset(model_types) if model else frozenset()
         self._raw_types: FrozenSet[str] = frozenset()
+        #: the raw types some listener may be routed (the others are only kept)
+        self._routed_types: FrozenSet[str] = frozenset()
         self._raw_route: RawRoute = nobody
         self._recompute_wanted()
         self._router = Router(subscriptions.wanted)
@@ -294,6 +296,8 @@ class Processor:
             event (empty: nobody). It runs on the processor thread.
         """
         changed = types != self._raw_types
+        routed = getattr(route, "routed", None)
+        self._routed_types = routed if isinstance(routed, frozenset) else types
         self._raw_route = route
         self._raw_types = types
         if changed:
@@ -365,7 +369,7 @@ class Processor:
         deliver_types = self._deliver_types
         model = self._model
         model_types = self._model_types
-        raw_types = self._raw_types
+        routed_types = self._routed_types
         waiters = self._waiters
         stats = self.stats
         sync = self._sync
@@ -433,7 +437,7 @@ class Processor:
                 continue
             if sync.inflight:
                 sync.touch(etype, data)
-            if raw_types and etype in raw_types:
+            if etype in routed_types:
                 try:
                     ids = channel_ids_of(event)
                     targets = self._raw_route(etype, ids)
