@@ -301,9 +301,13 @@ class Reactor:
 
     def _read(self, stream: EventStream) -> str:
         put_many = self._ring.put_many
+        # A short, bounded wait before each read while the processor is far behind (see
+        # Ring.wait_for_room): a burst then waits in the socket buffers, not in the ring.
+        pace = self._ring.wait_for_room
         silence_limit = 2.0 * self._config.ping_interval
         last = time.monotonic()
         while True:
+            pace()
             try:
                 frames = stream.recv_batch()
             except WebSocketProtocolError as exc:
