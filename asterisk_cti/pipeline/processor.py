@@ -73,8 +73,9 @@ logger = logging.getLogger(__name__)
 _DEDUP_WINDOW = 256
 DEDUP_WINDOW_BYTES = 1 << 20
 #: Frames processed between two looks at the ring's loss counter (a loss is announced while
-#: the processor still works through a long backlog, not after it).
-_CHUNK = 2048
+#: the processor still works through a long backlog, not after it), and between two
+#: hand-offs to the lanes: the parsed events of one chunk are what the processor holds.
+_CHUNK = 512
 #: Shortest gap between two loss notices of the same kind (more losses are added up).
 _NOTICE_GAP = 0.25
 

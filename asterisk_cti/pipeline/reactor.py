@@ -4,7 +4,7 @@ It connects (HTTP basic auth in a header, never in the URL), reads frames as fas
 and puts them into the :class:`~asterisk_cti.pipeline.ring.Ring` in batches, pings when the line is
 quiet, and reconnects forever with jittered exponential backoff until :meth:`Reactor.stop`.
 It never waits long on a consumer: a slow reader is dangerous for Asterisk itself (its
-per-app queue fills and PJSIP stops taking new requests). Only while more than 4 MiB wait in
+per-app queue fills and PJSIP stops taking new requests). Only while more than 1 MiB waits in
 the ring does it pause, at most 20 ms per read, for the processor to take them
 (:meth:`~asterisk_cti.pipeline.ring.Ring.wait_for_room`): a burst then waits in the socket
 buffers instead of the ring. Connection changes travel through the ring

@@ -27,7 +27,7 @@ from typing import Any, Deque, Iterable, NamedTuple, Optional, Sequence, Union
 
 #: Backlog (bytes of waiting frames) past which :meth:`Ring.wait_for_room` waits; at most a
 #: quarter of the byte bound.
-PACE_BYTES = 4 << 20
+PACE_BYTES = 1 << 20
 #: The longest :meth:`Ring.wait_for_room` waits (seconds): well under Asterisk's default
 #: ``websocket_write_timeout`` (100 ms), past which it would drop a websocket it cannot
 #: write to.
