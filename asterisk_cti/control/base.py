@@ -96,7 +96,7 @@ class ControlBase:
         self._ari = self._engine.ari
         # The engine's tap feeds the state and queues the engine's actions, on the processor
         # thread before any wait sees the event; it stays installed for the client's life.
-        client.waiters.tap(self._engine.tap)
+        client.waiters.tap(self._engine.tap, ari_only=True)
         # The engine acts on its own thread (StasisEngine.tap queues it); this listener
         # only makes the processor keep the engine's event types, and takes nothing on the
         # lanes.

@@ -22,6 +22,7 @@ from typing import (
     Any,
     Callable,
     Deque,
+    Dict,
     FrozenSet,
     Hashable,
     Iterable,
@@ -277,6 +278,10 @@ class ListenerRegistry:
         self._connection: Tuple[Registration, ...] = ()
         self._all: Tuple[Registration, ...] = ()
         self._raw: Tuple[RawListener, ...] = ()
+        #: the listener methods of a channel event type / a CTI event kind (computed once;
+        #: an enum's str() is slow)
+        self._channel_methods: Dict[str, Tuple[str, ...]] = {}
+        self._call_methods: Dict[Any, Tuple[str, ...]] = {}
         self._on_raw_change: Optional[RawChange] = None
 
     def add(self, listener: Any, call_soon: Optional[CallSoon] = None,
@@ -363,13 +368,21 @@ class ListenerRegistry:
         group, event = item
         hook = self._hook
         if group == CHANNEL:
-            method = method_for_event_type(event.type)
-            methods = ("on_event",) if method == "on_event" else ("on_event", method)
+            etype = event.type
+            methods = self._channel_methods.get(etype)
+            if methods is None:
+                method = method_for_event_type(etype)
+                methods = ("on_event",) if method == "on_event" else ("on_event", method)
+                if len(self._channel_methods) < 1024:
+                    self._channel_methods[etype] = methods
             for reg in self._channel:
                 if not reg.waiting:
                     reg.invoke(methods, event, hook)
         elif group == CALL:
-            methods = ("on_call_event", "on_" + str(event.kind))
+            kind = event.kind
+            methods = self._call_methods.get(kind)
+            if methods is None:
+                methods = self._call_methods[kind] = ("on_call_event", "on_" + str(kind))
             line = event.line
             for reg in self._call:
                 if reg.waiting or (reg.pending and line in reg.pending):

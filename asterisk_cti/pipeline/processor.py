@@ -469,10 +469,10 @@ class Processor:
                 logger.error("publishing the call model failed (%s: %s); resynchronising",
                              type(exc).__name__, exc)
                 self._sync.resync_soon("rejected")
-        if cti and self._waiters:
+        if cti and self._waiters.wants_cti:
             for cev in cti:
                 try:
-                    self._waiters.offer(cev)
+                    self._waiters.offer_cti(cev)
                 except Exception:
                     logger.exception("a call-control waiter raised; continuing")
         if out:
@@ -560,7 +560,7 @@ class Processor:
             out: List[LaneItem] = []
             for cev in marker.action():
                 out.append((cev.line, (CALL, cev)))
-                self._waiters.offer(cev)
+                self._waiters.offer_cti(cev)
             if out:
                 self._submit_items(out)
         except Exception as exc:
