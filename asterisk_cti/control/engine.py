@@ -245,8 +245,6 @@ class StasisEngine:
                     return False
             state.note_switched(cid)  # its end goes to the switch too
             return True
-        if not any(state.concerns(cid) for cid in _ids_of(raw)):
-            return False
         if etype == "Dial":  # the switch notes a leg's dial status only
             peer = raw.get("peer")
             pid = peer.get("id") if isinstance(peer, dict) else None
@@ -255,8 +253,9 @@ class StasisEngine:
         if etype == "ChannelLeftBridge":  # it ends SDK bridges only
             bridge = raw.get("bridge")
             bid = bridge.get("id") if isinstance(bridge, dict) else None
-            return isinstance(bid, str) and state.owns_bridge(bid)
-        return True  # ChannelTransfer
+            if not (isinstance(bid, str) and state.owns_bridge(bid)):
+                return False
+        return any(state.concerns(cid) for cid in _ids_of(raw))  # and ChannelTransfer
 
     def wait_idle(self, timeout: float) -> bool:
         """Block until the engine acted on every event queued so far (any thread).
