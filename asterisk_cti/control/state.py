@@ -51,6 +51,7 @@ ENGINE_EVENT_TYPES: Tuple[str, ...] = (
 
 _SEEN_LIMIT = 20000
 _ENGINE_TYPES = frozenset(ENGINE_EVENT_TYPES)
+_LIFE_CYCLE = frozenset(("StasisStart", "StasisEnd", "ChannelCreated", "ChannelDestroyed"))
 
 
 @dataclass
@@ -211,48 +212,68 @@ class StasisState:
         if etype not in _ENGINE_TYPES:
             return
         cstate = chan.get("state") if chan is not None else None
+        if cid is None or not isinstance(cstate, str) or self._states.get(cid) == cstate:
+            cstate = None  # nothing new: the order of the bounded map is that of changes
+        if etype in _LIFE_CYCLE:
+            if cid is not None:
+                with self._lock:
+                    self._set_state(cid, cstate)
+                    self._life_cycle(etype, cid, cstate)
+            return
+        # bridge events change something only for the SDK's own bridges (a lock-free
+        # look-up first; they are few)
+        bridge = raw.get("bridge")
+        bid = bridge.get("id") if isinstance(bridge, dict) else None
+        if not (isinstance(bid, str) and bid in self._bridges):
+            if cid is not None and cstate is not None:
+                with self._lock:
+                    self._set_state(cid, cstate)
+            return
         with self._lock:
-            if cid is not None and isinstance(cstate, str):
-                self._states[cid] = cstate
-                self._states.move_to_end(cid)
-                if len(self._states) > _SEEN_LIMIT:
-                    self._states.popitem(last=False)
-            if cid is None:
-                pass
-            elif etype == "StasisStart":
-                self._in_stasis[cid] = str(cstate or "")
-                self._outside.pop(cid, None)
-            elif etype == "StasisEnd":
-                self._in_stasis.pop(cid, None)
-                self._mark_outside(cid)
-            elif etype == "ChannelCreated":
-                if cid not in self._in_stasis:
-                    self._mark_outside(cid)
-            elif etype == "ChannelDestroyed":
-                self._in_stasis.pop(cid, None)
-                self._outside.pop(cid, None)
-                self._apps.pop(cid, None)
-                self._states.pop(cid, None)
-                self._switched.pop(cid, None)
-                self._leave(cid, None)
-            elif etype == "ChannelEnteredBridge" or etype == "ChannelLeftBridge":
-                bridge = raw.get("bridge")
-                bid = bridge.get("id") if isinstance(bridge, dict) else None
-                owned = self._bridges.get(bid) if isinstance(bid, str) else None
+            if cid is not None:
+                self._set_state(cid, cstate)
+            if etype == "BridgeDestroyed":
+                owned = self._bridges.pop(bid, None)
+                if owned is not None:
+                    for member in owned.members:
+                        if self._bridge_of.get(member) == owned.id:
+                            del self._bridge_of[member]
+            elif cid is not None and (etype == "ChannelEnteredBridge"
+                                      or etype == "ChannelLeftBridge"):
+                owned = self._bridges.get(bid)
                 if owned is not None:
                     if etype == "ChannelEnteredBridge":
                         owned.members.add(cid)
                         self._bridge_of[cid] = owned.id
                     else:
                         self._leave(cid, owned.id)
-            if etype == "BridgeDestroyed":
-                bridge = raw.get("bridge")
-                bid = bridge.get("id") if isinstance(bridge, dict) else None
-                owned = self._bridges.pop(bid, None) if isinstance(bid, str) else None
-                if owned is not None:
-                    for member in owned.members:
-                        if self._bridge_of.get(member) == owned.id:
-                            del self._bridge_of[member]
+
+    def _set_state(self, cid: str, cstate: Optional[str]) -> None:
+        # Lock held.
+        if cstate is not None:
+            self._states[cid] = cstate
+            self._states.move_to_end(cid)
+            if len(self._states) > _SEEN_LIMIT:
+                self._states.popitem(last=False)
+
+    def _life_cycle(self, etype: str, cid: str, cstate: Optional[str]) -> None:
+        # Lock held.
+        if etype == "StasisStart":
+            self._in_stasis[cid] = cstate or self._states.get(cid, "")
+            self._outside.pop(cid, None)
+        elif etype == "StasisEnd":
+            self._in_stasis.pop(cid, None)
+            self._mark_outside(cid)
+        elif etype == "ChannelCreated":
+            if cid not in self._in_stasis:
+                self._mark_outside(cid)
+        else:  # ChannelDestroyed
+            self._in_stasis.pop(cid, None)
+            self._outside.pop(cid, None)
+            self._apps.pop(cid, None)
+            self._states.pop(cid, None)
+            self._switched.pop(cid, None)
+            self._leave(cid, None)
 
     def _note_app(self, cid: str, data: Any) -> None:
         if not isinstance(data, str):
