@@ -26,6 +26,7 @@ from ..errors import (
 )
 from ..events.catalogue import Event
 from ..model.types import Connection
+from ..pipeline.delivery import keep_types_only
 from ..pipeline.waiters import Predicate, Waiter
 from .actions import Actions, actions_for
 from .engine import StasisEngine
@@ -71,15 +72,11 @@ def _check_text(name: str, value: object) -> str:
 
 
 class _KeepTypes:
-    """A raw listener that asks the processor for call control's event types and ignores
-    the few it gets (StasisStart reaches every raw listener)."""
+    """A raw listener that asks the processor for call control's event types; it is routed
+    nothing (:func:`~asterisk_cti.pipeline.delivery.keep_types_only`)."""
 
     def on_event(self, event: Event) -> None:
-        """Lane thread; nothing to do."""
-
-
-def _nothing(channel_id: str) -> bool:
-    return False
+        """Lane thread; never called."""
 
 
 class ControlBase:
@@ -99,11 +96,12 @@ class ControlBase:
         self._ari = self._engine.ari
         # The engine's tap feeds the state and queues the engine's actions, on the processor
         # thread before any wait sees the event; it stays installed for the client's life.
-        client.waiters.tap(self._engine.tap)
+        client.waiters.tap(self._engine.tap, ari_only=True)
         # The engine acts on its own thread (StasisEngine.tap queues it); this listener
         # only makes the processor keep the engine's event types, and takes nothing on the
         # lanes.
-        self._handle = client.add_raw_listener(_KeepTypes(), ENGINE_EVENT_TYPES, _nothing)
+        self._handle = client.add_raw_listener(_KeepTypes(), ENGINE_EVENT_TYPES,
+                                              keep_types_only)
         self._pool: Optional[OperationPool] = None
 
     # -- non-blocking -------------------------------------------------------------------------

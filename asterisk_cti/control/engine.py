@@ -210,29 +210,52 @@ class StasisEngine:
         if not isinstance(item, Event):  # the call model's CTI events: not call control's
             return
         wanted = False
-        etype = item.type
+        raw = item.raw
+        etype = raw.get("type")
         if etype in _ACTED_ON:
             try:
                 # asked before recording: a channel's last event (ChannelDestroyed) still
                 # concerns call control, although the state forgets the channel on it
-                state = self._state
-                raw = item.raw
-                wanted = any(state.concerns(cid) for cid in _ids_of(raw)) or (
-                    etype == "StasisStart" and self._options().switch)
-                if wanted and etype == "Dial":  # the switch notes a leg's dial status only
-                    peer = raw.get("peer")
-                    pid = peer.get("id") if isinstance(peer, dict) else None
-                    wanted = isinstance(pid, str) and state.dialling_leg(pid) and bool(
-                        raw.get("dialstatus"))
-                elif wanted and etype == "ChannelLeftBridge":  # it ends SDK bridges only
-                    bridge = raw.get("bridge")
-                    bid = bridge.get("id") if isinstance(bridge, dict) else None
-                    wanted = isinstance(bid, str) and state.owns_bridge(bid)
+                wanted = self._wants(etype, raw)
             except Exception:
                 logger.exception("call control could not read an event")
         self._state.record(item)
         if wanted:
             self._runner.submit(partial(self._act, item))
+
+    def _wants(self, etype: str, raw: Mapping[str, Any]) -> bool:
+        """Whether the switch acts on this event (processor thread, lock-free look-ups):
+        what :meth:`Switch.on_event <asterisk_cti.control.switch.Switch.on_event>` would
+        do nothing with stays here, and costs no hop to the control thread."""
+        state = self._state
+        if etype == "StasisEnd" or etype == "ChannelDestroyed":
+            chan = raw.get("channel")
+            cid = chan.get("id") if isinstance(chan, dict) else None
+            return isinstance(cid, str) and state.end_concerns(cid)
+        if etype == "StasisStart":
+            chan = raw.get("channel")
+            cid = chan.get("id") if isinstance(chan, dict) else None
+            if not isinstance(cid, str):
+                return False
+            if not state.concerns(cid):
+                options = self._options()
+                args = raw.get("args")
+                if not (options.switch and isinstance(args, list) and args
+                        and str(args[0]) == options.switch_arg):
+                    return False
+            state.note_switched(cid)  # its end goes to the switch too
+            return True
+        if etype == "Dial":  # the switch notes a leg's dial status only
+            peer = raw.get("peer")
+            pid = peer.get("id") if isinstance(peer, dict) else None
+            return isinstance(pid, str) and state.dialling_leg(pid) and bool(
+                raw.get("dialstatus"))
+        if etype == "ChannelLeftBridge":  # it ends SDK bridges only
+            bridge = raw.get("bridge")
+            bid = bridge.get("id") if isinstance(bridge, dict) else None
+            if not (isinstance(bid, str) and state.owns_bridge(bid)):
+                return False
+        return any(state.concerns(cid) for cid in _ids_of(raw))  # and ChannelTransfer
 
     def wait_idle(self, timeout: float) -> bool:
         """Block until the engine acted on every event queued so far (any thread).

@@ -50,6 +50,8 @@ ENGINE_EVENT_TYPES: Tuple[str, ...] = (
 )
 
 _SEEN_LIMIT = 20000
+_ENGINE_TYPES = frozenset(ENGINE_EVENT_TYPES)
+_LIFE_CYCLE = frozenset(("StasisStart", "StasisEnd", "ChannelCreated", "ChannelDestroyed"))
 
 
 @dataclass
@@ -138,6 +140,9 @@ class StasisState:
         #: the Stasis application each channel's last snapshot showed it in (dialplan
         #: ``app_name`` Stasis, first ``app_data`` argument), to say "in another application"
         self._apps: OrderedDict[str, str] = OrderedDict()
+        #: channels whose StasisStart the tap handed to the switch: their end goes to it too
+        #: (the switch may have dialled legs for them by then); forgotten on ChannelDestroyed
+        self._switched: OrderedDict[str, None] = OrderedDict()
 
     # -- fed on the processor thread ------------------------------------------------------------
 
@@ -150,6 +155,28 @@ class StasisState:
         return (channel_id in self._in_stasis or channel_id in self._plans
                 or channel_id in self._legs or channel_id in self._bridge_of
                 or channel_id in self._consults)
+
+    def end_concerns(self, channel_id: str) -> bool:
+        """Whether the switch acts on this channel's end (StasisEnd, ChannelDestroyed): a
+        click-to-dial agent, a leg, a member of an SDK bridge, a party of a consultation, the
+        peer of a leg, or a channel whose StasisStart went to the switch. Lock-free (the tap's
+        filter; the scans run only while legs or consultations exist, and copy the values
+        first, which is atomic)."""
+        if (channel_id in self._switched or channel_id in self._plans
+                or channel_id in self._legs or channel_id in self._bridge_of
+                or channel_id in self._consults):
+            return True
+        if self._legs and any(leg.peer_id == channel_id for leg in list(self._legs.values())):
+            return True
+        return bool(self._consults) and any(
+            c.agent_id == channel_id for c in list(self._consults.values()))
+
+    def note_switched(self, channel_id: str) -> None:
+        """The tap handed this channel's StasisStart to the switch (processor thread)."""
+        with self._lock:
+            self._switched[channel_id] = None
+            if len(self._switched) > _SEEN_LIMIT:
+                self._switched.popitem(last=False)
 
     def dialling_leg(self, channel_id: str) -> bool:
         """Whether the channel is a leg being dialled, lock-free (the tap's filter: a Dial
@@ -169,67 +196,97 @@ class StasisState:
             logger.exception("call control could not record an event")
 
     def _record(self, event: Event) -> None:
-        etype = event.type
         raw = event.raw
+        etype = raw.get("type")
         chan = raw.get("channel")
-        cid = chan.get("id") if isinstance(chan, dict) else None
-        if isinstance(cid, str) and isinstance(chan, dict):
-            self._note_app(cid, chan.get("dialplan"))
-        if etype not in ENGINE_EVENT_TYPES:
+        if type(chan) is dict:
+            cid = chan.get("id")
+            if type(cid) is not str:
+                cid = None
+            else:
+                dialplan = chan.get("dialplan")
+                if type(dialplan) is dict and dialplan.get("app_name") == "Stasis":
+                    self._note_app(cid, dialplan.get("app_data"))
+        else:
+            chan = cid = None
+        if etype not in _ENGINE_TYPES:
             return
-        cstate = chan.get("state") if isinstance(chan, dict) else None
+        cstate = chan.get("state") if chan is not None else None
+        if cid is None or not isinstance(cstate, str) or self._states.get(cid) == cstate:
+            cstate = None  # nothing new: the order of the bounded map is that of changes
+        if etype in _LIFE_CYCLE:
+            if cid is not None:
+                with self._lock:
+                    self._set_state(cid, cstate)
+                    self._life_cycle(etype, cid, cstate)
+            return
+        # bridge events change something only for the SDK's own bridges (a lock-free
+        # look-up first; they are few)
+        bridge = raw.get("bridge")
+        bid = bridge.get("id") if isinstance(bridge, dict) else None
+        if not (isinstance(bid, str) and bid in self._bridges):
+            if cid is not None and cstate is not None:
+                with self._lock:
+                    self._set_state(cid, cstate)
+            return
         with self._lock:
-            if isinstance(cid, str) and isinstance(cstate, str):
-                self._states[cid] = cstate
-                self._states.move_to_end(cid)
-                if len(self._states) > _SEEN_LIMIT:
-                    self._states.popitem(last=False)
-            if etype == "StasisStart" and isinstance(cid, str):
-                self._in_stasis[cid] = str(cstate or "")
-                self._outside.pop(cid, None)
-            elif etype == "StasisEnd" and isinstance(cid, str):
-                self._in_stasis.pop(cid, None)
-                self._mark_outside(cid)
-            elif etype == "ChannelCreated" and isinstance(cid, str):
-                if cid not in self._in_stasis:
-                    self._mark_outside(cid)
-            elif etype == "ChannelDestroyed" and isinstance(cid, str):
-                self._in_stasis.pop(cid, None)
-                self._outside.pop(cid, None)
-                self._apps.pop(cid, None)
-                self._states.pop(cid, None)
-                self._leave(cid, None)
-            elif etype in ("ChannelEnteredBridge", "ChannelLeftBridge") and isinstance(cid, str):
-                bridge = raw.get("bridge")
-                bid = bridge.get("id") if isinstance(bridge, dict) else None
-                owned = self._bridges.get(bid) if isinstance(bid, str) else None
+            if cid is not None:
+                self._set_state(cid, cstate)
+            if etype == "BridgeDestroyed":
+                owned = self._bridges.pop(bid, None)
+                if owned is not None:
+                    for member in owned.members:
+                        if self._bridge_of.get(member) == owned.id:
+                            del self._bridge_of[member]
+            elif cid is not None and (etype == "ChannelEnteredBridge"
+                                      or etype == "ChannelLeftBridge"):
+                owned = self._bridges.get(bid)
                 if owned is not None:
                     if etype == "ChannelEnteredBridge":
                         owned.members.add(cid)
                         self._bridge_of[cid] = owned.id
                     else:
                         self._leave(cid, owned.id)
-            elif etype == "BridgeDestroyed":
-                bridge = raw.get("bridge")
-                bid = bridge.get("id") if isinstance(bridge, dict) else None
-                owned = self._bridges.pop(bid, None) if isinstance(bid, str) else None
-                if owned is not None:
-                    for member in owned.members:
-                        if self._bridge_of.get(member) == owned.id:
-                            del self._bridge_of[member]
 
-    def _note_app(self, cid: str, dialplan: Any) -> None:
-        if not isinstance(dialplan, dict):
-            return
-        name, data = dialplan.get("app_name"), dialplan.get("app_data")
-        if name != "Stasis" or not isinstance(data, str):
+    def _set_state(self, cid: str, cstate: Optional[str]) -> None:
+        # Lock held.
+        if cstate is not None:
+            self._states[cid] = cstate
+            self._states.move_to_end(cid)
+            if len(self._states) > _SEEN_LIMIT:
+                self._states.popitem(last=False)
+
+    def _life_cycle(self, etype: str, cid: str, cstate: Optional[str]) -> None:
+        # Lock held.
+        if etype == "StasisStart":
+            self._in_stasis[cid] = cstate or self._states.get(cid, "")
+            self._outside.pop(cid, None)
+        elif etype == "StasisEnd":
+            self._in_stasis.pop(cid, None)
+            self._mark_outside(cid)
+        elif etype == "ChannelCreated":
+            if cid not in self._in_stasis:
+                self._mark_outside(cid)
+        else:  # ChannelDestroyed
+            self._in_stasis.pop(cid, None)
+            self._outside.pop(cid, None)
+            self._apps.pop(cid, None)
+            self._states.pop(cid, None)
+            self._switched.pop(cid, None)
+            self._leave(cid, None)
+
+    def _note_app(self, cid: str, data: Any) -> None:
+        if not isinstance(data, str):
             return
         app = data.split(",", 1)[0].strip()
+        apps = self._apps
+        if apps.get(cid) == app:
+            return  # known: the order of the bounded map is that of first sight
         with self._lock:
-            self._apps[cid] = app
-            self._apps.move_to_end(cid)
-            if len(self._apps) > _SEEN_LIMIT:
-                self._apps.popitem(last=False)
+            apps[cid] = app
+            apps.move_to_end(cid)
+            if len(apps) > _SEEN_LIMIT:
+                apps.popitem(last=False)
 
     def _mark_outside(self, cid: str) -> None:
         self._outside[cid] = None

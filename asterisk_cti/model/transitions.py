@@ -178,9 +178,13 @@ def phone_state_of(state: ConnectionState, ringback: bool) -> PhoneState:
 
     :param ringback: the far end of an initiated call is ringing.
     """
-    if state is ConnectionState.INITIATED:
-        return PhoneState.RINGBACK if ringback else PhoneState.DIALING
+    if state is _INITIATED:  # module constants: an enum member look-up is not free
+        return _RINGBACK if ringback else _DIALING
     return _PHONE_OF[state]
+
+
+_INITIATED, _RINGBACK, _DIALING = (ConnectionState.INITIATED, PhoneState.RINGBACK,
+                                   PhoneState.DIALING)
 
 
 _PHONE_OF: Dict[ConnectionState, PhoneState] = {

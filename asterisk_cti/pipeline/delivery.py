@@ -22,6 +22,7 @@ from typing import (
     Any,
     Callable,
     Deque,
+    Dict,
     FrozenSet,
     Hashable,
     Iterable,
@@ -195,9 +196,10 @@ LaneItem = Tuple[Hashable, Tuple[Group, Any]]
 RawRoute = Callable[[str, List[str]], Tuple[Any, ...]]
 
 
-def nobody(etype: str, ids: List[str]) -> Tuple[Any, ...]:
-    """The route when there is no raw listener."""
-    return ()
+def keep_types_only(channel_id: str) -> bool:
+    """The ``wants`` of a raw listener that only asks the processor to keep its event types
+    (call control's tap reads them there): it is routed nothing, not even ``StasisStart``."""
+    return False
 
 
 class RawListener:
@@ -212,18 +214,29 @@ class RawListener:
         self.wants = wants
 
 
-def raw_route(raws: Tuple[RawListener, ...]) -> RawRoute:
-    """The route over these raw listeners: every listener of the event's type whose
-    ``wants`` accepts one of its channels (every ``StasisStart``; all when ``wants`` is
-    None)."""
+class Route:
+    """Who gets a raw event: every listener of the event's type whose ``wants`` accepts one
+    of its channels (every ``StasisStart``; all when ``wants`` is None; none when it is
+    :func:`keep_types_only`). A :data:`RawRoute`; runs on the processor thread.
 
-    def route(etype: str, ids: List[str]) -> Tuple[Any, ...]:
-        # Runs for every event of a raw type on the processor thread: plain loops, no
-        # generator objects.
+    :ivar routed: the event types some listener may get (the processor asks the route, and
+        reads the event's channel ids, only for these).
+    """
+
+    __slots__ = ("_by_type", "routed")
+
+    def __init__(self, raws: Tuple[RawListener, ...]) -> None:
+        routed = [r for r in raws if r.wants is not keep_types_only]
+        types: Set[str] = set()
+        for r in routed:
+            types |= r.types
+        self._by_type = {t: tuple(r for r in routed if t in r.types) for t in types}
+        self.routed: FrozenSet[str] = frozenset(types)
+
+    def __call__(self, etype: str, ids: List[str]) -> Tuple[Any, ...]:
+        # Runs for every event of a routed type: plain loops, no generator objects.
         out: Tuple[Any, ...] = ()
-        for r in raws:
-            if etype not in r.types:
-                continue
+        for r in self._by_type.get(etype, ()):
             wants = r.wants
             if wants is None or etype == "StasisStart":
                 out += (r.listener,)
@@ -234,7 +247,14 @@ def raw_route(raws: Tuple[RawListener, ...]) -> RawRoute:
                     break
         return out
 
-    return route if raws else nobody
+
+#: The route when there is no raw listener.
+nobody = Route(())
+
+
+def raw_route(raws: Tuple[RawListener, ...]) -> RawRoute:
+    """The route over these raw listeners (see :class:`Route`)."""
+    return Route(raws) if raws else nobody
 
 
 #: Called (under the registry's lock, so in order) when the raw types or route changed.
@@ -258,6 +278,10 @@ class ListenerRegistry:
         self._connection: Tuple[Registration, ...] = ()
         self._all: Tuple[Registration, ...] = ()
         self._raw: Tuple[RawListener, ...] = ()
+        #: the listener methods of a channel event type / a CTI event kind (computed once;
+        #: an enum's str() is slow)
+        self._channel_methods: Dict[str, Tuple[str, ...]] = {}
+        self._call_methods: Dict[Any, Tuple[str, ...]] = {}
         self._on_raw_change: Optional[RawChange] = None
 
     def add(self, listener: Any, call_soon: Optional[CallSoon] = None,
@@ -344,13 +368,21 @@ class ListenerRegistry:
         group, event = item
         hook = self._hook
         if group == CHANNEL:
-            method = method_for_event_type(event.type)
-            methods = ("on_event",) if method == "on_event" else ("on_event", method)
+            etype = event.type
+            methods = self._channel_methods.get(etype)
+            if methods is None:
+                method = method_for_event_type(etype)
+                methods = ("on_event",) if method == "on_event" else ("on_event", method)
+                if len(self._channel_methods) < 1024:
+                    self._channel_methods[etype] = methods
             for reg in self._channel:
                 if not reg.waiting:
                     reg.invoke(methods, event, hook)
         elif group == CALL:
-            methods = ("on_call_event", "on_" + str(event.kind))
+            kind = event.kind
+            methods = self._call_methods.get(kind)
+            if methods is None:
+                methods = self._call_methods[kind] = ("on_call_event", "on_" + str(kind))
             line = event.line
             for reg in self._call:
                 if reg.waiting or (reg.pending and line in reg.pending):

@@ -289,6 +289,8 @@ class Dispatcher:
 
         :returns: False when it gave up waiting.
         """
+        if self._queued <= limit:  # the common case, without the lock (re-read under it)
+            return True
         deadline = time.monotonic() + max_wait
         with self._lock:
             while self._queued > limit and not self._stopping:

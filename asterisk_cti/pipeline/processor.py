@@ -78,8 +78,9 @@ logger = logging.getLogger(__name__)
 _DEDUP_WINDOW = 256
 DEDUP_WINDOW_BYTES = 1 << 20
 #: Frames processed between two looks at the ring's loss counter (a loss is announced while
-#: the processor still works through a long backlog, not after it).
-_CHUNK = 2048
+#: the processor still works through a long backlog, not after it), and between two
+#: hand-offs to the lanes: the parsed events of one chunk are what the processor holds.
+_CHUNK = 512
 #: Shortest gap between two loss notices of the same kind (more losses are added up).
 _NOTICE_GAP = 0.25
 
@@ -242,6 +243,8 @@ class Processor:
         self._deliver_types: FrozenSet[str] = frozenset(types - {"*"})
         self._model_types: FrozenSet[str] = frozenset(model_types) if model else frozenset()
         self._raw_types: FrozenSet[str] = frozenset()
+        #: the raw types some listener may be routed (the others are only kept)
+        self._routed_types: FrozenSet[str] = frozenset()
         self._raw_route: RawRoute = nobody
         self._recompute_wanted()
         self._router = Router(subscriptions.wanted)
@@ -306,6 +309,8 @@ class Processor:
             event (empty: nobody). It runs on the processor thread.
         """
         changed = types != self._raw_types
+        routed = getattr(route, "routed", None)
+        self._routed_types = routed if isinstance(routed, frozenset) else types
         self._raw_route = route
         self._raw_types = types
         if changed:
@@ -377,7 +382,7 @@ class Processor:
         deliver_types = self._deliver_types
         model = self._model
         model_types = self._model_types
-        raw_types = self._raw_types
+        routed_types = self._routed_types
         waiters = self._waiters
         stats = self.stats
         sync = self._sync
@@ -445,7 +450,7 @@ class Processor:
                 continue
             if sync.inflight:
                 sync.touch(etype, data)
-            if raw_types and etype in raw_types:
+            if etype in routed_types:
                 try:
                     ids = channel_ids_of(event)
                     targets = self._raw_route(etype, ids)
@@ -476,10 +481,10 @@ class Processor:
                 logger.error("publishing the call model failed (%s: %s); resynchronising",
                              type(exc).__name__, exc)
                 self._sync.resync_soon("rejected")
-        if cti and self._waiters:
+        if cti and self._waiters.wants_cti:
             for cev in cti:
                 try:
-                    self._waiters.offer(cev)
+                    self._waiters.offer_cti(cev)
                 except Exception:
                     logger.exception("a call-control waiter raised; continuing")
         if out:
@@ -567,7 +572,7 @@ class Processor:
             out: List[LaneItem] = []
             for cev in marker.action():
                 out.append((cev.line, (CALL, cev)))
-                self._waiters.offer(cev)
+                self._waiters.offer_cti(cev)
             if out:
                 self._submit_items(out)
         except Exception as exc:

@@ -3,8 +3,11 @@
 It connects (HTTP basic auth in a header, never in the URL), reads frames as fast as they come
 and puts them into the :class:`~asterisk_cti.pipeline.ring.Ring` in batches, pings when the line is
 quiet, and reconnects forever with jittered exponential backoff until :meth:`Reactor.stop`.
-It never waits on a consumer: a slow reader is dangerous for Asterisk itself (its per-app
-queue fills and PJSIP stops taking new requests). Connection changes travel through the ring
+It never waits long on a consumer: a slow reader is dangerous for Asterisk itself (its
+per-app queue fills and PJSIP stops taking new requests). Only while more than 1 MiB waits in
+the ring does it pause, at most 20 ms per read, for the processor to take them
+(:meth:`~asterisk_cti.pipeline.ring.Ring.wait_for_room`): a burst then waits in the socket
+buffers instead of the ring. Connection changes travel through the ring
 as :class:`~asterisk_cti.pipeline.markers.Connected` /
 :class:`~asterisk_cti.pipeline.markers.Disconnected` markers, so the processor sees them in
 order with the events around them.
@@ -301,9 +304,13 @@ class Reactor:
 
     def _read(self, stream: EventStream) -> str:
         put_many = self._ring.put_many
+        # A short, bounded wait before each read while the processor is far behind (see
+        # Ring.wait_for_room): a burst then waits in the socket buffers, not in the ring.
+        pace = self._ring.wait_for_room
         silence_limit = 2.0 * self._config.ping_interval
         last = time.monotonic()
         while True:
+            pace()
             try:
                 frames = stream.recv_batch()
             except WebSocketProtocolError as exc:

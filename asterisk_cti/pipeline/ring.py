@@ -9,6 +9,14 @@ Connection markers are never overwritten: losing one would hide a reconnect.
 Hand-offs between threads are what costs most in this design, so the ring is built to make
 them rare: the consumer is notified only when it is actually waiting, and it swaps out the
 whole backlog under one lock acquisition.
+
+Pacing: past a backlog of :data:`PACE_BYTES` (or half its frames) the producer may wait a
+little for the consumer before it reads more (:meth:`Ring.wait_for_room`, at most
+:data:`PACE_WAIT` per read): a burst then waits in the kernel's socket buffers, which cost
+this process no memory and no interpreter time, instead of in the ring, and the consumer
+does not have to share the interpreter with a reader that is far ahead of it. The wait is
+short and bounded, so the server's writes never stall for long; a consumer that stays
+behind still fills the ring, which overwrites and announces as before.
 """
 
 from __future__ import annotations
@@ -16,6 +24,14 @@ from __future__ import annotations
 import threading
 from collections import deque
 from typing import Any, Deque, Iterable, NamedTuple, Optional, Sequence, Union
+
+#: Backlog (bytes of waiting frames) past which :meth:`Ring.wait_for_room` waits; at most a
+#: quarter of the byte bound.
+PACE_BYTES = 1 << 20
+#: The longest :meth:`Ring.wait_for_room` waits (seconds): well under Asterisk's default
+#: ``websocket_write_timeout`` (100 ms), past which it would drop a websocket it cannot
+#: write to.
+PACE_WAIT = 0.02
 
 
 class RingStats(NamedTuple):
@@ -66,6 +82,12 @@ class Ring:
         self._overwritten = 0
         self._lost_pending = 0
         self._put = 0
+        self._pace_bytes = min(PACE_BYTES, max_bytes // 4)
+        self._pace_frames = max(1, capacity // 2)
+        self._room = threading.Condition(self._lock)
+        self._producer_waiting = False
+        #: times :meth:`wait_for_room` waited
+        self.paced = 0
 
     @property
     def capacity(self) -> int:
@@ -125,6 +147,27 @@ class Ring:
                 kept.append(item)
         q.extendleft(reversed(kept))
 
+    def wait_for_room(self, timeout: float = PACE_WAIT) -> bool:
+        """Producer side, before reading more: while the ring holds more than its pacing mark
+        (:data:`PACE_BYTES` or a quarter of the byte bound, when there is one; half the
+        frames), wait until the
+        consumer takes a batch, the ring is closed, or ``timeout`` passes. Returns at once
+        otherwise.
+
+        :returns: True when it waited.
+        """
+        with self._lock:
+            if self._closed or not (len(self._items) > self._pace_frames or (
+                    self._max_bytes and self._bytes > self._pace_bytes)):
+                return False
+            self.paced += 1
+            self._producer_waiting = True
+            try:
+                self._room.wait(timeout)
+            finally:
+                self._producer_waiting = False
+            return True
+
     def get_batch(self, timeout: Optional[float] = None) -> Batch:
         """Take every waiting entry, blocking until there is one, the timeout passes, or close.
 
@@ -147,6 +190,8 @@ class Ring:
                 items = ()
             lost = self._lost_pending
             self._lost_pending = 0
+            if self._producer_waiting:
+                self._room.notify()
         return Batch(items, lost)
 
     def take_lost(self) -> int:
@@ -163,6 +208,7 @@ class Ring:
         with self._lock:
             self._closed = True
             self._cond.notify_all()
+            self._room.notify_all()
 
     @property
     def closed(self) -> bool:

@@ -464,7 +464,7 @@ class Sync:
                 return
             for cev in events:
                 out.append((cev.line, (CALL, cev)))
-                self._waiters.offer(cev)
+                self._waiters.offer_cti(cev)
         self._resync_failures = 0
         self._stats.resyncs += 1
         if out:

@@ -92,16 +92,23 @@ class Waiters:
         self._lock = threading.Lock()
         self._waiters: List[Waiter] = []
         self._taps: List[Callable[[Any], None]] = []
+        #: the taps that also see the call model's CTI events (:meth:`offer_cti`)
+        self._cti_taps: List[Callable[[Any], None]] = []
         self._closed = False
 
-    def tap(self, observer: Callable[[Any], None]) -> None:
+    def tap(self, observer: Callable[[Any], None], ari_only: bool = False) -> None:
         """Install a permanent observer: :meth:`offer` calls ``observer(item)`` for every item,
         before any pending wait sees it, so what it records is always at least as recent as
         what a woken waiter has seen (call control's state uses it). It stays installed across
         stops and restarts; it must be fast, never block and never raise. Any thread.
+
+        :param ari_only: the observer is not offered the call model's CTI events
+            (:meth:`offer_cti`), only ARI events.
         """
         with self._lock:
             self._taps = [*self._taps, observer]
+            if not ari_only:
+                self._cti_taps = [*self._cti_taps, observer]
 
     def expect(self, predicate: Predicate) -> Waiter:
         """Register a wait for the first event for which ``predicate(event)`` is true.
@@ -119,8 +126,23 @@ class Waiters:
         return bool(self._waiters or self._taps)
 
     def offer(self, item: Any) -> None:
-        """Offer one event to every tap, then to every pending wait (processor thread)."""
+        """Offer one ARI event to every tap, then to every pending wait (processor thread)."""
         for observer in self._taps:
+            observer(item)
+        for waiter in self._waiters:
+            if waiter._offer(item):
+                self._remove(waiter)
+
+    @property
+    def wants_cti(self) -> bool:
+        """Whether anyone is offered CTI events now: a pending wait, or a tap that is not
+        ``ari_only`` (the processor skips :meth:`offer_cti` otherwise)."""
+        return bool(self._waiters or self._cti_taps)
+
+    def offer_cti(self, item: Any) -> None:
+        """Offer one CTI event of the call model to the taps that are not ``ari_only``, then
+        to every pending wait (processor thread)."""
+        for observer in self._cti_taps:
             observer(item)
         for waiter in self._waiters:
             if waiter._offer(item):

@@ -99,3 +99,45 @@ def test_the_tap_hands_the_control_thread_only_what_the_switch_acts_on(
     # while the Dial of a leg still reaches the switch (the end of an SDK bridge: the
     # teardown tests of test_switch.py)
     assert "Dial" in first
+
+
+def test_the_end_of_a_channel_reaches_the_switch_only_when_it_acts_on_it(
+        pbx: Pbx, control: CallControl, monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = control._engine
+    queued: List[Tuple[str, str]] = []
+    submit = engine._runner.submit
+
+    def spy(job: Callable[[], None]) -> None:
+        raw = cast(Any, job).args[0].raw
+        chan = raw.get("channel") or raw.get("peer") or {}
+        queued.append((raw["type"], chan.get("id", "")))
+        submit(job)
+
+    monkeypatch.setattr(engine._runner, "submit", spy)
+    # a channel in the application that the switch has nothing to do with (not its
+    # argument, no plan, leg or bridge of the SDK): none of its events is queued
+    plain = pbx.dialplan_call("PJSIP/1006", "7002", ["ivr"])
+    pbx.destroy(plain)
+    pbx.idle()
+    assert not any(cid == plain for _, cid in queued)
+    # the switch's caller hangs up before the control thread even saw its StasisStart:
+    # its end still reaches the switch, which cancels the leg it dialled meanwhile
+    pbx.behaviour["PJSIP/1002"] = "ring"
+    gate = threading.Event()
+    submit(lambda: assert_released(gate))
+    caller = pbx.dialplan_call("PJSIP/1000", "1002", ["dial"])
+    pbx.destroy(caller)
+    assert pbx.seen.wait_for(
+        lambda raw: raw["type"] == "ChannelDestroyed" and raw["channel"]["id"] == caller)
+    gate.set()
+    pbx.idle()
+    assert [t for t, cid in queued if cid == caller] == [
+        "StasisStart", "StasisEnd", "ChannelDestroyed"]
+    (callee,) = [r.params["channelId"] for r in pbx.originates()
+                 if r.params.get("originator") == caller]
+    assert callee not in pbx.channels, "the leg of a gone caller rings on"
+    assert not pbx.bridges
+
+
+def assert_released(gate: threading.Event) -> None:
+    assert gate.wait(5), "the test never released the control thread"

@@ -19,6 +19,8 @@ from asterisk_cti.pipeline.delivery import (
     Group,
     ListenerRegistry,
     RawRoute,
+    Route,
+    keep_types_only,
     nobody,
     raw_route,
 )
@@ -79,6 +81,26 @@ def test_raw_route_follows_wants_and_always_passes_stasis_start() -> None:
     reg.remove(b)
     assert seen[-1][0] == {"StasisStart", "Dial"} and seen[-1][1]("Dial", ["y"]) == ()
     assert raw_route(()) is nobody
+
+
+def test_a_listener_that_only_keeps_types_is_routed_nothing() -> None:
+    class Raw:
+        pass
+
+    keeper, app = Raw(), Raw()
+    seen: List[Tuple[FrozenSet[str], RawRoute]] = []
+    reg = ListenerRegistry(None, CallListener)
+    reg.watch_raw(lambda types, route: seen.append((types, route)))
+    reg.add_raw(keeper, ["StasisStart", "StasisEnd", "Dial"], keep_types_only)
+    types, route = seen[-1]
+    assert types == {"StasisStart", "StasisEnd", "Dial"}  # the processor keeps them
+    assert isinstance(route, Route) and route.routed == frozenset()
+    assert route("StasisStart", ["a"]) == () and route("Dial", ["a"]) == ()
+    reg.add_raw(app, ["StasisStart"], {"a"}.__contains__)
+    types, route = seen[-1]
+    assert isinstance(route, Route) and route.routed == {"StasisStart"}
+    assert route("StasisStart", ["new"]) == (app,)
+    assert route("StasisEnd", ["a"]) == ()
 
 
 def test_raw_delivery_goes_to_the_targets_the_route_chose() -> None:

@@ -75,3 +75,27 @@ def test_a_broken_predicate_fails_its_wait_not_the_processor() -> None:
         fake.push(created("c"))
         assert fake.settle(client)
         assert client.stats()["processor"]["frames"] == 2
+
+
+def test_an_ari_only_tap_is_not_offered_cti_events() -> None:
+    waiters = Waiters()
+    assert not waiters.wants_cti
+    ari_seen: List[object] = []
+    all_seen: List[object] = []
+    waiters.tap(ari_seen.append, ari_only=True)
+    assert not waiters.wants_cti  # the processor skips the CTI events altogether
+    waiters.offer("ari")
+    waiters.offer_cti("cti")
+    assert ari_seen == ["ari"]
+    waiters.tap(all_seen.append)
+    assert waiters.wants_cti
+    waiters.offer("ari2")
+    waiters.offer_cti("cti2")
+    assert ari_seen == ["ari", "ari2"] and all_seen == ["ari2", "cti2"]
+    # a pending wait is offered CTI events whatever the taps
+    plain = Waiters()
+    plain.tap(lambda item: None, ari_only=True)
+    waiter = plain.expect(lambda item: item == "cti3")
+    assert plain.wants_cti
+    plain.offer_cti("cti3")
+    assert waiter.done and not plain.wants_cti
