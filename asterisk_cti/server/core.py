@@ -257,6 +257,7 @@ class CtiServer:
         self._online = client.publish(
             topics.server_status(site),
             json.dumps(schema.status_payload("online", self.config.name)), qos=1, retain=True)
+        self._republish_lines()
         self._connected.set()
         self._answered.set()
 
@@ -435,10 +436,11 @@ class CtiServer:
             else:
                 parties.append(_text(party, "destination"))
         result = control.conference(target, *parties, timeout=timeout)
+        book = self._consults()
         for party in parties:
             if isinstance(party, Consultation):
                 with self._lock:
-                    self._consults().pop(party.consult_id, None)
+                    book.pop(party.consult_id, None)
         return _call_result(result)
 
     def _answer(self, agent: str, correlation: Optional[bytes], *,
@@ -469,6 +471,13 @@ class CtiServer:
         self._mqtt.publish(topics.line_events(site, event.line),
                            json.dumps(schema.event_payload(event, line, self._actions)), qos=1)
         self._publish_line(event.line)
+
+    def _republish_lines(self) -> None:
+        """After a (re)connection to the broker (paho's thread): every line's snapshot
+        again, so desktops find them retained even if the broker lost them."""
+        if self._cti is not None:
+            for line in self.config.lines:
+                self._publish_line(line)
 
     def _publish_line(self, line: str) -> None:
         cti = self._cti
