@@ -256,3 +256,23 @@ def test_the_broker_refuses_another_agents_line(server: CtiServer, broker: Broke
     with pytest.raises(AccessDeniedError):
         client.monitor("PJSIP/1002")
     assert client.monitored == ("PJSIP/1000",)
+
+
+def test_an_unreachable_broker_is_reported_and_retried() -> None:
+    from .conftest import _free_port
+
+    port = _free_port()  # nothing listens there
+    client = RemoteClient(remote_config(port, "1000", connect_timeout=2))
+    with pytest.raises(ConnectError):
+        client.start()
+    assert not client.running
+    rec = Recorder()
+    client.add_listener(rec)
+    client.start(wait=False)  # keeps trying in the background
+    try:
+        down = rec.wait(lambda n, e: n == "disconnected")
+        assert not down.gave_up and "cannot reach" in down.reason
+        with pytest.raises(ServerUnavailableError):
+            client.control.hangup("x")
+    finally:
+        assert client.stop()
