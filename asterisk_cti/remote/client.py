@@ -40,6 +40,7 @@ from asterisk_cti.pipeline.delivery import CALL, SNAPSHOT, ListenerRegistry, Reg
 from asterisk_cti.pipeline.dispatcher import Dispatcher, ErrorHook
 from asterisk_cti.server import topics
 from asterisk_cti.server.errors import AccessDeniedError
+from asterisk_cti.server.netopts import no_delay
 from asterisk_cti.server.schema import SCHEMA_VERSION
 
 from .config import RemoteConfig, check_line
@@ -529,6 +530,7 @@ class RemoteClient:
                 client.disconnect()  # retrying cannot help
                 self._answered.set()
             return
+        no_delay(client)  # a request must not wait for the previous packet's ACK
         with self._lock:
             self._broker_up = True
             self._counts["broker_connects"] += 1

@@ -33,6 +33,7 @@ from asterisk_cti.control import Actions, Consultation
 from . import schema, topics
 from .config import ServerConfig
 from .errors import AccessDeniedError, BadRequestError, ServerBusyError
+from .netopts import no_delay
 
 try:
     import paho.mqtt.client as mqtt
@@ -252,6 +253,7 @@ class CtiServer:
             client.disconnect()
             self._answered.set()
             return
+        no_delay(client)  # events and answers must not wait ~40 ms behind the previous one
         site = self.config.site
         client.subscribe(topics.request_filter(site), qos=1)
         self._online = client.publish(
