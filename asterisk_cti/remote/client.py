@@ -33,6 +33,7 @@ from asterisk_cti import (
     LineSnapshotEvent,
     ListenerHandle,
     TlsVerificationError,
+    WouldDeadlockError,
 )
 from asterisk_cti.control import Action, Actions
 from asterisk_cti.control.futures import CallSoon
@@ -380,8 +381,14 @@ class RemoteClient:
             return dict(self._counts)
 
     def wait_idle(self, timeout: float = 5.0) -> bool:
-        """Block until every listener callback queued so far ran (not from a listener).
-        Any thread. :returns: False on timeout."""
+        """Block until every listener callback queued so far ran. Any thread but a
+        listener's own.
+
+        :returns: False on timeout.
+        :raises WouldDeadlockError: called from this client's lane or notice thread.
+        """
+        if threading.current_thread().name.startswith("asterisk-cti-remote-"):
+            raise WouldDeadlockError("wait_idle() from a listener would wait for itself")
         lanes, notices = self._lanes, self._notices
         ok = lanes.wait_idle(timeout) if lanes is not None else True
         return (notices.wait_idle(timeout) if notices is not None else True) and ok

@@ -276,3 +276,84 @@ def test_an_unreachable_broker_is_reported_and_retried() -> None:
             client.control.hangup("x")
     finally:
         assert client.stop()
+
+
+def test_a_supervisor_desk_sees_and_controls_both_lines(server: CtiServer, desk: Desk) -> None:
+    c1000, r1000 = desk("1000")
+    sup, rsup = desk("sup", "PJSIP/1000", "PJSIP/1002")
+    call = c1000.control.originate("PJSIP/1000", "1002", wait_for="established")
+    theirs = rsup.first(lambda n, e: n == "event" and e.kind.value == "established"
+                        and e.line == "PJSIP/1002")
+    rsup.first(lambda n, e: n == "event" and e.kind.value == "established"
+               and e.line == "PJSIP/1000")
+    assert {ln.name for ln in sup.lines} == {"PJSIP/1000", "PJSIP/1002"}
+    sup.control.hangup(theirs)  # a supervisor controls every line the server watches
+    r1000.event("call_cleared", "PJSIP/1000")
+    assert call.channel_id
+
+
+def test_a_request_in_flight_when_the_broker_dies_fails_typed(
+        mosquitto: Any, sim: Any) -> None:
+    from .conftest import cti_config
+
+    with CtiServer(mosquitto.config, cti_config(sim)) as server:
+        entered, release = threading.Event(), threading.Event()
+        real = server._execute
+
+        def slow(agent: str, payload: bytes) -> Any:
+            entered.set()
+            release.wait(10)
+            return real(agent, payload)
+
+        server._execute = slow  # type: ignore[method-assign]
+        client = RemoteClient(remote_config(mosquitto.port, "1000"))
+        rec = Recorder()
+        client.add_listener(rec)
+        outcome: List[BaseException] = []
+
+        def hold() -> None:
+            try:
+                client.control.hold("some-call")
+            except BaseException as exc:
+                outcome.append(exc)
+
+        with client:
+            worker = threading.Thread(target=hold)
+            worker.start()
+            assert entered.wait(10)
+            mosquitto.stop()
+            worker.join(10)
+            release.set()
+            # CtiServer.stop() raises while its broker connection is down: wait until the
+            # server is back (the desk hears it) before leaving
+            rec.wait(lambda n, e: n == "disconnected")  # the queue is read up to the loss
+            mosquitto.start()
+            rec.wait(lambda n, e: n == "connected", timeout=30)
+        assert len(outcome) == 1 and isinstance(outcome[0], ServerUnavailableError)
+        assert "may or may not" in str(outcome[0])
+
+
+def test_stop_and_start_again_and_no_wait_idle_from_a_listener(
+        server: CtiServer, broker: Broker) -> None:
+    from asterisk_cti import WouldDeadlockError
+
+    client = RemoteClient(remote_config(broker.port, "1000"))
+    errors: List[BaseException] = []
+
+    class Waits(Recorder):
+        def on_line_snapshot(self, event: Any) -> None:
+            try:
+                client.wait_idle(1)
+            except BaseException as exc:
+                errors.append(exc)
+            super().on_line_snapshot(event)
+
+    rec = Waits()
+    client.add_listener(rec)
+    for _ in range(2):  # a stopped client starts again
+        with client:
+            rec.wait(lambda n, e: n == "snapshot")
+            call = client.control.originate("PJSIP/1000", "1002", wait_for="established")
+            client.control.hangup(call)
+            rec.event("call_cleared")
+    assert len(errors) == 2 and all(isinstance(e, WouldDeadlockError) for e in errors)
