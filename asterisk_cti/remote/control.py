@@ -235,8 +235,15 @@ class RemoteControl:
     def send_dtmf(self, target: Any, digits: str, *, duration_ms: int = 100,
                   between_ms: int = 100) -> None:
         """:meth:`CallControl.send_dtmf <asterisk_cti.CallControl.send_dtmf>` through the
-        server (a :class:`~asterisk_cti.ControlledCall` names the agent's connection; the
-        server sends the digits to that channel). Any thread; blocks."""
+        server, to the connection ``target`` names (a connection id, a
+        :class:`~asterisk_cti.Connection` or event of the agent's line). Locally a
+        :class:`~asterisk_cti.ControlledCall` sends to its *other* party; that party is on
+        no line of the agent, so the server cannot let the agent name it: a
+        ``ControlledCall`` raises ``ValueError`` here rather than send elsewhere. Any
+        thread; blocks."""
+        if isinstance(target, ControlledCall):
+            raise ValueError("send_dtmf through the CTI server takes the agent's connection, "
+                             "not a ControlledCall (whose digits go to the other party)")
         if not isinstance(digits, str) or not _DTMF.match(digits) or len(digits) > 64:
             raise ValueError("digits must be made of 0-9, A-D, * and #")
         self._ask("send_dtmf", {"connection_id": _target(target), "digits": digits,

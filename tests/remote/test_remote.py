@@ -357,3 +357,19 @@ def test_stop_and_start_again_and_no_wait_idle_from_a_listener(
             client.control.hangup(call)
             rec.event("call_cleared")
     assert len(errors) == 2 and all(isinstance(e, WouldDeadlockError) for e in errors)
+
+
+def test_mute_and_dtmf_round_trip_and_what_is_not_remote(server: CtiServer, desk: Desk) -> None:
+    c1000, r1000 = desk("1000")
+    call = c1000.control.originate("PJSIP/1000", "1002", wait_for="established")
+    conn = r1000.event("established").connection_id
+    c1000.control.mute(conn, "in")
+    c1000.control.unmute(conn, "in")
+    c1000.control.send_dtmf(conn, "12#")
+    with pytest.raises(ValueError):  # the local API's error for a bad direction
+        c1000.control.mute(conn, "sideways")
+    with pytest.raises(ValueError):
+        c1000.control.send_dtmf(call, "1")
+    with pytest.raises(ValueError):
+        c1000.control.originate("PJSIP/1000", "1002", context="from-internal")
+    c1000.control.hangup(call)
