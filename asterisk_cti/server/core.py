@@ -22,13 +22,12 @@ from asterisk_cti import (
     CallListener,
     CallStateError,
     ConnectError,
-    Connection,
     ControlledCall,
     CtiClient,
     CtiConfig,
     LineSnapshotEvent,
 )
-from asterisk_cti.control import Actions, Consultation
+from asterisk_cti.control import Consultation
 
 from . import schema, topics
 from .config import ServerConfig
@@ -463,29 +462,30 @@ class CtiServer:
 
     # -- publishing (lane threads) ------------------------------------------------------------
 
-    def _actions(self, connection: Connection) -> Actions:
-        return self.client.control.actions(connection)
-
     def _publish_event(self, event: CallEvent) -> None:
         site = self.config.site
         cti = self._cti
         line = cti.line(event.line) if cti is not None else None
+        actions = cti.control.actions if cti is not None else None
         self._mqtt.publish(topics.line_events(site, event.line),
-                           json.dumps(schema.event_payload(event, line, self._actions)), qos=1)
+                           json.dumps(schema.event_payload(event, line, actions)), qos=1)
         self._publish_line(event.line)
 
     def _republish_lines(self) -> None:
         """After a (re)connection to the broker (paho's thread): every line's snapshot
         again, so desktops find them retained even if the broker lost them."""
-        if self._cti is not None:
+        try:
             for line in self.config.lines:
                 self._publish_line(line)
+        except Exception:  # never let it end paho's network thread
+            logger.exception("server %s: republishing the lines failed", self.config.name)
 
     def _publish_line(self, line: str) -> None:
         cti = self._cti
         snapshot = cti.line(line) if cti is not None else None
-        if snapshot is None:
+        if cti is None or snapshot is None:
             return
         self._mqtt.publish(topics.line_state(self.config.site, line),
-                           json.dumps(schema.line_payload(snapshot, actions=self._actions)),
+                           json.dumps(schema.line_payload(snapshot,
+                                                          actions=cti.control.actions)),
                            qos=1, retain=True)
