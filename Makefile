@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # the package and its two runtime deps only (what `make demo` needs); STAMP adds the dev tools
 RUNTIME := $(VENV)/.runtime
 
-.PHONY: install desktop-deps broker-deps screenshots phonebar test integration lab lab-stop lint typecheck docs demo bench bench-callcentre stress check clean
+.PHONY: install desktop-deps broker-deps screenshots phonebar test integration lab lab-stop lint typecheck docs demo demo-callcentre bench bench-callcentre stress check clean
 
 $(RUNTIME): setup.cfg setup.py pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -70,6 +70,10 @@ lab-stop: $(STAMP)  ## stop what make lab started
 
 demo: $(RUNTIME)  ## the main job on the embedded simulator (installs the package and its 2 deps only)
 	$(BIN)/asterisk-cti demo
+
+demo-callcentre: $(RUNTIME) broker-deps  ## the call centre: simulator, mosquitto, CTI server, two desktops
+	$(BIN)/python -m pip install -q -e '.[server]'
+	$(BIN)/asterisk-cti demo --callcentre
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

@@ -91,6 +91,12 @@ def _types(args: argparse.Namespace) -> Sequence[str]:
 
 
 def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
+    if args.callcentre:
+        try:  # the server and desktop clients need the optional paho-mqtt
+            from .tools.callcentre import run_callcentre_demo
+        except ImportError as exc:
+            raise ConfigurationError("--callcentre", str(exc)) from None
+        return run_callcentre_demo(out, args.speed, args.scenario)
     return run_demo(out, args.scenario or list(DEMO_SCENARIOS), args.speed, args.mode)
 
 
@@ -221,6 +227,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=("auto", "table", "lines"), default="auto",
                    help="table (redrawn in place) or one line per event; auto: table on a "
                         "terminal")
+    p.add_argument("--callcentre", action="store_true",
+                   help="the call centre: the simulator, a mosquitto broker, the CTI server "
+                        "and two desktop clients (agents 1000 and 1002; needs "
+                        "asterisk-cti[server] and mosquitto: make broker-deps)")
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("monitor", help="a live table of lines (state, party, duration)")

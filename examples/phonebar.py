@@ -5,6 +5,12 @@ can be done. Standard library + asterisk_cti only.
     python examples/phonebar.py --sim                  # an embedded simulator, phones answer
     ASTERISK_CTI_URL=http://pbx:8088 ASTERISK_CTI_USERNAME=cti ASTERISK_CTI_PASSWORD=... \\
         python examples/phonebar.py --line PJSIP/1000
+    ASTERISK_CTI_BROKER=mqtt://cti:1883 ASTERISK_CTI_SITE=paris ASTERISK_CTI_AGENT=1000 \\
+        ASTERISK_CTI_AGENT_PASSWORD=... python examples/phonebar.py --remote --line PJSIP/1000
+
+``--remote`` runs the very same phone bar through the call-centre server (``asterisk-cti
+serve``) instead of a direct ARI connection: only the client's construction differs
+(:func:`run_remote`; needs ``asterisk-cti[server]``).
 
 Threads: every method of PhoneBar runs on the Tk thread. The SDK's callbacks arrive there
 through ``tk_call_soon``, the operations' completions too; nothing here blocks. Lines that
@@ -17,19 +23,22 @@ from __future__ import annotations  # noqa: I001 (two lines of SDK names, not on
 import argparse
 import tkinter as tk
 from concurrent.futures import Future
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 from asterisk_cti import CallListener, ConnectionListener, CtiClient, CtiConfig  # SDK
 from asterisk_cti import CallEvent, ConnectionEvent, Direction, Line, LineSnapshotEvent  # SDK
 from asterisk_cti.control import Action  # SDK
 from asterisk_cti.desktop import tk_call_soon  # SDK
 
+if TYPE_CHECKING:  # the remote client needs paho-mqtt (the server extra): imported when used
+    from asterisk_cti.remote import RemoteClient, RemoteConfig  # SDK
+
 BUTTONS = (("Dial", None), ("Answer", Action.ANSWER), ("Hang up", Action.HANGUP),
            ("Hold", Action.HOLD), ("Retrieve", Action.RETRIEVE), ("Transfer", Action.TRANSFER))
 
 
 class PhoneBar(CallListener, ConnectionListener):  # SDK
-    def __init__(self, root: tk.Tk, cti: CtiClient, line: str) -> None:
+    def __init__(self, root: tk.Tk, cti: Union[CtiClient, RemoteClient], line: str) -> None:
         self.cti, self.line, self.last = cti, line, ""
         self.call_soon = tk_call_soon(root)  # SDK glue: a hand-off to the Tk thread
         self.ops = cti.control.nonblocking(self.call_soon)  # SDK glue: futures, callbacks on Tk
@@ -103,9 +112,20 @@ class PhoneBar(CallListener, ConnectionListener):  # SDK
 
 def run(root: tk.Tk, config: CtiConfig, line: str) -> PhoneBar:
     """Build the phone bar in ``root`` and start its client in the background (Tk thread)."""
-    bar = PhoneBar(root, CtiClient(config), line)  # SDK
+    return start(PhoneBar(root, CtiClient(config), line))  # SDK
+
+
+def run_remote(root: tk.Tk, config: RemoteConfig, line: str) -> PhoneBar:
+    """The same phone bar through the call-centre server: only the client differs."""
+    from asterisk_cti.remote import RemoteClient  # SDK
+
+    return start(PhoneBar(root, RemoteClient(config), line))  # SDK
+
+
+def start(bar: PhoneBar) -> PhoneBar:
+    """Add the bar as listener, watch its line, start its client in the background."""
     bar.cti.add_listener(bar, call_soon=bar.call_soon)  # SDK glue: callbacks on Tk
-    bar.cti.monitor(line)  # SDK
+    bar.cti.monitor(bar.line)  # SDK
     bar.cti.start(wait=False)  # SDK glue: returns at once, retries while the PBX is down
     return bar
 
@@ -116,8 +136,21 @@ def main(argv: Optional[list[str]] = None) -> None:
     parser.add_argument("--app", default="phonebar", help="the ARI application name")
     parser.add_argument("--sim", action="store_true",
                         help="run against an embedded simulator whose phones answer")
+    parser.add_argument("--remote", action="store_true",
+                        help="through the call-centre server: $ASTERISK_CTI_BROKER, _SITE, "
+                        "_AGENT, _AGENT_PASSWORD")
     args = parser.parse_args(argv)
     sim = None
+    if args.remote:
+        from asterisk_cti.remote import RemoteConfig  # SDK
+
+        root = tk.Tk()
+        bar = run_remote(root, RemoteConfig.from_env(), args.line)  # SDK
+        try:
+            root.mainloop()
+        finally:
+            bar.cti.stop()  # SDK
+        return
     if args.sim:
         from asterisk_cti.sim import AriSimulator  # SDK
         sim = AriSimulator(stasis_app=args.app).start()  # SDK: 7XXX goes through the switch

@@ -7,11 +7,14 @@ read these objects at any time. The processor thread creates them inside
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import Enum
 from types import MappingProxyType
-from typing import Any, Dict, Mapping, NamedTuple, Optional, Tuple
+from typing import Any, Dict, Mapping, NamedTuple, Optional, Tuple, Type, TypeVar
 
+from ..calldata import CallDataError, encode_call_data
+from ..errors import EventParseError
 from ..events.catalogue import CallerID
 
 
@@ -135,6 +138,16 @@ class Party(NamedTuple):
         """``{"number": ..., "name": ...}`` (empty strings when unknown). Any thread."""
         return {"number": self.number, "name": self.name}
 
+    @classmethod
+    def from_dict(cls, data: object) -> Party:
+        """The inverse of :meth:`as_dict`, strict (a payload from the network). Pure.
+
+        :raises EventParseError: not an object of two strings.
+        """
+        d = _object(data, "party")
+        number, name = _text(d, "number"), _text(d, "name")
+        return cls(number, name) if number or name else NOBODY
+
     def __bool__(self) -> bool:
         return bool(self.number or self.name)
 
@@ -180,6 +193,56 @@ class Connection(NamedTuple):
     #: the Asterisk queue the connection waits in (state ``queued``) or came from (an agent's
     #: leg that app_queue rang, the caller once an agent answered); empty otherwise
     queue: str = ""
+
+    def as_dict(self) -> Dict[str, Any]:
+        """The JSON-ready form (enumerations as their values, parties as
+        :meth:`Party.as_dict`): what the CTI server publishes in a line snapshot. Pure; any
+        thread."""
+        return {
+            "connection_id": self.connection_id, "call_id": self.call_id,
+            "state": self.state.value, "phone_state": self.phone_state.value,
+            "direction": self.direction.value, "calling": self.calling.as_dict(),
+            "called": self.called.as_dict(), "connected": self.connected.as_dict(),
+            "held": bool(self.held), "talking": bool(self.talking), "line": self.line,
+            "channel_name": self.channel_name, "cause": int(self.cause),
+            "dialstatus": self.dialstatus, "start_time": float(self.start_time),
+            "answer_time": self.answer_time, "end_time": self.end_time,
+            "data": dict(self.data), "queue": self.queue,
+        }
+
+    @classmethod
+    def from_dict(cls, data: object, line: str = "") -> Connection:
+        """The inverse of :meth:`as_dict`, strict (a payload from the network): unknown
+        keys are ignored, a missing or malformed one raises. ``line`` is used when the
+        payload names none. Pure; any thread.
+
+        :raises EventParseError: what is wrong, never a half-built connection.
+        """
+        d = _object(data, "connection")
+        name = _text(d, "line", line) or line
+        if not name:
+            raise EventParseError("connection: 'line' is missing")
+        return cls(
+            connection_id=_text(d, "connection_id", required=True),
+            line=name,
+            call_id=_text(d, "call_id", required=True),
+            channel_name=_text(d, "channel_name"),
+            state=_enum(ConnectionState, d, "state"),
+            phone_state=_enum(PhoneState, d, "phone_state"),
+            direction=_enum(Direction, d, "direction"),
+            calling=Party.from_dict(d.get("calling", {})),
+            called=Party.from_dict(d.get("called", {})),
+            connected=Party.from_dict(d.get("connected", {})),
+            held=_flag(d, "held"),
+            talking=_flag(d, "talking"),
+            cause=_int(d, "cause"),
+            dialstatus=_text(d, "dialstatus"),
+            start_time=_number(d, "start_time", 0.0) or 0.0,
+            answer_time=_number(d, "answer_time", None),
+            end_time=_number(d, "end_time", None),
+            data=_data(d),
+            queue=_text(d, "queue"),
+        )
 
 
 class Call(NamedTuple):
@@ -242,6 +305,32 @@ class Line(NamedTuple):
     name: str
     registration: str
     connections: Tuple[Connection, ...]
+
+    def as_dict(self) -> Dict[str, Any]:
+        """The JSON-ready form: ``line``, ``registration``, ``phone_state`` and
+        ``connections`` (:meth:`Connection.as_dict`). Pure; any thread."""
+        return {"line": self.name, "registration": self.registration,
+                "phone_state": self.phone_state.value,
+                "connections": [c.as_dict() for c in self.connections]}
+
+    @classmethod
+    def from_dict(cls, data: object) -> Line:
+        """The inverse of :meth:`as_dict`, strict (a payload from the network; at most
+        :data:`MAX_CONNECTIONS` connections). ``phone_state`` is derived, not read. Pure.
+
+        :raises EventParseError: what is wrong, never a half-built line.
+        """
+        d = _object(data, "line")
+        name = _text(d, "line", required=True)
+        registration = _text(d, "registration") or LINE_UNKNOWN
+        raw = d.get("connections", [])
+        if not isinstance(raw, list) or len(raw) > MAX_CONNECTIONS:
+            raise EventParseError(
+                f"line: 'connections' must be a list of at most {MAX_CONNECTIONS}")
+        connections = tuple(Connection.from_dict(c, name) for c in raw)
+        if any(c.line != name for c in connections):
+            raise EventParseError("line: a connection names another line")
+        return cls(name, registration, connections)
 
     @property
     def phone_state(self) -> PhoneState:
@@ -395,12 +484,163 @@ class CallEvent(NamedTuple):
             "queue": self.queue,
         }
 
+    def extras_dict(self) -> Dict[str, Any]:
+        """The fields :meth:`as_dict` leaves out, JSON-ready: ``transferring``,
+        ``transferred``, ``transfer_target`` (a party or ``None``), ``conference`` (a list
+        of parties), ``previous_line_state``, ``client_originated``, ``previous_call_id``.
+        ``{**event.as_dict(), **event.extras_dict()}`` is what :meth:`from_dict` reads back
+        whole (but ``raw``). Pure; any thread."""
+
+        def party(p: Optional[Party]) -> Optional[Dict[str, str]]:
+            return None if p is None else p.as_dict()
+
+        return {
+            "transferring": party(self.transferring),
+            "transferred": party(self.transferred),
+            "transfer_target": party(self.transfer_target),
+            "conference": [p.as_dict() for p in self.conference],
+            "previous_line_state": self.previous_line_state,
+            "client_originated": bool(self.client_originated),
+            "previous_call_id": self.previous_call_id,
+        }
+
+    @classmethod
+    def from_dict(cls, data: object) -> CallEvent:
+        """The inverse of :meth:`as_dict` (and :meth:`extras_dict`, whose keys are
+        optional), strict: it reads a payload from the network. Unknown keys are ignored
+        (fields are added within a schema version); a missing or malformed one raises, so
+        an event is never half-built. ``raw`` is empty. Pure; any thread.
+
+        :raises EventParseError: what is wrong (bad JSON types, an unknown kind or state,
+            an over-long string, a non-finite number).
+        """
+        d = _object(data, "event")
+
+        def party(key: str) -> Optional[Party]:
+            value = d.get(key)
+            return None if value is None else Party.from_dict(value)
+
+        conference = d.get("conference", [])
+        if not isinstance(conference, list) or len(conference) > MAX_CONNECTIONS:
+            raise EventParseError("event: 'conference' must be a short list of parties")
+        direction = d.get("direction")
+        timestamp = _number(d, "timestamp", None)
+        if timestamp is None:
+            raise EventParseError("event: 'timestamp' is missing")
+        return cls(
+            kind=_enum(EventKind, d, "kind"),
+            line=_text(d, "line", required=True),
+            call_id=_text(d, "call_id", required=True),
+            connection_id=_text(d, "connection_id", required=True),
+            state=_enum(ConnectionState, d, "state"),
+            previous_state=_enum(ConnectionState, d, "previous_state"),
+            phone_state=_enum(PhoneState, d, "phone_state"),
+            direction=None if direction is None else _enum(Direction, d, "direction"),
+            calling=Party.from_dict(d.get("calling", {})),
+            called=Party.from_dict(d.get("called", {})),
+            connected=Party.from_dict(d.get("connected", {})),
+            cause=_int(d, "cause"),
+            dialstatus=_text(d, "dialstatus"),
+            reason=_enum(Reason, d, "reason"),
+            timestamp=timestamp,
+            raw=(),
+            talking=_flag(d, "talking"),
+            held=_flag(d, "held"),
+            transferring=party("transferring"),
+            transferred=party("transferred"),
+            transfer_target=party("transfer_target"),
+            conference=tuple(Party.from_dict(p) for p in conference),
+            line_state=_text(d, "line_state"),
+            previous_line_state=_text(d, "previous_line_state"),
+            client_originated=_flag(d, "client_originated"),
+            previous_call_id=_text(d, "previous_call_id"),
+            data=_data(d),
+            queue=_text(d, "queue"),
+        )
+
     def __repr__(self) -> str:
         return (
             f"CallEvent({self.kind.value} line={self.line!r} call={self.call_id!r} "
             f"conn={self.connection_id!r} {self.previous_state.value}->{self.state.value} "
             f"connected={self.connected!s} cause={self.cause} reason={self.reason.value})"
         )
+
+
+# -- reading the JSON forms back (payloads from the network: strict, bounded) ---------------
+
+#: The longest string field :meth:`CallEvent.from_dict` and friends accept.
+MAX_TEXT = 1024
+#: The most connections (or conference parties) a parsed line (event) may carry.
+MAX_CONNECTIONS = 64
+
+_E = TypeVar("_E", bound=Enum)
+
+
+def _object(data: object, what: str) -> Mapping[str, Any]:
+    if type(data) is not dict:
+        raise EventParseError(f"{what}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def _text(d: Mapping[str, Any], key: str, default: str = "", *, required: bool = False) -> str:
+    value = d.get(key)
+    if value is None:
+        if required:
+            raise EventParseError(f"'{key}' is missing")
+        return default
+    if type(value) is not str or len(value) > MAX_TEXT:
+        raise EventParseError(f"'{key}' must be a string of at most {MAX_TEXT} characters")
+    if required and not value:
+        raise EventParseError(f"'{key}' must not be empty")
+    return value
+
+
+def _enum(cls: Type[_E], d: Mapping[str, Any], key: str) -> _E:
+    value = d.get(key)
+    try:
+        if type(value) is not str:
+            raise ValueError
+        return cls(value)
+    except ValueError:
+        shown = repr(value)[:40]
+        raise EventParseError(f"'{key}': {shown} is not a {cls.__name__}") from None
+
+
+def _data(d: Mapping[str, Any]) -> Mapping[str, str]:
+    """The ``data`` object (call data: :mod:`asterisk_cti.calldata`'s rules), read-only."""
+    value = d.get("data")
+    if value is None or value == {}:
+        return NO_DATA
+    if type(value) is not dict:
+        raise EventParseError("'data' must be an object of strings")
+    try:
+        encode_call_data(value)
+    except CallDataError as exc:
+        raise EventParseError(f"'data': {exc}") from None
+    return MappingProxyType(dict(value))
+
+
+def _flag(d: Mapping[str, Any], key: str) -> bool:
+    value = d.get(key, False)
+    if type(value) is not bool:
+        raise EventParseError(f"'{key}' must be true or false")
+    return value
+
+
+def _int(d: Mapping[str, Any], key: str) -> int:
+    value = d.get(key, 0)
+    if type(value) is not int or not -(2 ** 31) <= value < 2 ** 31:
+        raise EventParseError(f"'{key}' must be a small integer")
+    return value
+
+
+def _number(d: Mapping[str, Any], key: str, default: Optional[float]) -> Optional[float]:
+    value = d.get(key)
+    if value is None:
+        return default
+    if type(value) not in (int, float) or not math.isfinite(value):
+        raise EventParseError(f"'{key}' must be a finite number")
+    return float(value)
 
 
 @dataclass(frozen=True)

@@ -35,18 +35,23 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 from asterisk_cti import (
     AsteriskCtiError,
+    CallControl,
     CallEvent,
     CallListener,
+    CallStateError,
     ConfigurationError,
     ConnectError,
+    ControlledCall,
     CtiClient,
     CtiConfig,
     LineSnapshotEvent,
 )
+from asterisk_cti.control import Consultation
 
 from . import schema, topics
 from .config import ServerConfig
 from .errors import AccessDeniedError, BadRequestError, BrokerTlsError, ServerBusyError
+from .netopts import no_delay
 
 try:
     import paho.mqtt.client as mqtt
@@ -69,8 +74,8 @@ STARTING, STANDBY, CLAIMING, ACTIVE, STOPPED = (
     "starting", "standby", "claiming", "active", "stopped")
 
 
-def _text(request: Mapping[str, object], key: str) -> str:
-    value = request.get(key)
+def _text(request: Mapping[str, object], key: str, default: Optional[str] = None) -> str:
+    value = request.get(key, default)
     if not isinstance(value, str) or not value or len(value) > 256:
         raise BadRequestError(f"'{key}' must be a non-empty string")
     return value
@@ -79,6 +84,52 @@ def _text(request: Mapping[str, object], key: str) -> str:
 def _instance_id(name: str) -> str:
     host = re.sub(r"[^A-Za-z0-9_.-]", "-", socket.gethostname())[:32] or "host"
     return f"{name}-{host}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+_MAX_CONSULTS = 1024
+_MAX_PARTIES = 8
+_CALL_OPS = ("transfer", "consult", "complete_transfer", "cancel_transfer", "conference")
+
+
+def _wait_for(request: Mapping[str, object], default: str) -> str:
+    value = request.get("wait_for", default)
+    if value not in ("originated", "delivered", "established"):
+        raise BadRequestError("'wait_for' must be originated, delivered or established")
+    return str(value)
+
+
+def _maybe_seconds(request: Mapping[str, object], key: str) -> Optional[float]:
+    value = request.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value <= 300:
+        raise BadRequestError(f"'{key}' must be a number of seconds in (0, 300]")
+    return float(value)
+
+
+def _seconds(request: Mapping[str, object], key: str, default: float) -> float:
+    value = _maybe_seconds(request, key)
+    return default if value is None else value
+
+
+def _millis(request: Mapping[str, object], key: str) -> int:
+    value = request.get(key, 100)
+    if type(value) is not int or not 0 < value <= 5000:
+        raise BadRequestError(f"'{key}' must be an integer of milliseconds in (0, 5000]")
+    return value
+
+
+def _call_result(call: ControlledCall) -> Dict[str, schema.Json]:
+    """A call-control handle as the agent gets it."""
+    return {"call_id": call.call_id, "connection_id": call.channel_id,
+            "peer_connection_id": call.peer_channel_id, "bridge_id": call.bridge_id,
+            "controlled": call.controlled, "channel_ids": list(call.channel_ids)}
+
+
+def _consult_result(consult: Consultation) -> Dict[str, schema.Json]:
+    return {"consult_id": consult.consult_id, "call": _call_result(consult.call),
+            "connection_id": consult.channel_id,
+            "peer_connection_id": consult.peer_channel_id, "bridge_id": consult.bridge_id}
 
 
 class _Publisher(CallListener):
@@ -603,6 +654,7 @@ class CtiServer:
                 conn.client.disconnect()
             conn.answered.set()
             return
+        no_delay(conn.client)  # events and answers must not wait ~40 ms behind the previous one
         site = self.config.site
         subs = [(topics.server_status(site), 1),
                 (topics.server_barrier(site, self.instance), 1)]
@@ -612,6 +664,10 @@ class CtiServer:
         conn.client.subscribe(subs)
         if conn.will and self._role == CLAIMING:
             self._claim_on(conn)
+        if self._role == ACTIVE:
+            # the generated broker does not persist retained messages: after a broker
+            # restart, desktops would otherwise find no snapshots
+            self._republish_lines()
         conn.answered.set()
         self._inbox.put(("up", conn.gen))
 
@@ -724,31 +780,108 @@ class CtiServer:
             line = _text(request, "line")
             if line not in self._allowed_lines(agent):
                 raise AccessDeniedError(f"line {line!r} is not a line of agent {agent!r}")
-            call = self._client_for(line).control.originate(line, _text(request, "destination"),
-                                     wait_for="established", timeout=30.0)
-            return {"call_id": call.call_id, "connection_id": call.channel_id,
-                    "peer_connection_id": call.peer_channel_id}
+            call = self._client_for(line).control.originate(
+                line, _text(request, "destination"),
+                wait_for=_wait_for(request, "established"),
+                timeout=_seconds(request, "timeout", 30.0))
+            return _call_result(call)
         target = _text(request, "connection_id")
         control = self._own_connection(agent, target).control
+        if op in _CALL_OPS:
+            return self._execute_call_op(control, agent, op, target, request)
         if op == "answer":
-            control.answer(target)
+            control.answer(target, timeout=_maybe_seconds(request, "timeout"))
         elif op == "hangup":
-            control.hangup(target)
+            control.hangup(target, _text(request, "reason", "normal"),
+                           timeout=_maybe_seconds(request, "timeout"))
         elif op == "hold":
             control.hold(target)
         elif op == "retrieve":
             control.retrieve(target)
         elif op == "mute":
-            control.mute(target)
+            control.mute(target, _text(request, "direction", "both"))
         elif op == "unmute":
-            control.unmute(target)
+            control.unmute(target, _text(request, "direction", "both"))
         elif op == "send_dtmf":
-            control.send_dtmf(target, _text(request, "digits"))
-        elif op == "redirect":
+            control.send_dtmf(target, _text(request, "digits"),
+                              duration_ms=_millis(request, "duration_ms"),
+                              between_ms=_millis(request, "between_ms"))
+        else:  # redirect
             control.redirect(target, _text(request, "destination"))
-        else:  # transfer
-            control.transfer(target, _text(request, "destination"))
         return {"connection_id": target}
+
+    # transfers and conferences: their handles go back to the agent; a consultation stays
+    # here (the agent names it by its id, and only the agent that started it may use it)
+    _consult_book: Optional[Dict[str, Tuple[str, Consultation]]] = None
+
+    def _consults(self) -> Dict[str, Tuple[str, Consultation]]:
+        with self._lock:
+            if self._consult_book is None:
+                self._consult_book = {}
+            return self._consult_book
+
+    def _consultation(self, agent: str, request: Mapping[str, object],
+                      take: bool) -> Consultation:
+        """The agent's own consultation named by ``consult_id`` (removed when ``take``)."""
+        consult_id = _text(request, "consult_id")
+        book = self._consults()
+        with self._lock:
+            entry = book.get(consult_id)
+            if entry is not None and entry[0] == agent and take:
+                del book[consult_id]
+        if entry is None:
+            raise CallStateError(f"consultation {consult_id} is over")
+        if entry[0] != agent:
+            raise AccessDeniedError(
+                f"consultation {consult_id!r} was not started by agent {agent!r}")
+        return entry[1]
+
+    def _execute_call_op(self, control: CallControl, agent: str, op: str, target: str,
+                         request: Mapping[str, object]) -> Dict[str, schema.Json]:
+        timeout = _seconds(request, "timeout", 30.0)
+        if op == "transfer":
+            return _call_result(control.transfer(target, _text(request, "destination"),
+                                                 timeout=timeout,
+                                                 wait_for=_wait_for(request, "delivered")))
+        if op == "consult":
+            consult = control.consult(target, _text(request, "destination"), timeout=timeout,
+                                      wait_for=_wait_for(request, "delivered"))
+            book = self._consults()
+            with self._lock:
+                while len(book) >= _MAX_CONSULTS:  # forget the oldest: it is long over
+                    del book[next(iter(book))]
+                book[consult.consult_id] = (agent, consult)
+            return _consult_result(consult)
+        if op in ("complete_transfer", "cancel_transfer"):
+            consult = self._consultation(agent, request, take=False)
+            done = (control.complete_transfer if op == "complete_transfer"
+                    else control.cancel_transfer)(target, consult,
+                                                  timeout=_maybe_seconds(request, "timeout"))
+            self._consultation(agent, request, take=True)
+            return _call_result(done)
+        # conference
+        raw = request.get("parties")
+        if not isinstance(raw, list) or not 0 < len(raw) <= _MAX_PARTIES:
+            raise BadRequestError(f"'parties' must be a list of 1 to {_MAX_PARTIES} parties")
+        parties: List[Union[Consultation, ControlledCall, str]] = []
+        for party in raw:
+            if not isinstance(party, dict):
+                raise BadRequestError("each party must be a JSON object")
+            if "consult_id" in party:
+                parties.append(self._consultation(agent, party, take=False))
+            elif "connection_id" in party:
+                other = _text(party, "connection_id")
+                self._own_connection(agent, other)
+                parties.append(ControlledCall(call_id="", channel_id=other))
+            else:
+                parties.append(_text(party, "destination"))
+        result = control.conference(target, *parties, timeout=timeout)
+        book = self._consults()
+        for party in parties:
+            if isinstance(party, Consultation):
+                with self._lock:
+                    book.pop(party.consult_id, None)
+        return _call_result(result)
 
     def _answer(self, agent: str, correlation: Optional[bytes], *,
                 result: Optional[Dict[str, schema.Json]] = None,
@@ -759,7 +892,7 @@ class CtiServer:
         if error is None:
             body["result"] = result or {}
         else:
-            body["error"] = {"type": type(error).__name__, "message": str(error)}
+            body["error"] = schema.error_payload(error)
         props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
         if correlation is not None:
             props.CorrelationData = correlation
@@ -772,17 +905,32 @@ class CtiServer:
 
     def _publish_event(self, event: CallEvent) -> None:
         site = self.config.site
+        cti = self._clients.get(self.config.server_of(event.line))
         conn = self._conn
-        if conn is not None:
-            conn.client.publish(topics.line_events(site, event.line),
-                                json.dumps(schema.event_payload(event)), qos=1)
+        if conn is None:
+            return
+        line = cti.line(event.line) if cti is not None else None
+        actions = cti.control.actions if cti is not None else None
+        conn.client.publish(topics.line_events(site, event.line),
+                            json.dumps(schema.event_payload(event, line, actions)), qos=1)
         self._publish_line(event.line)
+
+    def _republish_lines(self) -> None:
+        """After a (re)connection to the broker (paho's thread): every line's snapshot
+        again, so desktops find them retained even if the broker lost them."""
+        try:
+            for line in self.config.lines:
+                self._publish_line(line)
+        except Exception:  # never let it end paho's network thread
+            logger.exception("server %s: republishing the lines failed", self.config.name)
 
     def _publish_line(self, line: str) -> None:
         cti = self._clients.get(self.config.server_of(line))
         snapshot = cti.line(line) if cti is not None else None
         conn = self._conn
-        if snapshot is None or conn is None:
+        if cti is None or snapshot is None or conn is None:
             return
         conn.client.publish(topics.line_state(self.config.site, line),
-                            json.dumps(schema.line_payload(snapshot)), qos=1, retain=True)
+                            json.dumps(schema.line_payload(snapshot,
+                                                           actions=cti.control.actions)),
+                            qos=1, retain=True)
