@@ -27,8 +27,10 @@ from asterisk_cti.remote import RemoteClient, RemoteConfig
 from asterisk_cti.server import CtiServer, write_mosquitto_config
 from asterisk_cti.sim import AriSimulator
 
+from ..mqtt_fixtures import free_port as _free_port
+from ..mqtt_fixtures import mosquitto_path as _mosquitto
 from ..server import conftest as _server
-from ..server.conftest import PASSWORDS, SITE, Broker, _free_port, _mosquitto, site_config
+from ..server.conftest import PASSWORDS, SITE, Broker, site_config
 
 # the real mosquitto of tests/server, and its agents' plain MQTT clients
 broker = _server.broker
