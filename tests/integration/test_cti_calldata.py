@@ -102,8 +102,9 @@ def test_call_data_set_by_call_control_shows_on_the_next_events(
         cti_factory: CtiFactory, lab: Lab, phones: Dict[str, Phone]) -> None:
     """1000 dials 7002 (the switch: the caller in the SDK's application, 1002 dialled with
     the caller as originator); set_call_data on the caller: call control tells the model
-    (ChannelVarset stays filtered on the server), the next events of both lines carry the data; a leg the SDK dials afterwards
-    for the caller (a blind transfer to 1006) inherits the variable in Asterisk."""
+    (ChannelVarset stays filtered on the server), the next events of both lines carry the
+    data; a leg the SDK dials afterwards for the caller (a blind transfer to 1006) inherits
+    the variable in Asterisk."""
     for phone in phones.values():
         phone.set_auto_answer(True)
     cti = cti_factory(app=lab.config.app)

@@ -405,6 +405,6 @@ def test_server_side_filter(cti_factory: CtiFactory, lab: Lab,
     assert frames >= 10, after
     # a basic call on the lab: the non-Queue ChannelDialplan frames are dropped unparsed by
     # the transport; without the server filter the ChannelVarset flood is too
-    assert 0 < dropped and raw > 2 * dropped, (unfiltered.stats(), after)
+    assert dropped > 0 and raw > 2 * dropped, (unfiltered.stats(), after)
     # the same CTI events either way
     assert cti.events.kinds(K, skip=NOISE) == unfiltered.events.kinds(K, skip=NOISE)

@@ -11,6 +11,7 @@ from typing import List, Tuple
 import pytest
 
 from asterisk_cti import CallEvent, CallListener, ConnectionState, CtiClient, CtiConfig
+from asterisk_cti.events import Event
 from asterisk_cti.ivr import DigitInput, DigitRules, IvrCall, IvrEngine, IvrFlow
 from asterisk_cti.sim import AriSimulator, scenarios
 from asterisk_cti.sim.media import DTMF_GAP
@@ -70,21 +71,21 @@ def test_ivr_queue_scenario_goes_through_the_ivr_to_the_queue_and_the_agent() ->
     data = {"account": scenarios.IVR_ACCOUNT, "choice": "billing"}
     assert seen.kinds(TRUNK) == ["originated", "established", "queued", "established",
                                  "connection_cleared", "call_cleared"]
-    queued = [e for e in seen.of(TRUNK) if e.kind.value == "queued"][0]
+    queued = next(e for e in seen.of(TRUNK) if e.kind.value == "queued")
     assert queued.state is ConnectionState.QUEUED and queued.queue == "support"
     assert dict(queued.data) == data
     assert seen.kinds(P) == ["delivered", "connection_cleared", "call_cleared"]
     assert seen.kinds(L) == ["delivered", "established", "connection_cleared", "call_cleared"]
     for line in (P, L):
-        delivered = [e for e in seen.of(line) if e.kind.value == "delivered"][0]
+        delivered = next(e for e in seen.of(line) if e.kind.value == "delivered")
         assert delivered.calling.number == scenarios.IVR_CALLER
         assert delivered.queue == "support" and dict(delivered.data) == data
 
 
 def test_ivr_queue_without_an_ivr_fails_with_a_clear_error() -> None:
-    with AriSimulator(speed=SPEED, stasis_app="nobody-here") as sim:
-        with pytest.raises(scenarios.ScenarioError, match="IVR"):
-            scenarios.ivr_queue(sim)
+    with AriSimulator(speed=SPEED, stasis_app="nobody-here") as sim, \
+            pytest.raises(scenarios.ScenarioError, match="no IVR is connected"):
+        scenarios.ivr_queue(sim)
 
 
 class _Collect(IvrFlow):
@@ -104,9 +105,8 @@ def test_a_phone_keys_1122_into_an_ivr_collect_as_1122(sim: AriSimulator, cti: C
     stamps: List[Tuple[str, str]] = []
 
     class Dtmf:
-        def on_event(self, event: object) -> None:
-            raw = getattr(event, "raw")
-            stamps.append((raw["digit"], raw["timestamp"]))
+        def on_event(self, event: Event) -> None:
+            stamps.append((event.raw["digit"], event.raw["timestamp"]))
 
     cti.add_raw_listener(Dtmf(), {"ChannelDtmfReceived"})
     with IvrEngine(cti, flow) as engine:
