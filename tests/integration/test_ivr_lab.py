@@ -11,6 +11,7 @@ IVR packaged with the SDK (``asterisk_cti/ivr/examples/billing.json``, prompts f
 QUEUED in ``support``; both agents' ``delivered`` carry the data and the queue; a
 :class:`~asterisk_cti.tools.screenpop.ScreenPop` (as ``asterisk-cti screenpop --message``
 builds it) writes the caller, the data and the queue at each ringing agent; 1006 answers.
+The simulator's ``ivr_queue`` scenario with the same IVR gives the same CTI events per line.
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ from __future__ import annotations
 import threading
 from typing import Any, Dict, List, Tuple
 
-from asterisk_cti import ConnectionState, PhoneState
+from asterisk_cti import CallEvent, CallListener, ConnectionState, CtiClient, CtiConfig, PhoneState
 from asterisk_cti.events import Event
 from asterisk_cti.ivr import IvrEngine
+from asterisk_cti.sim import AriSimulator, scenarios
 from asterisk_cti.tools.demo import billing_ivr
 from asterisk_cti.tools.screenpop import MessageAction, ScreenPop
+from asterisk_cti.tools.session import settle
 
 from .calls import NOISE, keep_sequences
 from .conftest import LAB_LINES, CtiFactory, LabCti
@@ -69,6 +72,47 @@ class _Pops:
         with self.cond:
             assert self.cond.wait_for(lambda: len(self.lines) >= count, timeout), self.lines
             return sorted(self.lines)
+
+
+Step = Tuple[str, str, str, str, str, Tuple[Tuple[str, str], ...]]
+
+
+def _steps(events: List[CallEvent], line: str) -> List[Step]:
+    """What the CTI events of ``line`` say: kind, previous state, state, phone state, queue,
+    data (talk detection and line states left out)."""
+    return [(e.kind.value, e.previous_state.value, e.state.value, e.phone_state.value,
+             e.queue or "", tuple(sorted(e.data.items())))
+            for e in events if e.line == line and e.kind.value not in NOISE]
+
+
+class _Seen(CallListener):
+    def __init__(self) -> None:
+        self.events: List[CallEvent] = []
+        self.lock = threading.Lock()
+
+    def on_call_event(self, event: CallEvent) -> None:
+        with self.lock:
+            self.events.append(event)
+
+
+def _on_the_simulator() -> List[CallEvent]:
+    """The simulator's ``ivr_queue`` scenario (an outside caller on ``PJSIP/trunk`` instead
+    of 1000) with the same IVR: its CTI events."""
+    with AriSimulator(speed=10, stasis_app="ivr-lab-cmp", channelvars=True) as sim:
+        client = CtiClient(CtiConfig(url=sim.url, username=sim.username,
+                                     password=sim.password, app="ivr-lab-cmp"))
+        seen = _Seen()
+        client.add_listener(seen)
+        client.monitor("PJSIP")
+        engine = IvrEngine(client, {"main": billing_ivr()}).start()
+        try:
+            with client:
+                scenarios.ivr_queue(sim)
+                settle(client)  # every line idle, every event delivered
+        finally:
+            engine.stop(detach=False)
+    with seen.lock:
+        return list(seen.events)
 
 
 def sequence(cti: LabCti, since: int) -> List[str]:
@@ -156,6 +200,12 @@ def test_ivr_queue_agent_with_call_data_on_the_screen_pop(
     assert cti.events.kinds(L, start, skip=NOISE) == [
         "delivered", "established", "connection_cleared", "call_cleared"]
     assert cti.stats()["model"] == {"unfit": 0, "call_data_errors": 0}
+    # the simulator's scenario: the same CTI events per line, state for state
+    lab_events = cti.events.call_events(None, start)
+    sim_events = _on_the_simulator()
+    assert _steps(sim_events, "PJSIP/trunk") == _steps(lab_events, K)
+    for line in (P, L):
+        assert _steps(sim_events, line) == _steps(lab_events, line), line
     observed = sequence(cti, start)
     print("\nobserved (IVR -> queue -> agent, Asterisk 22):\n  " + "\n  ".join(observed)
           + "\nprompts: " + ", ".join(m for _, m in prompts.started)
