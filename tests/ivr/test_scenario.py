@@ -4,6 +4,7 @@ filter."""
 
 from __future__ import annotations
 
+import io
 import threading
 from pathlib import Path
 from typing import List, Tuple
@@ -14,6 +15,7 @@ from asterisk_cti import CallEvent, CallListener, ConnectionState, CtiClient, Ct
 from asterisk_cti.events import Event
 from asterisk_cti.ivr import DigitInput, DigitRules, IvrCall, IvrEngine, IvrFlow
 from asterisk_cti.sim import AriSimulator, scenarios
+from asterisk_cti.sim.console import serve
 from asterisk_cti.sim.media import DTMF_GAP
 from asterisk_cti.tools.demo import BILLING_IVR, billing_ivr
 
@@ -86,6 +88,31 @@ def test_ivr_queue_without_an_ivr_fails_with_a_clear_error() -> None:
     with AriSimulator(speed=SPEED, stasis_app="nobody-here") as sim, \
             pytest.raises(scenarios.ScenarioError, match="no IVR is connected"):
         scenarios.ivr_queue(sim)
+
+
+def test_serve_says_when_ivr_queue_has_no_ivr_and_goes_on() -> None:
+    out = io.StringIO()
+    stop = threading.Event()
+    done = threading.Event()
+
+    def watch() -> None:
+        try:
+            wait_until(lambda: out.getvalue().count("scenario ivr_queue failed") >= 2,
+                       what="two failed rounds")
+            done.set()
+        finally:
+            stop.set()
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        code = serve(out, io.StringIO(), prog="t", port=0, speed=SPEED, stasis_app="cti-ctl",
+                     play=["ivr_queue"], stop=stop)
+    finally:
+        stop.set()
+        watcher.join(10)
+    assert code == 0 and done.is_set()
+    assert "no IVR is connected to the application cti-ctl" in out.getvalue()
 
 
 class _Collect(IvrFlow):
