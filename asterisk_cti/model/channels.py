@@ -25,6 +25,7 @@ from .records import (
     OUTGOING,
     PLACING_STATES,
     QUEUED,
+    ChannelRecord,
     as_dict,
     queue_name,
 )
@@ -98,11 +99,29 @@ class ChannelHandlers(Hints):
         if ch.state is QUEUED and state == "Up":
             return  # app_queue answers its caller: it is established when an agent answers
         if state == "Ringing":
+            if not ch.queue:
+                ch.queue = self._queue_of_agent_leg(ch, chan_data)
             self._ring(ch)
         elif state == "Up":
             self._fire(ch, Stimulus.ANSWERED)
         elif state in PLACING_STATES:
             self._fire_if_fits(ch, Stimulus.SYNC_INITIATED)
+
+    def _queue_of_agent_leg(self, ch: ChannelRecord, chan_data: Mapping[str, Any]) -> str:
+        """The queue of an agent's leg that rings before its Dial arrived, or ``""``.
+
+        app_queue's Dial that names the queue is published on the caller's topic, the
+        leg's Ringing on the agent's: Asterisk 22 may deliver the Ringing first (seen on the
+        lab with a caller the IVR continued into the queue). The leg's own dialplan app
+        (``AppQueue``) and its call (one linkedid, from ``channelvars``) tell it then: the
+        queue its caller waits in."""
+        dialplan = as_dict(chan_data.get("dialplan"))
+        if dialplan is None or dialplan.get("app_name") != "AppQueue":
+            return ""
+        for other in ch.call.chans.values():
+            if other is not ch and other.queue and other.state is QUEUED:
+                return other.queue
+        return ""
 
     @handles("ChannelConnectedLine")
     def _on_connected_line(self, raw: Mapping[str, Any]) -> None:

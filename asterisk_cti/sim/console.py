@@ -29,8 +29,10 @@ def serve(
     stop: Optional[threading.Event] = None,
 ) -> int:
     """Start a simulator on ``127.0.0.1:port``, print how to reach it, serve until ``stop`` is
-    set or Ctrl-C, playing ``play`` in a loop. Returns the exit code: 0, or 1 with one line on
-    ``err`` when the port is taken or cannot be bound (no traceback).
+    set or Ctrl-C, playing ``play`` in a loop (a scenario that cannot run to its end, such as
+    ``ivr_queue`` while no IVR serves the application, prints one line and is tried again).
+    Returns the exit code: 0, or 1 with one line on ``err`` when the port is taken or cannot
+    be bound (no traceback).
 
     :param show_password: print the password (for generated, throwaway ones).
     """
@@ -57,7 +59,12 @@ def serve(
                 for name in play:
                     out.write(f"scenario {name}\n")
                     out.flush()
-                    scenarios.SCENARIOS[name](sim)
+                    try:
+                        scenarios.SCENARIOS[name](sim)
+                    except scenarios.ScenarioError as exc:
+                        # e.g. ivr_queue before an IVR connected: said, then tried again
+                        out.write(f"scenario {name} failed: {exc}\n")
+                        out.flush()
                     sim.sleep(2)
                     if stop.is_set():
                         break

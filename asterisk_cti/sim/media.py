@@ -1,5 +1,5 @@
 """Playbacks on channels in Stasis (``POST /channels/{id}/play``, ``/playbacks``) and DTMF
-from an outside caller, as ``res/res_stasis_playback.c`` of Asterisk 22 does them.
+from an outside caller or a phone, as ``res/res_stasis_playback.c`` of Asterisk 22 does them.
 
 What the simulator reproduces:
 
@@ -39,8 +39,9 @@ import os
 import re
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
-from typing import Dict, List
+from typing import Callable, Deque, Dict, List, Tuple
 
 from .ari_ops import AriOps
 from .objects import Channel, JsonObj
@@ -64,6 +65,8 @@ DEFAULT_SECONDS = 1.5
 _PER_CHARACTER = 0.6
 #: Simulated seconds between two digits an outside caller keys.
 DTMF_GAP = 0.25
+#: Real seconds at least between two keyed digits (distinct millisecond timestamps).
+_MIN_REAL_GAP = 0.002
 _OPERATIONS = ("pause", "unpause", "restart", "reverse", "forward")
 
 
@@ -123,7 +126,8 @@ class Media(AriOps):
     def __init__(self, config: PbxConfig, scheduler: Scheduler) -> None:
         super().__init__(config, scheduler)
         self._pb_by_id: Dict[str, Playback] = {}
-        self._dtmf_free: Dict[str, float] = {}  # channel -> when its keyed digits are sent
+        # channel -> the digits still to send (present until a gap after its last digit)
+        self._dtmf_queues: Dict[str, Deque[Tuple[str, Callable[[str], None]]]] = {}
 
     def _playbacks(self) -> Dict[str, Playback]:
         """Every playback not finished, by id."""
@@ -131,6 +135,11 @@ class Media(AriOps):
 
     def _queue_of(self, ch: Channel) -> List[Playback]:
         return [p for p in self._playbacks().values() if p.channel is ch]
+
+    def playbacks_on(self, ch: Channel) -> List[Tuple[str, str]]:
+        """``(id, state)`` of ``ch``'s playbacks not finished yet, oldest first (what a
+        scenario waits on: a prompt playing to the caller). Lock held."""
+        return [(p.id, p.state) for p in self._queue_of(ch)]
 
     # -- requests ------------------------------------------------------------------------------
     def play(self, ch: Channel, media: str, lang: str, offsetms: int, skipms: int,
@@ -307,28 +316,51 @@ class Media(AriOps):
     def reset(self) -> None:
         with self.lock:
             self._playbacks().clear()
+            self._dtmf_queues.clear()
         super().reset()
 
-    # -- an outside caller ---------------------------------------------------------------------
+    # -- keyed digits ---------------------------------------------------------------------------
     def caller_dtmf(self, ch: Channel, digits: str) -> None:
         """The far end of ``ch`` (an outside caller on the trunk) keys ``digits``: one
         ``ChannelDtmfReceived`` per digit to the apps that see the channel (its Stasis
-        application), the first at once, the next ones :data:`DTMF_GAP` simulated seconds
-        apart (a keypad's pace: two frames of the same digit never carry the same
-        timestamp, as on a real line)."""
-        free = self._dtmf_free
-        for cid in [c for c in free if c not in self.channels]:
-            del free[cid]
-        now = time.monotonic()
-        # digits keyed while earlier ones are still being sent come after them
-        wait = max(0.0, free.get(ch.id, 0.0) - now) * self.config.speed
-        for i, d in enumerate(digits):
-            delay = wait + i * DTMF_GAP
-            if delay <= 0:
-                self._dtmf(ch, d)
-            else:
-                self.later(ch, delay, lambda d=d: self._dtmf(ch, d))  # type: ignore[misc]
-        free[ch.id] = now + self.scaled(wait + len(digits) * DTMF_GAP)
+        application), paced like a keypad (:meth:`_key`)."""
+        self._key(ch, digits, lambda d: self._dtmf(ch, d))
+
+    def phone_dtmf(self, ch: Channel, digits: str) -> None:
+        """A phone keys ``digits`` on its call ``ch``: each digit's event and feature code
+        (``Features.phone_dtmf``) paced like a keypad (:meth:`_key`)."""
+        keyed = super().phone_dtmf
+        self._key(ch, digits, lambda d: keyed(ch, d))
+
+    def _key(self, ch: Channel, digits: str, send: Callable[[str], None]) -> None:
+        """Send ``digits`` one at a time on ``ch``: the first at once, each next one
+        :data:`DTMF_GAP` simulated seconds (and at least 2 real milliseconds) after the one
+        before, so that two frames of the same digit never carry the same timestamp, as on a
+        real line. Digits keyed while earlier ones of the channel are still being sent (or
+        within a gap after the last) come after them, in order; a channel that ends drops the
+        rest."""
+        queues = self._dtmf_queues
+        for cid in [c for c in queues if c not in self.channels]:
+            del queues[cid]
+        pending = queues.get(ch.id)
+        if pending is not None:
+            pending.extend((d, send) for d in digits)
+            return
+        fresh: Deque[Tuple[str, Callable[[str], None]]] = deque((d, send) for d in digits)
+        queues[ch.id] = fresh
+        self._next_digit(ch, fresh)
+
+    def _next_digit(self, ch: Channel, pending: Deque[Tuple[str, Callable[[str], None]]]
+                    ) -> None:
+        if self._dtmf_queues.get(ch.id) is not pending:
+            return
+        if not pending or ch.destroyed:
+            del self._dtmf_queues[ch.id]
+            return
+        digit, send = pending.popleft()
+        send(digit)
+        gap = max(DTMF_GAP, _MIN_REAL_GAP * self.config.speed)
+        self.later(ch, gap, lambda: self._next_digit(ch, pending))
 
     def _dtmf(self, ch: Channel, digit: str) -> None:
         if not ch.destroyed:

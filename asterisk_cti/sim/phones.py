@@ -150,7 +150,10 @@ class Phone:
 
     def dtmf(self, digits: str) -> None:
         """Send DTMF; ``*2`` + extension starts an attended transfer, then hanging up completes
-        it, ``*3`` makes it a three-way call, ``*1`` aborts it."""
+        it, ``*3`` makes it a three-way call, ``*1`` aborts it. Like a keypad, the first digit
+        goes at once and each next one 0.25 simulated seconds later (on the timer thread;
+        digits of a second call follow those still being sent), so repeated digits are
+        distinct frames."""
         with self._pbx.lock:
             self._pbx.phone_dtmf(self._active_channel(), digits)
 

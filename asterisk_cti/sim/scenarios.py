@@ -20,8 +20,10 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Set
 
+from .media import DTMF_GAP
+from .objects import Channel
 from .server import AriSimulator
 
 __all__ = [
@@ -34,6 +36,7 @@ __all__ = [
     "busy",
     "conference",
     "hold",
+    "ivr_queue",
     "load",
     "no_answer",
     "queue",
@@ -277,6 +280,71 @@ def stasis_control(sim: AriSimulator) -> None:
     _idle(sim, "1000", "1002")
 
 
+#: The outside caller of :func:`ivr_queue` and what it keys.
+IVR_CALLER = "+33123456789"
+IVR_ACCOUNT = "12345"
+IVR_CHOICE = "1"
+
+
+def _prompt(sim: AriSimulator, ch: Channel, seen: Set[str], what: str) -> str:
+    """Wait until a playback not in ``seen`` plays on ``ch`` (the IVR prompts the caller);
+    returns its id."""
+
+    def playing() -> bool:
+        return ch.destroyed or any(
+            state == "playing" and pid not in seen for pid, state in sim.pbx.playbacks_on(ch))
+
+    _wait(sim, playing, 10 + sim.pbx.scaled(30), what)
+    with sim.pbx.lock:
+        if ch.destroyed:
+            raise ScenarioError(f"the IVR hung up on the caller before {what}")
+        return next(pid for pid, state in sim.pbx.playbacks_on(ch)
+                    if state == "playing" and pid not in seen)
+
+
+def ivr_queue(sim: AriSimulator) -> None:
+    """An outside caller (:data:`IVR_CALLER`, through ``PJSIP/trunk``) dials the IVR number
+    (5000: ``Stasis(<stasis_app>,ivr,main)``); during the first prompt it keys the account
+    number ``12345#``, during the next prompt (the menu) ``1`` for billing; the IVR sets the
+    call data and sends the caller to the ``support`` queue (2000), which rings 1002 and 1006;
+    1006 answers after 1.5 s, they talk 3 s, the caller hangs up.
+
+    The IVR is not part of the simulator: an :class:`~asterisk_cti.ivr.IvrEngine` running
+    ``asterisk_cti/ivr/examples/billing.json`` (or any flow with the same keys) must serve
+    the simulator's ``stasis_app`` (``asterisk-cti ivr FILE --sim --play ivr_queue``, the
+    demo). Every wait is bounded: :class:`ScenarioError` when the IVR does not take the call,
+    prompt or queue it.
+    """
+    config = sim.pbx.config
+    cid = sim.trunk_call(IVR_CALLER, config.ivr_extension)
+    with sim.pbx.lock:
+        found = sim.pbx.channels.get(cid)
+    if found is None:  # Stasis() failed: nobody is connected to the application
+        raise ScenarioError(f"the IVR number {config.ivr_extension} hung up at once: no IVR "
+                            f"is connected to the application {config.stasis_app}")
+    ch = found
+    seen: Set[str] = set()
+    seen.add(_prompt(sim, ch, seen, f"the IVR's first prompt (an IVR must serve "
+                                    f"Stasis({config.stasis_app},ivr,{config.ivr_flow}))"))
+    sim.sleep(1)
+    sim.trunk_dtmf(cid, IVR_ACCOUNT + "#")
+    sim.sleep(DTMF_GAP * (len(IVR_ACCOUNT) + 1))
+    seen.add(_prompt(sim, ch, seen, "the IVR's menu after the account number"))
+    sim.sleep(1)
+    sim.trunk_dtmf(cid, IVR_CHOICE)
+    _wait(sim, lambda: ch.queued or ch.destroyed, 10 + sim.pbx.scaled(30),
+          "the IVR to queue the caller")
+    if ch.destroyed:
+        raise ScenarioError("the IVR hung up on the caller instead of queueing it")
+    sim.phone("1006").wait_ringing()
+    sim.sleep(1.5)
+    sim.phone("1006").answer()
+    sim.sleep(3)
+    with sim.pbx.lock:
+        sim.pbx.hangup(ch, 16)
+    _idle(sim, "trunk", "1002", "1006")
+
+
 SCENARIOS: Dict[str, Callable[[AriSimulator], None]] = {
     "basic": basic,
     "hold": hold,
@@ -287,6 +355,7 @@ SCENARIOS: Dict[str, Callable[[AriSimulator], None]] = {
     "rejected": rejected,
     "no_answer": no_answer,
     "queue": queue,
+    "ivr_queue": ivr_queue,
     "ari_originate": ari_originate,
     "stasis_control": stasis_control,
 }

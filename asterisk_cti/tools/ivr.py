@@ -3,7 +3,9 @@
 
 With ``--sim`` the embedded simulator's IVR number (5000) enters the command's own
 application, and each ``--call DIGITS`` places an outside call to it that keys ``DIGITS``
-once the IVR took it; the command exits when those calls are through.
+once the IVR took it; the command exits when those calls are through. ``--play SCENARIO``
+plays scenarios of :mod:`asterisk_cti.sim.scenarios` instead (``ivr_queue``: an outside
+caller through the billing IVR to the queue and an agent), then exits.
 
 Threads: the command runs on the main thread; the engine's call threads print through a
 :class:`~asterisk_cti.tools.session.Writer`; everything is stopped before it returns.
@@ -19,7 +21,7 @@ from typing import Optional, Sequence, TextIO
 from asterisk_cti import ConfigurationError, CtiClient
 from asterisk_cti.ivr import CallRecord, IvrDefinitionError, IvrEngine, load_definition
 
-from .session import TargetOptions, Writer, command_target
+from .session import TargetOptions, Writer, command_target, run_until_done
 
 __all__ = ["run_ivr"]
 
@@ -63,6 +65,9 @@ def run_ivr(out: TextIO, options: TargetOptions, file: Path, *, flow: Optional[s
                   f"Stasis({target.config.app},ivr,{flow or '<flow>'}); Ctrl-C stops")
             if target.sim is not None and calls:
                 _simulate(target.sim, engine, calls, ended, duration)
+            elif target.sim is not None and options.play:
+                run_until_done(target, options, client, duration,
+                               lambda name: write(f"# scenario {name}"))
             else:
                 threading.Event().wait(duration)
         finally:

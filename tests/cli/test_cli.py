@@ -46,13 +46,26 @@ def test_the_whole_demo_finishes_by_itself_off_a_terminal() -> None:
         assert f"=== scenario: {name}\n" in text
     pops = re.findall(r"^SCREEN-POP (PJSIP/\d+): caller (\d+) (\w+)$", text, re.M)
     # queue: 1000 -> 2000 rings both members, each pops once with the original caller
-    assert text.split("=== scenario: queue")[1].count("SCREEN-POP") == 2
+    queue = text.split("=== scenario: queue\n")[1].split("=== scenario: ivr_queue")[0]
+    assert queue.count("SCREEN-POP") == 2
     assert ("PJSIP/1006", "1002", "Ping") in pops      # blind transfer: 1002 sent it to 1006
     assert ("PJSIP/1002", "1006", "Lee") in pops       # busy: 1006 called 1002 first
     assert len(pops) == 12
     assert re.search(r"PJSIP/1000 +failed +failed +.*cause 17 BUSY \(busy\)", text)
     assert re.search(r"PJSIP/1000 +held +held", text)
-    assert "8 scenarios played" in text
+    # ivr_queue: the outside caller keys its account and 1 (billing) in the IVR, waits in
+    # the queue; both agents pop with the collected data and the queue
+    ivr = text.split("=== scenario: ivr_queue")[1]
+    assert re.search(r"PJSIP/trunk +queued +ringback +with 5000 queue support", ivr)
+    for line in ("PJSIP/1002", "PJSIP/1006"):
+        assert ivr.count(f"SCREEN-POP {line}: caller +33123456789 account 12345 (billing) "
+                         "via support\n") == 1
+    assert "IVR call from +33123456789: menu account > 5 digits > data:account > menu main " \
+           "> key 1 > data:choice > queue support; done" in ivr
+    assert re.search(r"PJSIP/1006 +established +connected +with \+33123456789 queue support",
+                     ivr)
+    assert text.rstrip().endswith("14 screen-pops")
+    assert "9 scenarios played" in text
 
 
 def test_demo_on_a_terminal_redraws_and_restores_the_terminal() -> None:

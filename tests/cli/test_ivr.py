@@ -31,6 +31,19 @@ def test_ivr_with_sim_runs_the_calls_and_prints_each_path() -> None:
     assert not [t for t in threading.enumerate() if t.name.startswith("asterisk-cti-ivr-")]
 
 
+def test_ivr_with_sim_plays_the_ivr_queue_scenario() -> None:
+    out = io.StringIO()
+    code = main(["ivr", str(EXAMPLE), "--sim", "--speed", "50", "--play", "ivr_queue"],
+                out=out)
+    text = out.getvalue()
+    assert code == 0, text
+    assert "# scenario ivr_queue\n" in text
+    (line,) = [ln for ln in text.splitlines() if ln.startswith("call ")]
+    assert line.endswith("from +33123456789 (flow main): menu account > 5 digits > "
+                         "data:account > menu main > key 1 > data:choice > queue support; done")
+    assert not [t for t in threading.enumerate() if t.name.startswith("asterisk-cti-ivr-")]
+
+
 def test_a_bad_definition_exits_2_naming_the_key_and_line(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     spec = json.loads(EXAMPLE.read_text())

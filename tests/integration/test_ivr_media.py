@@ -3,7 +3,7 @@ the end, digits keyed on a phone (RFC 4733) while a prompt plays, a sound that d
 and the caller hanging up during a prompt.
 
 The call is originated into the client's application with ``appArgs=ivr,main`` (the lab's
-dialplan has no IVR number yet); the phone answers by itself.
+IVR number 5000 is exercised by ``test_ivr_lab.py``); the phone answers by itself.
 """
 
 from __future__ import annotations

@@ -143,6 +143,49 @@ def test_queue_call_queued_then_agent_answers_with_data_everywhere() -> None:
     assert _of(out, P, "call_cleared").data["account"] == "4711"
 
 
+def test_agent_ringing_before_its_dial_still_shows_the_queue() -> None:
+    """Asterisk 22 publishes app_queue's Dial on the caller's topic and the agent leg's
+    Ringing on the agent's; on the lab the Ringing came first now and then (the caller
+    continued into the queue by the IVR). The leg runs ``AppQueue``; its call is the
+    caller's (one linkedid): delivered names the queue all the same."""
+    model = new_model()
+    agent_app = {"app_name": "AppQueue", "app_data": "(Outgoing Line)"}
+
+    def leg(state: str) -> Dict[str, Any]:
+        c = _agent("p.1", "1002", state, "Ping")
+        c["dialplan"] = {**c["dialplan"], "exten": "2000", **agent_app}
+        return c
+
+    out = _apply(
+        model,
+        ev("ChannelCreated", channel=_chan("k.1", "1000", "Up", DATA, caller=KAI,
+                                            exten="2000")),
+        ev("ChannelDialplan", dialplan_app="Queue",
+           dialplan_app_data="support,Tt,,,30,,lab-predial", channel=_caller("Up")),
+        ev("ChannelCreated", channel=leg("Down")),
+        ev("ChannelStateChange", channel=leg("Ringing")),
+        ev("Dial", caller=_caller("Up"), peer=leg("Ringing"), dialstatus="",
+           dialstring="PJSIP/1002"),
+        ev("Dial", caller=_caller("Up"), peer=leg("Ringing"), dialstatus="RINGING"),
+    )
+    delivered = _of(out, P, "delivered")
+    assert delivered.queue == "support"
+    assert dict(delivered.data) == {"account": "4711", "choice": "billing"}
+    assert _kinds(out, P) == ["delivered"]
+    # a leg that is not app_queue's learns no queue from its call
+    other = new_model()
+    out = _apply(
+        other,
+        ev("ChannelCreated", channel=_chan("k.1", "1000", "Up", DATA, caller=KAI,
+                                            exten="2000")),
+        ev("ChannelDialplan", dialplan_app="Queue",
+           dialplan_app_data="support,Tt,,,30,,lab-predial", channel=_caller("Up")),
+        ev("ChannelCreated", channel=_agent("p.1", "1002", "Down", "Ping")),
+        ev("ChannelStateChange", channel=_agent("p.1", "1002", "Ringing", "Ping")),
+    )
+    assert _of(out, P, "delivered").queue == ""
+
+
 def test_caller_hangs_up_while_queued() -> None:
     model = new_model()
     _queue_call_until_ringing(model)

@@ -106,6 +106,8 @@ class LabConfig:
     :ivar queue_exten: the extension of the ``support`` queue.
     :ivar queue_data_exten: the extension that sets call data
         (``Set(__CTI_DATA=account=4711&choice=billing)``), then queues in ``support``.
+    :ivar ivr_exten: the IVR number: ``Answer()``, then ``Stasis(<app>,ivr,main)``
+        (:mod:`asterisk_cti.ivr`).
     :ivar mirror: Debian mirror URL; ``None`` reads it from ``/etc/apt`` at run time.
     """
 
@@ -120,6 +122,7 @@ class LabConfig:
     ari_user: str = "cti"
     queue_exten: str = "2000"
     queue_data_exten: str = "2004"
+    ivr_exten: str = "5000"
     mirror: Optional[str] = None
     start_timeout: float = 60.0
     stop_timeout: float = 10.0
@@ -508,6 +511,7 @@ class Lab:
             "stasis_app": config.app,
             "queue_exten": config.queue_exten,
             "queue_data_exten": config.queue_data_exten,
+            "ivr_exten": config.ivr_exten,
             "phone_sections": phone_sections,
         }
         for template in sorted((TEMPLATE_DIR / "asterisk").glob("*.conf")):
