@@ -126,21 +126,26 @@ Where the time goes with RemoteClient desktops at 50 calls/s (the columns *in se
 desktop* split each event's end-to-end latency; 2026-12-01): at the median about 3 ms from
 the ARI event to the server's listener (the simulator's writer, the websocket, the SDK's
 pipeline), about 3 ms from there to the desktop's paho callback (the server's publish,
-mosquitto, the desktop's socket) and 0.4 ms in the RemoteClient (parsing and validating the
-event, its snapshot and actions, keeping the snapshot, the hand-over to the lane thread and
-the listener call; p99 about 3.5 ms with 100 clients and 200 threads sharing a process's GIL,
-against 0.06 / 0.5 ms for decoding alone in a plain paho desktop). ``py-spy record --threads``
+mosquitto, the desktop's socket) and 0.4 ms in the RemoteClient, against 0.06 ms for
+decoding alone in a plain paho desktop. Of the RemoteClient's share, parsing and validating
+is about 60 µs per event (``json.loads`` of the 2.8 kB payload 20 µs, ``CallEvent.from_dict``
+20 µs, the carried snapshot and its actions 20 µs; the retained ``state`` message that
+follows each event costs another 24 µs); the rest is the hand-over to the lane thread, a
+thread wake-up that waits for a core when the machine is busy: 100 clients and 200 threads
+share each desktop process here, and its p99 is 3 to 5 ms. ``py-spy record --threads``
 (200 Hz, 20 s, ``--nonblocking``) on the server: the publisher's lane work is 17 % of its
 samples (``paho.publish`` 13 %; the retained snapshot republished after each event 6 %,
 ``json.dumps`` 1.3 %, building the payloads 1 %), paho's network thread 26 % (the broker's
-PUBACKs among it), the SDK's processor 22 %, the reactor 8 %; on a desktop process the
-RemoteClients are a few per cent of a core (the 5 processes together: 22 % of one core
-against 14 % for plain paho, the table above). Nothing in our publish or client path stands
-out; the p99 follows the machine (2 cores shared with other jobs: one run in three at
-50 calls/s reached 28 ms p99 while *in server* stayed under 10 ms), so neither path was
-changed. A possible saving left for later: publish the retained snapshot from the dict
-already built for the event, and let the client skip a snapshot equal to the one the event
-carried (the desktops parse every snapshot twice today).
+PUBACKs among it), the SDK's processor 22 %, the reactor 8 %. Nothing in the server's publish
+path or the client stands out, so neither was changed; the p99 follows the machine's load
+(2 cores shared with other jobs). Three complete runs of ``make bench-callcentre`` the same
+afternoon gave a median p99 at 50 calls/s with RemoteClient desktops of 16.8 ms (load
+average 1.2 to 2.4), 21.1 ms (load 1.7 to 8, other jobs starting: one run at 29.7 ms while
+*in server* reached 14.7 ms) and 14.3 ms (load 1.5 to 4, the table above); plain paho
+desktops 11.0, 10.9 and 13.6 ms. A possible saving left for later:
+publish the retained snapshot from the dict already built for the event, and let the client
+skip a snapshot equal to the one the event carried (each desktop parses every snapshot
+twice today, about 24 µs per event).
 """
 
 
