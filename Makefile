@@ -79,7 +79,8 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
 # 500 MQTT desktops -> mosquitto -> CtiServer -> simulator with 1,000 lines, 20 and 50 calls/s
-# (~3.5 min: 3 runs; CC_ARGS=--quick for a smoke run, see benchmarks/callcentre.py)
+# (~6 min: 3 runs with RemoteClient desktops, 3 with plain paho; CC_ARGS=--quick for a smoke
+# run, see benchmarks/callcentre.py)
 bench-callcentre: $(STAMP) broker-deps  ## the call-centre scale benchmark (docs/benchmarks.rst)
 	$(BIN)/python -m benchmarks.callcentre $(CC_ARGS)
 

@@ -12,11 +12,14 @@ What runs, each in its own process (all on 127.0.0.1, ``spawn``ed so no thread i
   one broker user per agent, each allowed its own line's topics only).
 - **the server**: :class:`~asterisk_cti.server.CtiServer`, one agent per line (1,000
   lines watched), one ARI application.
-- **the desktops**: ``--desktops`` (500) MQTT 5 connections spread over ``--workers`` (5)
-  processes, each logged in with its agent's credentials and subscribed to
-  ``cti/SITE/line/EXT/#`` as a desktop is; each event is decoded (``json.loads``, its fields
-  read) and its latency taken: ``time.time()`` at receipt minus the event's ``timestamp``
-  (the ARI event's, carried through the server; one machine, one clock).
+- **the desktops**: ``--desktops`` (500) spread over ``--workers`` (5) processes, each
+  logged in with its agent's credentials, in two variants (``--desktop remote|paho|both``):
+  a :class:`~asterisk_cti.remote.RemoteClient` (``workers=1``) with a ``CallListener`` that
+  takes the receipt time in ``on_call_event``, as users run it; or a plain paho-mqtt 2
+  client subscribed to ``cti/SITE/line/EXT/#`` that decodes each event (``json.loads``, its
+  fields read) on paho's thread, the floor for comparison. The latency is ``time.time()``
+  at receipt minus the event's ``timestamp`` (the ARI event's, carried through the server;
+  one machine, one clock); *in desktop* is the part from the message at paho's callback.
 - **direct clients** (for the PBX-side comparison): ``--direct`` (50) real
   :class:`~asterisk_cti.CtiClient`, each its own ARI application monitoring its own line,
   as a desktop embedding the SDK does; the figures are extrapolated linearly to the number
@@ -27,11 +30,12 @@ client, beside the publisher); each desktop counts what it received on its line'
 ``events`` topic; after each rate every desktop must have received exactly its line's count.
 
 ``make bench-callcentre`` (``python -m benchmarks.callcentre``; ``CC_ARGS`` passes options:
-``--runs N`` (3; figures are medians), ``--quick`` (the smoke test's size: 200 lines, 100
-desktops, one rate, about 15 s), ``--desktops``, ``--workers``, ``--rates 20,50``,
-``--duration``, ``--direct``, ``--json FILE``). A complete run (the default sizes, at least
-3 runs) writes ``docs/benchmarks_callcentre.inc``, which ``docs/benchmarks.rst`` includes;
-``--doc yes|no`` forces it either way.
+``--runs N`` (3 per variant; figures are medians), ``--desktop remote|paho|both`` (both),
+``--quick`` (the smoke test's size: 200 lines, 100 desktops, one rate, about 15 s),
+``--desktops``, ``--workers``, ``--rates 20,50``, ``--duration``, ``--direct``,
+``--json FILE``). A complete run (the default sizes, both variants, at least 3 runs) writes
+``docs/benchmarks_callcentre.inc``, which ``docs/benchmarks.rst`` includes; ``--doc yes|no``
+forces it either way.
 """
 
 from __future__ import annotations
@@ -49,10 +53,11 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from collections import deque
+from dataclasses import asdict, dataclass, field, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Protocol, Sequence, Tuple
+from typing import Any, Callable, Deque, Dict, List, Optional, Protocol, Sequence, Tuple
 
 SITE = "bench"
 FIRST_EXT = 100000
@@ -69,47 +74,78 @@ DOC_SECTION = """\
 Call centre
 -----------
 
-``make bench-callcentre`` (``benchmarks/callcentre.py``, about 3.5 minutes; ``CC_ARGS=--quick``
-for a smoke run) measures the topology of :doc:`callcentre` on one machine, each part in its
-own process on ``127.0.0.1``: the simulator with 1,000 extensions (the PBX; calls at 20 and
-then 50 calls/s between two idle extensions drawn at random, answered after 0.2 s, 2 s of
-talk), one :class:`~asterisk_cti.server.CtiServer` watching the 1,000 lines (one agent per
-line), one mosquitto (Debian package) with the generated dynamic-security rights, and 500
-desktops in 5 worker processes: each desktop one MQTT 5 connection (paho-mqtt 2) logged in
-with its agent's credentials, subscribed to ``cti/SITE/line/EXT/#``, decoding each event
-(``json.loads``, its fields read) as a desktop does. Every other line has a desktop.
+``make bench-callcentre`` (``benchmarks/callcentre.py``, about 6 minutes: 3 runs with each
+desktop variant; ``CC_ARGS=--quick`` for a smoke run, ``CC_ARGS='--desktop remote'`` for one
+variant) measures the topology of :doc:`callcentre` on one machine, each part in its own
+process on ``127.0.0.1``: the simulator with 1,000 extensions (the PBX; calls at 20 and then
+50 calls/s between two idle extensions drawn at random, answered after 0.2 s, 2 s of talk),
+one :class:`~asterisk_cti.server.CtiServer` watching the 1,000 lines (one agent per line),
+one mosquitto (Debian package) with the generated dynamic-security rights, and 500 desktops
+in 5 worker processes (every other line has one), each logged in with its agent's
+credentials, in two variants:
+
+- **RemoteClient desktops**, what users run: each a
+  :class:`~asterisk_cti.remote.RemoteClient` watching its agent's line, with ``workers=1``
+  (the smallest setting: one lane thread beside paho's network thread; no connection
+  listener, so no notice thread) and a ``CallListener`` whose ``on_call_event`` takes the
+  receipt time. The latency includes the client's work: parsing and validating the payload
+  (the event, its line snapshot, its connections' actions), keeping the snapshot, handing
+  the event to the lane thread and calling the listener there.
+- **plain paho desktops**, for comparison (the floor under the RemoteClient): one paho-mqtt
+  2 client each, subscribed to ``cti/SITE/line/EXT/#``, decoding the JSON on paho's thread
+  (``json.loads``, the fields a desktop reads).
+
+What is measured:
 
 - **Latency, end to end**: from the ARI event's ``timestamp`` (the simulator's clock when it
   built the event; in this benchmark it stamps microseconds, Asterisk stamps milliseconds)
-  to ``time.time()`` in the desktop after decoding; the same clock, one machine. *In server*
-  is the part up to the server's call listener (the simulator's writer, the websocket and the
-  SDK's pipeline), before anything MQTT.
+  to ``time.time()`` in the desktop's listener (RemoteClient) or after decoding (paho); the
+  same clock, one machine. *In server* is the part up to the server's call listener (the
+  simulator's writer, the websocket and the SDK's pipeline), before anything MQTT; *in
+  desktop* the part from the event's message at the desktop's paho callback to the receipt
+  (for a RemoteClient, its own work).
 - **Lost events**: the server process counts each line's CTI events (a second call listener
   beside the publisher); after each rate every desktop must have received exactly its line's
   count (QoS 1 end to end).
 - **CPU**: user + system seconds of each process over the window (psutil), as a share of one
   core and per call; *desktops* is the 5 worker processes together, *PBX* the simulator.
+- **Desktop process**: one worker process after the last rate (psutil; medians over the
+  processes and runs): its threads, resident and unique (USS) memory, and what each desktop
+  added to the bare process (threads, USS).
 - **PBX side**: the ARI applications, websockets and frames the simulator sends. The direct
-  comparison runs 50 real :class:`~asterisk_cti.CtiClient` (each its own application
-  monitoring its own line, as a desktop that embeds the SDK) beside the server at 20 calls/s
-  and extrapolates linearly to 500.
+  comparison (run with the RemoteClient variant) runs 50 real :class:`~asterisk_cti.CtiClient`
+  (each its own application monitoring its own line, as a desktop that embeds the SDK) beside
+  the server at 20 calls/s and extrapolates linearly to 500.
 
 Targets (issue 14): the PBX sees one application whatever the number of desktops; p99 end
 to end under 20 ms at 50 calls/s with 500 desktops on this 2-core machine; no event lost.
 
 .. include:: benchmarks_callcentre.inc
 
-Where the server's time goes at 50 calls/s (``py-spy record --gil --threads`` on the server
-process for 14 s of one run, 424 samples: the server holds the GIL about 15 % of the time;
-2026-12-01, the machine loaded by other jobs): the SDK's processor 43 % (decoding, the call
-model, handing events to the lanes), the lanes 25 % (the publisher: ``paho.publish`` 17 %,
-``json.dumps`` 3.5 %, building the payloads 1 %), paho's network thread 24 % (mostly reading
-and decoding the broker's PUBACKs, one per QoS 1 message: 14 %), the reactor 8 %. Nothing in
-the publish path stands out; the end-to-end p99 follows the machine's load (the part before
-MQTT, *in server*, moves with it: in runs while other jobs kept the load average near 4,
-both rose together, at worst to a p99 of 86 ms end to end and 32 ms in server). Raising
-paho's in-flight window (20 QoS 1 messages, reached at 50 calls/s) to 1,000 made no
-difference that the noise let show, so it is unchanged.
+Where the time goes with RemoteClient desktops at 50 calls/s (the columns *in server* and *in
+desktop* split each event's end-to-end latency; 2026-12-01): at the median about 3 ms from
+the ARI event to the server's listener (the simulator's writer, the websocket, the SDK's
+pipeline), about 3 ms from there to the desktop's paho callback (the server's publish,
+mosquitto, the desktop's socket) and 0.4 ms in the RemoteClient, against 0.06 ms for
+decoding alone in a plain paho desktop. Of the RemoteClient's share, parsing and validating
+is about 60 µs per event (``json.loads`` of the 2.8 kB payload 20 µs, ``CallEvent.from_dict``
+20 µs, the carried snapshot and its actions 20 µs; the retained ``state`` message that
+follows each event costs another 24 µs); the rest is the hand-over to the lane thread, a
+thread wake-up that waits for a core when the machine is busy: 100 clients and 200 threads
+share each desktop process here, and its p99 is 3 to 5 ms. ``py-spy record --threads``
+(200 Hz, 20 s, ``--nonblocking``) on the server: the publisher's lane work is 17 % of its
+samples (``paho.publish`` 13 %; the retained snapshot republished after each event 6 %,
+``json.dumps`` 1.3 %, building the payloads 1 %), paho's network thread 26 % (the broker's
+PUBACKs among it), the SDK's processor 22 %, the reactor 8 %. Nothing in the server's publish
+path or the client stands out, so neither was changed; the p99 follows the machine's load
+(2 cores shared with other jobs). Three complete runs of ``make bench-callcentre`` the same
+afternoon gave a median p99 at 50 calls/s with RemoteClient desktops of 16.8 ms (load
+average 1.2 to 2.4), 21.1 ms (load 1.7 to 8, other jobs starting: one run at 29.7 ms while
+*in server* reached 14.7 ms) and 14.3 ms (load 1.5 to 4, the table above); plain paho
+desktops 11.0, 10.9 and 13.6 ms. A possible saving left for later:
+publish the retained snapshot from the dict already built for the event, and let the client
+skip a snapshot equal to the one the event carried (each desktop parses every snapshot
+twice today, about 24 µs per event).
 """
 
 
@@ -131,6 +167,7 @@ class Plan:
     direct_rate: float = 20.0
     direct_duration: float = 10.0
     seed: int = 14
+    desktop: str = "remote"         # see DESKTOPS
 
     @classmethod
     def quick(cls) -> Plan:
@@ -296,15 +333,70 @@ def _server_main(conn: Connection, ari: Tuple[str, str, str], port: int,
 
 # -- the desktops ------------------------------------------------------------------------------
 
-#: A desktop hands each decoded event and its receipt time (``time.time()``) to this.
-OnEvent = Callable[[str, Dict[str, Any], float], None]
+#: A desktop hands each event to this: its agent's extension, the event's line and
+#: ``timestamp`` (the ARI event's), the time its message reached the desktop (paho's
+#: ``on_message``) and the receipt time (``time.time()``, where the desktop's code has it).
+OnEvent = Callable[[str, str, float, float, float], None]
+
+#: The desktop variants: ``remote`` (what users run) and ``paho`` (the floor, for comparison).
+DESKTOPS = ("remote", "paho")
+DESKTOP_NAMES = {"remote": "RemoteClient", "paho": "plain paho"}
+
+
+class RemoteDesktop:
+    """One agent desktop as users run it: a :class:`~asterisk_cti.remote.RemoteClient` logged
+    in with its agent's credentials, watching its line, with a
+    :class:`~asterisk_cti.CallListener` that takes the receipt time in ``on_call_event`` (on
+    the client's lane thread: after paho's thread parsed and validated the payload, updated
+    the line snapshot and handed the event over). ``workers=1``, the smallest the config
+    allows: one lane thread beside paho's; no connection listener, so no notice thread."""
+
+    def __init__(self, port: int, ext: str, password: str, on_event: OnEvent) -> None:
+        from asterisk_cti import CallEvent, CallListener, LineSnapshotEvent
+        from asterisk_cti.remote import RemoteClient, RemoteConfig
+
+        self.ext = ext
+        self.snapshots = 0
+        desktop = self
+        arrived: Deque[float] = deque()  # per event message, in order (one lane: FIFO)
+
+        class Recorder(CallListener):
+            def on_call_event(self, event: CallEvent) -> None:
+                now = time.time()
+                on_event(ext, event.line, event.timestamp, arrived.popleft(), now)
+
+            def on_line_snapshot(self, event: LineSnapshotEvent) -> None:
+                desktop.snapshots += 1
+
+        self.client = RemoteClient(RemoteConfig(
+            site=SITE, agent=ext, password=password, broker_port=port,
+            lines=(f"PJSIP/{ext}",), workers=1, connect_timeout=30.0))
+        self.client.add_listener(Recorder())
+        # the benchmark's probe: when each event's message reached paho's callback (the
+        # client's own work, from there to the listener, is measured apart)
+        mq = self.client._mqtt
+        inner = mq.on_message
+        assert inner is not None
+
+        def stamp(client: Any, userdata: Any, message: Any) -> None:
+            if message.topic.endswith("/events"):
+                arrived.append(time.time())
+            inner(client, userdata, message)
+
+        mq.on_message = stamp
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Connect and subscribe; block until the broker granted the subscriptions."""
+        self.client.start(timeout)
+
+    def close(self) -> None:
+        self.client.stop()
 
 
 class PahoDesktop:
     """One agent desktop as a plain paho-mqtt 2 client (MQTT 5): its agent's credentials,
-    subscribed to ``cti/SITE/line/EXT/#``, decoding each event as a desktop does.
-    :func:`make_desktop` builds it; a remote-client desktop would pass ``event.as_dict()``
-    from its ``CallListener.on_call_event`` to ``on_event``."""
+    subscribed to ``cti/SITE/line/EXT/#``, each event decoded (``json.loads``, the fields a
+    desktop reads) on paho's thread: the floor under :class:`RemoteDesktop`."""
 
     def __init__(self, port: int, ext: str, password: str, on_event: OnEvent) -> None:
         import paho.mqtt.client as mqtt
@@ -347,12 +439,14 @@ class PahoDesktop:
         self._subscribed.set()
 
     def _message(self, client: Any, userdata: Any, msg: Any) -> None:
+        arrived = time.time()
         payload = json.loads(msg.payload)
         if msg.topic.endswith("/events"):
             # what a desktop's listener reads
-            _ = (payload["kind"], payload["line"], payload["call_id"],
-                 payload["connection_id"], payload["state"], payload["calling"]["number"])
-            self._on_event(self.ext, payload, time.time())
+            _ = (payload["kind"], payload["call_id"], payload["connection_id"],
+                 payload["state"], payload["calling"]["number"])
+            self._on_event(self.ext, payload["line"], payload["timestamp"], arrived,
+                           time.time())
         else:
             self.snapshots += 1
 
@@ -367,10 +461,14 @@ class Desktop(Protocol):
     def close(self) -> None: ...
 
 
-def make_desktop(port: int, ext: str, password: str, on_event: OnEvent) -> Desktop:
-    """The desktop of agent ``ext``: the one function to change to measure another client
-    (the remote client, once built) instead of plain paho."""
-    return PahoDesktop(port, ext, password, on_event)
+def make_desktop(kind: str, port: int, ext: str, password: str, on_event: OnEvent) -> Desktop:
+    """The desktop of agent ``ext``: a :class:`RemoteDesktop` (``remote``) or a
+    :class:`PahoDesktop` (``paho``)."""
+    if kind == "remote":
+        return RemoteDesktop(port, ext, password, on_event)
+    if kind == "paho":
+        return PahoDesktop(port, ext, password, on_event)
+    raise ValueError(f"unknown desktop kind {kind!r}: one of {', '.join(DESKTOPS)}")
 
 
 class DesktopStats:
@@ -380,21 +478,23 @@ class DesktopStats:
         self._lock = threading.Lock()
         self.counts: Dict[str, int] = {}
         self.latencies: List[float] = []
+        self.in_desktop: List[float] = []  # the message at paho's callback -> the receipt
         self.bad = 0
 
-    def on_event(self, ext: str, payload: Dict[str, Any], now: float) -> None:
-        ts = payload.get("timestamp")
+    def on_event(self, ext: str, line: str, ts: float, arrived: float, now: float) -> None:
         with self._lock:
             self.counts[ext] = self.counts.get(ext, 0) + 1
-            if isinstance(ts, float) and payload.get("line") == f"PJSIP/{ext}":
+            if isinstance(ts, float) and line == f"PJSIP/{ext}":
                 self.latencies.append(now - ts)
+                self.in_desktop.append(now - arrived)
             else:
                 self.bad += 1
 
     def take(self) -> Dict[str, Any]:
         with self._lock:
-            out = {"counts": dict(self.counts), "latencies": self.latencies, "bad": self.bad}
-            self.latencies = []
+            out = {"counts": dict(self.counts), "latencies": self.latencies,
+                   "in_desktop": self.in_desktop, "bad": self.bad}
+            self.latencies, self.in_desktop = [], []
         return out
 
     def counts_copy(self) -> Dict[str, int]:
@@ -402,9 +502,23 @@ class DesktopStats:
             return dict(self.counts)
 
 
-def _desktop_main(conn: Connection, port: int, exts: List[str]) -> None:
+def _process_usage() -> Dict[str, float]:
+    """This process's threads and memory (resident and unique, MiB)."""
+    import psutil  # type: ignore[import-untyped]
+
+    proc = psutil.Process()
+    try:
+        uss = proc.memory_full_info().uss
+    except (psutil.AccessDenied, AttributeError):  # pragma: no cover - kernel-dependent
+        uss = float("nan")
+    return {"threads": proc.num_threads(), "rss_mib": proc.memory_info().rss / 2**20,
+            "uss_mib": uss / 2**20}
+
+
+def _desktop_main(conn: Connection, kind: str, port: int, exts: List[str]) -> None:
     stats = DesktopStats()
-    desktops = [make_desktop(port, e, agent_password(e), stats.on_event) for e in exts]
+    before = _process_usage()  # the interpreter, the imports: not the desktops
+    desktops = [make_desktop(kind, port, e, agent_password(e), stats.on_event) for e in exts]
     try:
         for d in desktops:
             d.start()
@@ -415,6 +529,9 @@ def _desktop_main(conn: Connection, port: int, exts: List[str]) -> None:
                 conn.send(stats.counts_copy())
             elif cmd == "take":
                 conn.send(stats.take())
+            elif cmd == "usage":
+                conn.send({"desktops": len(desktops), "before": before,
+                           "after": _process_usage()})
             else:
                 break
     finally:
@@ -513,7 +630,7 @@ class Child:
 
 
 def _cpu(pids: Sequence[int]) -> float:
-    import psutil  # type: ignore[import-untyped]
+    import psutil
 
     total = 0.0
     for pid in pids:
@@ -544,6 +661,8 @@ class RateResult:
     max_ms: float
     server_p50_ms: float        # ARI event -> the server's listener (before MQTT)
     server_p99_ms: float
+    desktop_p50_ms: float       # the event's message at the desktop's paho callback -> receipt
+    desktop_p99_ms: float
     cpu: Dict[str, float]       # role -> CPU seconds over the window
     pbx_frames_server: int      # ARI frames the PBX sent to the server's application
     pbx_apps: int
@@ -572,6 +691,9 @@ class RunResult:
     direct: Optional[DirectResult] = None
     setup_s: float = 0.0
     snapshots_received: int = 0
+    #: each desktop process's ``usage`` after the desktops started and after the last rate
+    desktop_usage: List[Dict[str, Any]] = field(default_factory=list)
+    desktop_usage_end: List[Dict[str, Any]] = field(default_factory=list)
 
 
 def _load() -> str:
@@ -626,14 +748,18 @@ def run_once(plan: Plan, log: Callable[[str], None] = print) -> RunResult:
         workers = []
         for i in range(plan.workers):
             part = desk_exts[i::plan.workers]
-            workers.append(Child(ctx, _desktop_main, port, part))
+            workers.append(Child(ctx, _desktop_main, plan.desktop, port, part))
         children.extend(workers)
         for w in workers:
             if w.recv(120) != "ready":
                 raise RuntimeError("a desktop worker did not start")
         result.setup_s = time.monotonic() - t0
-        log(f"set up in {result.setup_s:.1f} s: {plan.lines} lines, {plan.desktops} desktops "
-            f"in {plan.workers} processes, broker on port {port}")
+        result.desktop_usage = [w.ask("usage") for w in workers]
+        u = result.desktop_usage[0]
+        log(f"set up in {result.setup_s:.1f} s: {plan.lines} lines, {plan.desktops} "
+            f"{plan.desktop} desktops in {plan.workers} processes, broker on port {port}; "
+            f"a desktop process: {u['after']['threads']:.0f} threads, "
+            f"{u['after']['rss_mib']:.0f} MiB RSS for {u['desktops']} desktops")
         pids = {"server": [server.proc.pid], "broker": [broker.pid],
                 "desktops": [w.proc.pid for w in workers], "pbx": [sim.proc.pid]}
         sim_cpu_per_call: Dict[float, float] = {}
@@ -641,11 +767,13 @@ def run_once(plan: Plan, log: Callable[[str], None] = print) -> RunResult:
             r = _measure_rate(plan, rate, n, sim, server, workers, pids, desk_exts)
             sim_cpu_per_call[rate] = r.cpu["pbx"] / max(1, r.calls)
             result.rates.append(r)
+            result.desktop_usage_end = [w.ask("usage") for w in workers]
             log(f"{rate:g} calls/s: {r.calls} calls in {r.seconds:.1f} s "
                 f"(drain {r.drain_s:.1f}), {r.events_received} events to desktops, "
                 f"lost {r.lost}, p50 {r.p50_ms:.2f} ms, p99 {r.p99_ms:.2f} ms, "
                 f"max {r.max_ms:.2f} ms; ARI to server listener p50 {r.server_p50_ms:.2f} ms, "
-                f"p99 {r.server_p99_ms:.2f} ms (load {r.load})")
+                f"p99 {r.server_p99_ms:.2f} ms; in desktop p50 {r.desktop_p50_ms:.2f} ms, "
+                f"p99 {r.desktop_p99_ms:.2f} ms (load {r.load})")
         if plan.direct:
             result.direct = _measure_direct(ctx, plan, ari, sim, sim_cpu_per_call, children)
             d = result.direct
@@ -702,10 +830,12 @@ def _measure_rate(plan: Plan, rate: float, n: int, sim: Child, server: Child,
     frames1 = sim.ask(("delivered", [SERVER_APP]))[SERVER_APP]
     counts = server.ask("counts")
     latencies: List[float] = []
+    in_desktop: List[float] = []
     rx = {}
     for w in workers:
         took = w.ask("take")
         latencies += took["latencies"]
+        in_desktop += took["in_desktop"]
         rx.update(took["counts"])
     expected = {e: counts.get(e, 0) - before_counts.get(e, 0) for e in desk_exts}
     received = {e: rx.get(e, 0) - before_rx.get(e, 0) for e in desk_exts}
@@ -713,6 +843,7 @@ def _measure_rate(plan: Plan, rate: float, n: int, sim: Child, server: Child,
     dup = sum(max(0, received[e] - expected[e]) for e in desk_exts)
     ms = [x * 1000 for x in latencies]
     hop = [x * 1000 for x in server.ask("take")]
+    desk = [x * 1000 for x in in_desktop]
     return RateResult(
         rate=rate, calls=load["placed"], seconds=seconds,
         pacing_late_ms=load["late"] * 1000,
@@ -722,6 +853,7 @@ def _measure_rate(plan: Plan, rate: float, n: int, sim: Child, server: Child,
         desktops_short=sum(1 for e in desk_exts if received[e] < expected[e]),
         p50_ms=pct(ms, 0.50), p99_ms=pct(ms, 0.99), max_ms=max(ms) if ms else float("nan"),
         server_p50_ms=pct(hop, 0.50), server_p99_ms=pct(hop, 0.99),
+        desktop_p50_ms=pct(desk, 0.50), desktop_p99_ms=pct(desk, 0.99),
         cpu={role: cpu1[role] - cpu0[role] for role in pids},
         pbx_frames_server=frames1 - frames0, pbx_apps=apps["apps"],
         pbx_websockets=apps["websockets"], drain_s=drain, load=_load())
@@ -799,6 +931,8 @@ def report(runs: List[RunResult], plan: Plan) -> Tuple[List[str], List[str]]:
             f"{max(r.max_ms for r in rs):.1f}",
             f"{_med([r.server_p50_ms for r in rs]):.2f} / "
             f"{_med([r.server_p99_ms for r in rs]):.2f}",
+            f"{_med([r.desktop_p50_ms for r in rs]):.2f} / "
+            f"{_med([r.desktop_p99_ms for r in rs]):.2f}",
         ])
         cpu_rows.append([
             f"{rate:g}", cpu("server"), cpu("broker"), cpu("desktops"), cpu("pbx"),
@@ -807,7 +941,8 @@ def report(runs: List[RunResult], plan: Plan) -> Tuple[List[str], List[str]]:
         ])
         if rate == max(plan.rates):
             met = "met" if p99 < P99_TARGET_MS else "NOT MET"
-            checks.append(f"p99 end to end at {rate:g} calls/s with {desktops} desktops: "
+            checks.append(f"p99 end to end at {rate:g} calls/s with {desktops} "
+                          f"{DESKTOP_NAMES[plan.desktop]} desktops: "
                           f"{p99:.2f} ms (target < {P99_TARGET_MS:g} ms): {met}")
         checks.append(f"lost events at {rate:g} calls/s: {lost} over {len(rs)} run(s), "
                       f"{sum(r.duplicated for r in rs)} duplicated (target 0): "
@@ -817,10 +952,15 @@ def report(runs: List[RunResult], plan: Plan) -> Tuple[List[str], List[str]]:
     checks.insert(0, f"applications the PBX sees with {desktops} desktops: {apps} "
                   f"({sockets} websocket) (target 1): {'met' if apps == 1 else 'NOT MET'}")
     header = ["calls/s", "calls", "events to desktops", "lost", "p50 ms", "p99 ms",
-              "max ms (worst run)", "in server p50 / p99 ms"]
+              "max ms (worst run)", "in server p50 / p99 ms", "in desktop p50 / p99 ms"]
     table = _table(rows, header)
     table += ["", *_table(cpu_rows, ["calls/s", "server CPU", "broker CPU", "desktops CPU",
                                      "PBX CPU", "ARI frames/call", "PBX apps (websockets)"])]
+    usage = _usage_row(runs)
+    if usage:
+        table += ["", *_table([usage], [
+            "desktop process", "desktops", "threads", "RSS MiB", "USS MiB",
+            "threads / desktop", "MiB / desktop (USS)"])]
     notes: List[str] = []
     ds = [r.direct for r in runs if r.direct is not None]
     if ds:
@@ -865,6 +1005,24 @@ def report(runs: List[RunResult], plan: Plan) -> Tuple[List[str], List[str]]:
     return table, checks + notes
 
 
+def _usage_row(runs: List[RunResult]) -> List[str]:
+    """One desktop process after the last rate (medians over processes and runs): its
+    threads and memory, and what the desktops added to the bare process."""
+    us = [u for run in runs for u in (run.desktop_usage_end or run.desktop_usage)]
+    if not us:
+        return []
+    n = _med([u["desktops"] for u in us])
+    threads = _med([u["after"]["threads"] for u in us])
+    rss = _med([u["after"]["rss_mib"] for u in us])
+    uss = _med([u["after"]["uss_mib"] for u in us])
+    per_thread = _med([(u["after"]["threads"] - u["before"]["threads"]) / u["desktops"]
+                       for u in us])
+    per_mib = _med([(u["after"]["uss_mib"] - u["before"]["uss_mib"]) / u["desktops"]
+                    for u in us])
+    return [DESKTOP_NAMES[runs[0].plan["desktop"]], f"{n:.0f}", f"{threads:.0f}",
+            f"{rss:.0f}", f"{uss:.0f}", f"{per_thread:.2f}", f"{per_mib:.2f}"]
+
+
 def machine() -> str:
     cpu = "unknown"
     try:
@@ -880,19 +1038,33 @@ def machine() -> str:
             f"{time.strftime('%Y-%m-%d', time.gmtime())}")
 
 
-def write_doc(table: List[str], notes: List[str], plan: Plan, runs: List[RunResult],
-              command: str) -> None:
-    loads = [r.load for run in runs for r in run.rates]  # in the order they ran
+@dataclass
+class Section:
+    """One desktop variant's runs and their report."""
+
+    plan: Plan
+    runs: List[RunResult]
+    table: List[str]
+    notes: List[str]
+
+
+def write_doc(sections: List[Section], command: str) -> None:
+    first = sections[0].plan
+    loads = [r.load for sec in sections for run in sec.runs for r in run.rates]  # run order
     body = [
-        f"``{command}``, {len(runs)} run(s) (medians), {plan.lines} lines, "
-        f"{plan.desktops} desktops in {plan.workers} processes, {plan.duration:g} s of calls "
-        f"per rate (talk {plan.talk_time:g} s). Machine: {machine()}; load average "
-        f"(1, 5, 15 min) after each rate: {'; '.join(loads)} (the machine is shared).",
-        "",
-        *table,
-        "",
-        *["- " + n for n in notes],
+        f"``{command}``, {first.lines} lines, {first.desktops} desktops in {first.workers} "
+        f"processes, {first.duration:g} s of calls per rate (talk {first.talk_time:g} s); "
+        f"figures are medians over the runs. Machine: {machine()}; load average (1, 5, "
+        f"15 min) after each rate, in the order they ran: {'; '.join(loads)} (the machine "
+        f"is shared).",
     ]
+    for sec in sections:
+        what = ("each desktop a :class:`~asterisk_cti.remote.RemoteClient` (``workers=1``) "
+                "with a ``CallListener``: what users run" if sec.plan.desktop == "remote" else
+                "each desktop a plain paho-mqtt client decoding the JSON on paho's thread: "
+                "the floor under the RemoteClient, for comparison")
+        body += ["", f"**{DESKTOP_NAMES[sec.plan.desktop]} desktops** ({len(sec.runs)} "
+                 f"run(s); {what})", "", *sec.table, "", *["- " + n for n in sec.notes]]
     DOC_INC.write_text("\n".join(body).rstrip() + "\n", encoding="utf-8")
 
 
@@ -906,14 +1078,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--rates", help="comma-separated calls/s, e.g. 20,50")
     parser.add_argument("--duration", type=float, help="seconds of calls per rate")
     parser.add_argument("--direct", type=int, help="direct CtiClients (0: skip)")
+    parser.add_argument("--desktop", choices=(*DESKTOPS, "both"), default="both",
+                        help="the desktops: RemoteClients, plain paho, or both in turn "
+                             "(the direct comparison runs with the first)")
     parser.add_argument("--doc", choices=("auto", "yes", "no"), default="auto",
                         help="write docs/benchmarks_callcentre.inc (auto: only after a "
-                             "complete run: the default sizes, at least 3 runs)")
+                             "complete run: the default sizes, both variants, at least 3 "
+                             "runs)")
     parser.add_argument("--json", help="write the raw results to this file")
     args = parser.parse_args(argv)
     plan = Plan.quick() if args.quick else Plan()
     complete = not (args.quick or args.desktops or args.workers or args.rates
-                    or args.duration or args.direct is not None) and args.runs >= 3
+                    or args.duration or args.direct is not None) and args.runs >= 3 \
+        and args.desktop == "both"
     if args.desktops:
         plan.desktops = args.desktops
     if args.workers:
@@ -925,23 +1102,30 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.direct is not None:
         plan.direct = args.direct
     started = time.monotonic()
-    runs = []
-    for i in range(max(1, args.runs)):
-        print(f"run {i + 1}/{args.runs} (load {_load()})", flush=True)
-        runs.append(run_once(plan, log=lambda s: print("  " + s, flush=True)))
-    table, notes = report(runs, plan)
-    print()
-    print("\n".join(table))
-    print()
-    for n in notes:
-        print("- " + n)
+    sections: List[Section] = []
+    for v, kind in enumerate(DESKTOPS if args.desktop == "both" else (args.desktop,)):
+        vplan = replace(plan, desktop=kind, direct=plan.direct if v == 0 else 0)
+        runs = []
+        for i in range(max(1, args.runs)):
+            print(f"{DESKTOP_NAMES[kind]} desktops, run {i + 1}/{args.runs} "
+                  f"(load {_load()})", flush=True)
+            runs.append(run_once(vplan, log=lambda s: print("  " + s, flush=True)))
+        table, notes = report(runs, vplan)
+        sections.append(Section(vplan, runs, table, notes))
+        print(f"\n{DESKTOP_NAMES[kind]} desktops:")
+        print("\n".join(table))
+        print()
+        for n in notes:
+            print("- " + n)
+        print(flush=True)
     if args.json:
-        Path(args.json).write_text(json.dumps([asdict(r) for r in runs], indent=1))
+        Path(args.json).write_text(json.dumps(
+            {sec.plan.desktop: [asdict(r) for r in sec.runs] for sec in sections}, indent=1))
     if args.doc == "yes" or (args.doc == "auto" and complete):
         extra = [a for a in (argv if argv is not None else sys.argv[1:])
                  if not a.startswith("--doc")]
         command = "make bench-callcentre" + (f" CC_ARGS='{' '.join(extra)}'" if extra else "")
-        write_doc(table, notes, plan, runs, command)
+        write_doc(sections, command)
         where = f"written to {DOC_INC.relative_to(ROOT)}"
     else:
         where = "docs not written: partial run (--doc yes forces it)"

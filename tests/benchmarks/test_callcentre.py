@@ -1,6 +1,7 @@
 """The call-centre benchmark cannot rot silently: a quick run (a real mosquitto, the server,
-desktops in two processes, direct clients) loses no event and reports every figure.
-Structure and loss only; no timing is asserted (the machine is shared)."""
+RemoteClient desktops in two processes, direct clients) loses no event and reports every
+figure; the plain-paho variant kept for comparison works too. Structure and loss only; no
+timing is asserted (the machine is shared)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ def test_quick_run_loses_nothing_and_reports_every_figure() -> None:
     plan.duration = 4.0
     plan.direct_duration = 3.0
     logged: list[str] = []
+    assert plan.desktop == "remote"  # what users run
     run = callcentre.run_once(plan, log=logged.append)
 
     assert len(run.rates) == 1
@@ -36,14 +38,24 @@ def test_quick_run_loses_nothing_and_reports_every_figure() -> None:
     # half the lines have a desktop: they get a share of all the events
     assert 0 < r.events_expected < r.events_published
     # one latency per event received, all finite and positive
-    for value in (r.p50_ms, r.p99_ms, r.max_ms, r.server_p50_ms, r.server_p99_ms):
+    for value in (r.p50_ms, r.p99_ms, r.max_ms, r.server_p50_ms, r.server_p99_ms,
+                  r.desktop_p50_ms, r.desktop_p99_ms):
         assert math.isfinite(value) and value > 0
     assert r.p50_ms <= r.p99_ms <= r.max_ms
+    # the desktop's share (paho's callback -> the listener) is a part of the whole
+    assert r.desktop_p50_ms < r.p50_ms
     assert set(r.cpu) == {"server", "broker", "desktops", "pbx"}
     assert all(v > 0 for v in r.cpu.values())
     assert r.pbx_frames_server > r.calls  # several ARI frames per call to the one app
-    # every desktop got its line's retained snapshot at least
+    # every desktop's listener got its line's snapshot (from the retained state) at least
     assert run.snapshots_received >= plan.desktops
+    # each RemoteClient (workers=1, no connection listener) costs its process two threads:
+    # paho's network thread and one lane thread, no more
+    assert [u["desktops"] for u in run.desktop_usage_end] == [50, 50]
+    for usage in run.desktop_usage_end:
+        added = usage["after"]["threads"] - usage["before"]["threads"]
+        assert added == 2 * usage["desktops"]
+        assert usage["after"]["rss_mib"] > 0
 
     d = run.direct
     assert d is not None and d.clients == plan.direct
@@ -56,7 +68,29 @@ def test_quick_run_loses_nothing_and_reports_every_figure() -> None:
     text = "\n".join(table + notes)
     assert "applications the PBX sees with 100 desktops: 1" in text
     assert "lost events at 20 calls/s: 0" in text
+    assert "with 100 RemoteClient desktops" in text
     assert "100 direct (x10, linear)" in text
+    assert "desktop process" in text and "threads / desktop" in text
+
+
+def test_plain_paho_variant_loses_nothing() -> None:
+    plan = callcentre.Plan(lines=100, desktops=20, workers=1, rates=(10.0,), duration=2.0,
+                           talk_time=0.5, direct=0, desktop="paho")
+    run = callcentre.run_once(plan, log=lambda s: None)
+    r = run.rates[0]
+    assert r.events_expected > 0
+    assert r.events_received == r.events_expected
+    assert (r.lost, r.duplicated, r.desktops_short) == (0, 0, 0)
+    assert math.isfinite(r.p99_ms) and r.p99_ms > 0
+    assert run.snapshots_received >= plan.desktops  # the retained state topic
+    table, notes = callcentre.report([run], plan)
+    assert "with 20 plain paho desktops" in "\n".join(notes)
+    assert "plain paho" in "\n".join(table)  # the desktop process row
+
+
+def test_unknown_desktop_kind_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown desktop kind"):
+        callcentre.make_desktop("telnet", 1883, "100000", "pw", lambda *a: None)
 
 
 def test_benchmarks_page_carries_the_call_centre_section() -> None:
