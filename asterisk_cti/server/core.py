@@ -759,8 +759,11 @@ class CtiServer:
     def _await_claim(self) -> bool:
         """A request that came while this server claimed the site (it published ``online``
         and waits ``settle`` seconds, then starts its clients): wait for the outcome, at
-        most ``settle + connect_timeout`` seconds. True when the server is active."""
+        most ``settle + connect_timeout`` seconds. False when the claim was lost (or the
+        server stops); True otherwise (the request is executed as it would have been)."""
         c = self.config
+        if self._role != CLAIMING:
+            return True
         with self._role_changed:
             self._role_changed.wait_for(
                 lambda: self._role != CLAIMING or self._stopping.is_set(),

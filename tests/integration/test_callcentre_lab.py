@@ -554,6 +554,9 @@ def test_the_pbx_sees_one_application_whatever_the_number_of_desktops(
     watching = {line: [a["name"] for a in apps if f"{line}" in (a.get("endpoint_ids") or [])]
                 for line in (K, P, L)}
     assert watching == {line: [lab.config.app] for line in (K, P, L)}, watching
+    _observe("GET /applications with the server and 4 desktops (1000, 1002, 1006, sup)", [
+        f"applications: {sorted(a['name'] for a in apps)}",
+        f"watching each line: {watching}"])
 
 
 # -- SIGKILL of an ``asterisk-cti serve`` process ----------------------------------------------
