@@ -284,10 +284,10 @@ def test_each_desk_sees_its_own_line_in_order_and_holds_through_the_server(
 
     kai_id, ping_id = call_up((c1000, r1000), (c1002, r1002), lab_phones)
     assert c1000.wait_idle(5.0)
-    line = c1000.line(K)
-    assert line is not None and line.active_connection is not None
-    assert line.active_connection.connection_id == kai_id
-    assert line.active_connection.connected.number == "1002"
+    line1000 = c1000.line(K)
+    assert line1000 is not None and line1000.active_connection is not None
+    assert line1000.active_connection.connection_id == kai_id
+    assert line1000.active_connection.connected.number == "1002"
 
     # a desk that connects during the call gets the line's current state at once
     _late, late_rec = desks(broker, "1000")
