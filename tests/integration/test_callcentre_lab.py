@@ -45,6 +45,7 @@ from asterisk_cti.remote import BrokerRefusedError, RemoteClient, RemoteConfig
 from asterisk_cti.server import (
     AccessDeniedError,
     AgentRights,
+    BrokerTlsError,
     CtiServer,
     ServerConfig,
     write_mosquitto_config,
@@ -459,7 +460,7 @@ def test_tls_to_the_broker_is_verified(
         lab_phones: Dict[str, Phone]) -> None:
     assert tls_broker.tls is not None
     server = servers(tls_broker)  # the server connects over TLS, trusting the CA
-    assert server.role == "active"
+    assert server.role == "active" and server.config.broker_tls
     d1000 = desks(tls_broker, "1000")
     d1002 = desks(tls_broker, "1002")
     assert d1000[0].config.url.startswith("mqtts://")
@@ -473,6 +474,9 @@ def test_tls_to_the_broker_is_verified(
         desks(tls_broker, "1000", ca_file=None)
     with pytest.raises(TlsVerificationError):
         desks(tls_broker, "1000", ca_file=str(tls_broker.tls.rogue_ca_cert))
+    # a server trusting another CA is refused too (and never reaches Asterisk)
+    with pytest.raises(BrokerTlsError):
+        servers(tls_broker, broker_ca_file=str(tls_broker.tls.rogue_ca_cert))
 
 
 # -- high availability -----------------------------------------------------------------------
