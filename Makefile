@@ -57,7 +57,7 @@ typecheck: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/sphinx-build -q -W -b html docs docs/_build/html
 
-integration: $(STAMP)  ## the real-Asterisk lab tests (root; first run builds a cached Debian sid root)
+integration: $(STAMP) broker-deps  ## the real-Asterisk lab tests (root; first run builds a cached Debian sid root; mosquitto for the call centre)
 	command -v mmdebstrap >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q mmdebstrap; }
 	ASTERISK_CTI_LAB_REQUIRED=1 $(BIN)/python -m pytest tests/integration -q
 

@@ -527,11 +527,14 @@ class CallEvent(NamedTuple):
         timestamp = _number(d, "timestamp", None)
         if timestamp is None:
             raise EventParseError("event: 'timestamp' is missing")
+        kind = _enum(EventKind, d, "kind")
+        # a line_state_changed event concerns the line (its registration), no connection
+        of_call = kind is not EventKind.LINE_STATE_CHANGED
         return cls(
-            kind=_enum(EventKind, d, "kind"),
+            kind=kind,
             line=_text(d, "line", required=True),
-            call_id=_text(d, "call_id", required=True),
-            connection_id=_text(d, "connection_id", required=True),
+            call_id=_text(d, "call_id", required=of_call),
+            connection_id=_text(d, "connection_id", required=of_call),
             state=_enum(ConnectionState, d, "state"),
             previous_state=_enum(ConnectionState, d, "previous_state"),
             phone_state=_enum(PhoneState, d, "phone_state"),

@@ -202,6 +202,9 @@ class CtiServer:
         self._conn: Optional[_Conn] = None
         self._inbox: queue.Queue[Tuple[Any, ...]] = queue.Queue()
         self._role = STARTING
+        #: notified on each role change and on stop: requests that came while claiming wait
+        #: on it for the outcome
+        self._role_changed = threading.Condition()
         self._resolved = threading.Event()  # start(): the first role is known (or failed)
         self._start_error: Optional[BaseException] = None
         self._active = threading.Event()
@@ -359,6 +362,7 @@ class CtiServer:
         """Release the lock (an active server publishes ``offline``), disconnect cleanly,
         stop the pool and the clients. Idempotent; any thread but the server's own."""
         self._stopping.set()
+        self._wake_claim_waiters()
         self._inbox.put(("stop",))
         ha = self._ha
         if ha is not None and ha is not threading.current_thread():
@@ -392,6 +396,7 @@ class CtiServer:
         broker socket without an MQTT DISCONNECT (the broker publishes the last will), and
         answer nothing more. The server cannot be restarted. Any thread but its own."""
         self._stopping.set()
+        self._wake_claim_waiters()
         self._inbox.put(("crash",))
         ha = self._ha
         if ha is not None:
@@ -534,6 +539,7 @@ class CtiServer:
         if role != self._role:
             logger.info("server %s: %s -> %s", self.instance, self._role, role)
         self._role = role
+        self._wake_claim_waiters()
         if role == STANDBY:
             self._active.clear()
             self._standby.set()
@@ -545,6 +551,10 @@ class CtiServer:
         else:
             self._active.clear()
             self._standby.clear()
+
+    def _wake_claim_waiters(self) -> None:
+        with self._role_changed:
+            self._role_changed.notify_all()
 
     def _send_barrier(self, conn: Optional[_Conn]) -> str:
         """Publish a token on this instance's barrier topic: its echo comes after the
@@ -596,13 +606,15 @@ class CtiServer:
                 self._clients[server] = cti
                 cti.add_listener(_Publisher(self))
                 cti.start()
-                if self._lines_of[server]:
-                    cti.monitor(*self._lines_of[server])
-                try:  # the calls the previous active server bridged are ours now
+                # the calls the previous active server bridged are ours now; adopted before
+                # the lines are watched, so that their first snapshots offer the control
+                try:
                     cti.control.adopt_calls()
                 except AsteriskCtiError as exc:
                     logger.warning("server %s: could not adopt the calls in progress on "
                                    "%s: %s", self.instance, server, exc)
+                if self._lines_of[server]:
+                    cti.monitor(*self._lines_of[server])
         except Exception as exc:
             logger.error("server %s: cannot start the Asterisk clients: %s", self.instance, exc)
             self._stop_clients(5.0)
@@ -691,14 +703,10 @@ class CtiServer:
             return
         if conn is not self._conn:
             return
-        if self._role == ACTIVE:
+        if self._role in (ACTIVE, CLAIMING):
+            # while claiming, desktops already hear "online": their requests wait in the
+            # pool for the outcome of the claim (see _serve)
             self._on_request(message)
-        elif self._role == CLAIMING:
-            parts = message.topic.split("/")
-            props = message.properties
-            if len(parts) == 5 and parts[4] == "request":
-                self._answer(parts[3], getattr(props, "CorrelationData", None),
-                             error=ServerBusyError("the server is taking over; try again"))
 
     def _on_request(self, message: mqtt.MQTTMessage) -> None:
         parts = message.topic.split("/")
@@ -729,6 +737,10 @@ class CtiServer:
 
     def _serve(self, agent: str, payload: bytes, correlation: Optional[bytes]) -> None:
         try:
+            if not self._await_claim():
+                self._answer(agent, correlation,
+                             error=ServerBusyError("the server is taking over; try again"))
+                return
             try:
                 result = self._execute(agent, payload)
             except (AsteriskCtiError, ValueError) as exc:
@@ -743,6 +755,20 @@ class CtiServer:
         finally:
             with self._lock:
                 self._pending -= 1
+
+    def _await_claim(self) -> bool:
+        """A request that came while this server claimed the site (it published ``online``
+        and waits ``settle`` seconds, then starts its clients): wait for the outcome, at
+        most ``settle + connect_timeout`` seconds. False when the claim was lost (or the
+        server stops); True otherwise (the request is executed as it would have been)."""
+        c = self.config
+        if self._role != CLAIMING:
+            return True
+        with self._role_changed:
+            self._role_changed.wait_for(
+                lambda: self._role != CLAIMING or self._stopping.is_set(),
+                timeout=c.settle + c.connect_timeout)
+        return self._role == ACTIVE and not self._stopping.is_set()
 
     def _allowed_lines(self, agent: str) -> Tuple[str, ...]:
         rights = self.config.agents.get(agent)

@@ -179,3 +179,14 @@ def test_unknown_or_hostile_error_types_become_remote_errors(body: Any) -> None:
     assert not isinstance(error, (SystemExit, KeyboardInterrupt))
     if isinstance(error, NotFoundError):
         assert error.status == 0 and error.method == ""
+
+
+def test_a_line_state_change_has_no_call_and_reads_back() -> None:
+    """Found on the lab: a registration change (line_state_changed) carries no call or
+    connection id; a desk read it as malformed and dropped it."""
+    event = _event(kind=EventKind.LINE_STATE_CHANGED, call_id="", connection_id="",
+                   line_state="offline", previous_line_state="online")
+    body = json.loads(json.dumps(event_payload(event)))
+    assert CallEvent.from_dict(body) == event
+    with pytest.raises(EventParseError):  # a call's event still needs its ids
+        CallEvent.from_dict({**body, "kind": "established"})

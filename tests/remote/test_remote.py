@@ -13,6 +13,7 @@ from asterisk_cti import CallEvent, CallListener, CallStateError, ConnectError, 
 from asterisk_cti.control import Action, Consultation
 from asterisk_cti.remote import BrokerRefusedError, RemoteClient, ServerUnavailableError
 from asterisk_cti.server import AccessDeniedError, CtiServer
+from asterisk_cti.sim import AriSimulator
 
 from .conftest import Broker, Recorder, remote_config
 
@@ -373,3 +374,16 @@ def test_mute_and_dtmf_round_trip_and_what_is_not_remote(server: CtiServer, desk
     with pytest.raises(ValueError):
         c1000.control.originate("PJSIP/1000", "1002", context="from-internal")
     c1000.control.hangup(call)
+
+
+def test_a_registration_change_reaches_the_desk(server: CtiServer, desk: Desk,
+                                                sim: AriSimulator) -> None:
+    """line_state_changed has no call: the desk must not drop it as malformed (found on the
+    lab, where the server's start reports each line's registration)."""
+    c1000, r1000 = desk("1000")
+    r1000.first(lambda n, e: n == "snapshot")
+    sim.admin_client().set_registered("1000", False)
+    event = r1000.event("line_state_changed", "PJSIP/1000")
+    assert (event.line_state, event.previous_line_state) == ("offline", "online")
+    assert event.call_id == "" and event.connection_id == ""
+    assert c1000.stats()["bad_payloads"] == 0

@@ -68,7 +68,7 @@ def test_standby_takes_over_a_crashed_active_with_the_call_intact(
         servers: Callable[..., CtiServer], agents: MakeAgent, sim: AriSimulator) -> None:
     first = servers()
     assert first.role == "active"
-    second = servers()
+    second = servers(settle=1.5)  # a claim long enough for a desktop's request to come in it
     assert second.role == "standby" and not second.clients  # no ARI app while standby
     agent = agents("1000")
     assert agent.subscribe(f"cti/{SITE}/server/status") == [1]
@@ -86,17 +86,26 @@ def test_standby_takes_over_a_crashed_active_with_the_call_intact(
     _, will, _, _ = agent.wait(lambda t, p: t.endswith("/server/status")
                                and p["status"] == "offline")
     assert will["instance"] == first.instance
+    agent.wait(lambda t, p: t.endswith("/server/status") and p["status"] == "online"
+               and p["instance"] == second.instance)
+    # a desktop acts as soon as it hears "online" (the new server is still settling its
+    # claim, then starts its clients): the request waits for it, it is not refused
+    # (found on the lab)
+    early = agent.request({"version": 1, "op": "hold", "connection_id": mine})
+    assert early["ok"], early
+    assert agent.request({"version": 1, "op": "retrieve", "connection_id": mine})["ok"]
     assert second.wait_active(10)
     took = time.monotonic() - died
     assert took < 5.0, took
-    agent.wait(lambda t, p: t.endswith("/server/status") and p["status"] == "online"
-               and p["instance"] == second.instance)
     # the call stayed up in the application's bridge while nobody watched
     assert _in_bridge(sim, mine, theirs)
-    # the new active re-read it from Asterisk and published it
-    agent.wait(lambda t, p: t.endswith("/state") and any(
-        c["connection_id"] == mine and c["phone_state"] == "connected"
-        for c in p["connections"]))
+    # the new active re-read it from Asterisk and published it, controllable from its first
+    # snapshot on (it adopted the bridge before publishing: found on the lab)
+    _, state, _, _ = agent.wait(lambda t, p: t.endswith("/state") and any(
+        c["connection_id"] == mine for c in p["connections"]))
+    (conn,) = [c for c in state["connections"] if c["connection_id"] == mine]
+    assert conn["phone_state"] == "connected"
+    assert "hold" in conn["actions"]["allowed"], conn["actions"]
     # and controls it
     held = agent.request({"version": 1, "op": "hold", "connection_id": mine})
     assert held["ok"], held
