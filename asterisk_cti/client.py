@@ -206,7 +206,8 @@ class CtiClient:
             dispatcher = Dispatcher(self._listeners.deliver, workers=cfg.workers,
                                     backlog_warning=cfg.lane_backlog_warning,
                                     lane_capacity=cfg.lane_capacity,
-                                    total_capacity=cfg.lane_total_capacity)
+                                    total_capacity=cfg.lane_total_capacity,
+                                    one_runner=True)
             notices = Dispatcher(self._listeners.deliver_notice, workers=_NOTICE_WORKERS,
                                  backlog_warning=cfg.lane_backlog_warning,
                                  thread_name_prefix="asterisk-cti-notice",
@@ -217,6 +218,7 @@ class CtiClient:
                 self.waiters, self._notify, cfg.event_types, model=self.model,
                 model_types=_model_types(self.model), url=cfg.events_url,
                 throttle=lambda: dispatcher.wait_for_room(_LANE_ROOM, _LANE_ROOM_WAIT),
+                watch=dispatcher.watch,
                 dedup_window_bytes=cfg.dedup_window_bytes, server_filter=cfg.server_filter,
             )
             self._ring, self._dispatcher, self._reactor, self._processor = (

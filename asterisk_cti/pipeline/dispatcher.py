@@ -62,6 +62,11 @@ def safe_call(
 #: A lane whose listener has been running this long counts as stuck: its backlog does not
 #: hold up the processor (see :meth:`Dispatcher.wait_for_room`).
 STUCK_AFTER = 1.0
+#: With ``one_runner``: how long a lane may wait ready behind the lanes a running pool thread
+#: works through before another pool thread is woken for it. This is the bound a slow or
+#: blocked listener holds the other lines (plus the time until :meth:`Dispatcher.watch`
+#: runs: the producer calls it on every batch, and this often while anything waits).
+HANDOFF_AFTER = 0.02
 
 
 class _Lane:
@@ -103,6 +108,12 @@ class Dispatcher:
         (0: unbounded).
     :param total_capacity: items all lanes hold together; past it the oldest items of the
         longest lane are dropped (0: unbounded). :meth:`submit_many` returns what it dropped.
+    :param one_runner: wake one pool thread per batch rather than one per newly busy lane:
+        the running thread works through the ready lanes one after the other, and another
+        one is woken only for a lane that waited :data:`HANDOFF_AFTER` behind it (a slow or
+        blocked listener). The producer must then call :meth:`watch` after each batch and
+        again when the time it returns has passed; :meth:`submit_many` and
+        :meth:`wait_for_room` watch too.
 
     Thread contract: :meth:`submit_many` is called by the processor thread (any thread works);
     :meth:`stop` from any thread, including a lane thread.
@@ -117,6 +128,7 @@ class Dispatcher:
         thread_name_prefix: str = "asterisk-cti-lane",
         lane_capacity: int = 0,
         total_capacity: int = 0,
+        one_runner: bool = False,
     ) -> None:
         self._deliver = deliver
         self._lane_capacity = lane_capacity
@@ -129,7 +141,7 @@ class Dispatcher:
         self._started = False
         self._stopping = False
         self._threads: List[threading.Thread] = []
-        self._ready: Deque[Tuple[Hashable, _Lane]] = deque()
+        self._ready: Deque[Tuple[Hashable, _Lane, float]] = deque()
         self._work = threading.Condition(self._lock)
         self._waiting_workers = 0
         self._generation = 0
@@ -137,6 +149,9 @@ class Dispatcher:
         self._room = threading.Condition(self._lock)
         self._room_limit = -1  # > -1 while the processor waits for room
         self._queued = 0  # items waiting in lanes, not yet taken by a runner
+        self._one_runner = one_runner
+        # pool threads not waiting for work (running a lane, or woken and about to look)
+        self._running = 0
         self.stats = DispatcherStats()
 
     def start(self) -> None:
@@ -169,7 +184,7 @@ class Dispatcher:
                 lane = lanes.get(key)
                 if lane is None:
                     lane = lanes[key] = _Lane()
-                    ready.append((key, lane))
+                    ready.append((key, lane, 0.0))
                     started += 1
                 items = lane.items
                 items.append(item)
@@ -196,26 +211,70 @@ class Dispatcher:
                 self.stats.dropped += sum(dropped.values())
             if started:
                 self.stats.lanes_started += started
-                self._wake(started)
+                if not self._one_runner:
+                    self._wake(started)
+                elif self._running == 0:
+                    self._wake(1)
+            if self._one_runner and ready:
+                self._handoff(time.monotonic())
         return dropped
 
-    def _wake(self, started: int) -> None:
+    def watch(self) -> Optional[float]:
+        """With ``one_runner``: wake another pool thread when the oldest ready lane has
+        waited :data:`HANDOFF_AFTER` (its predecessors' listeners are slow or blocked).
+
+        :returns: seconds until this should be called again, or None when no lane waits
+            (nothing can be held up). Any thread; cheap when nothing waits.
+        """
+        if not self._ready:
+            return None
+        with self._lock:
+            if not self._ready or self._stopping:
+                return None
+            return self._handoff(time.monotonic())
+
+    def _handoff(self, now: float) -> Optional[float]:
+        # Lock held, ready lanes exist. The first time a lane is seen waiting it gets its
+        # clock (stamping it in submit_many would cost a clock read per new lane).
+        ready = self._ready
+        key, lane, since = ready[0]
+        if not since:
+            ready[0] = (key, lane, now)
+            return HANDOFF_AFTER
+        waited = now - since
+        if waited < HANDOFF_AFTER:
+            return HANDOFF_AFTER - waited
+        if not self._wake(1):
+            return None  # every pool thread is busy: the first one back takes the lane
+        # the woken thread takes this lane; the next one gets its own clock
+        if len(ready) > 1:
+            k2, l2, _ = ready[1]
+            ready[1] = (k2, l2, now)
+        return HANDOFF_AFTER
+
+    def _wake(self, started: int) -> int:
         # Lock held. Wake a waiting worker per new lane, start threads up to ``workers``.
         # A notified worker leaves the waiting count here, not when it wakes, so that a
-        # second batch before it runs does not count on it again.
+        # second batch before it runs does not count on it again. Returns how many.
+        woken = 0
         waiting = min(self._waiting_workers, started)
         if waiting:
             self._waiting_workers -= waiting
+            self._running += waiting
             self._work.notify(waiting)
             started -= waiting
+            woken += waiting
         while started > 0 and len(self._threads) < self._workers:
             started -= 1
+            woken += 1
+            self._running += 1
             thread = threading.Thread(
                 target=self._worker, args=(self._generation,),
                 name=f"{self._prefix}_{len(self._threads)}", daemon=True,
             )
             self._threads.append(thread)
             thread.start()
+        return woken
 
     def _worker(self, generation: int) -> None:
         lock = self._lock
@@ -226,10 +285,11 @@ class Dispatcher:
                     if self._stopping or self._generation != generation:
                         return
                     self._waiting_workers += 1
+                    self._running -= 1
                     self._work.wait()
                 if self._stopping or self._generation != generation:
                     return
-                key, lane = ready.popleft()
+                key, lane, _ = ready.popleft()
             self._run_lane(key, lane)
 
     def _shed(self, excess: int, dropped: Dict[Hashable, int]) -> None:
@@ -295,6 +355,8 @@ class Dispatcher:
         with self._lock:
             while self._queued > limit and not self._stopping:
                 now = time.monotonic()
+                if self._one_runner and self._ready:
+                    self._handoff(now)
                 stuck = 0
                 stuck_lanes = 0
                 for lane in self._lanes.values():
@@ -356,6 +418,7 @@ class Dispatcher:
             self._room.notify_all()
             self._work.notify_all()
             self._waiting_workers = 0
+            self._running = 0
         if not was_started:
             return True
         deadline = time.monotonic() + timeout

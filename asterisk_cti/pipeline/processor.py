@@ -201,6 +201,10 @@ class Processor:
     :param url: the websocket URL, for connection events.
     :param throttle: called after each hand-off to the lanes; it may wait a little for room
         and returns False when it gave up waiting.
+    :param watch: called on every turn of the loop; returns the seconds until it wants to
+        be called again, or None (the dispatcher's
+        :meth:`~asterisk_cti.pipeline.dispatcher.Dispatcher.watch`, which wakes another lane
+        thread for lines held up behind a slow listener).
     :param dedup_window_bytes: the most bytes of recent frames the duplicate filter keeps.
     :param server_filter: whether the server-side event filter is kept up to date.
 
@@ -221,6 +225,7 @@ class Processor:
         model_types: Iterable[str] = (),
         url: str = "",
         throttle: Optional[Callable[[], object]] = None,
+        watch: Optional[Callable[[], Optional[float]]] = None,
         dedup_window_bytes: int = DEDUP_WINDOW_BYTES,
         server_filter: bool = True,
     ) -> None:
@@ -231,6 +236,7 @@ class Processor:
         self._waiters = waiters
         self._model = model
         self._throttle = throttle
+        self._watch = watch
         self._dedup_bytes_max = dedup_window_bytes
         self._dedup_bytes = 0
         self._recent: Set[Any] = set()
@@ -344,9 +350,15 @@ class Processor:
 
     def _run(self) -> None:
         ring = self._ring
+        watch = self._watch
         try:
             while True:
-                batch = ring.get_batch(_NOTICE_GAP if self._losses.pending else 0.5)
+                wait = _NOTICE_GAP if self._losses.pending else 0.5
+                if watch is not None:
+                    due = watch()
+                    if due is not None and due < wait:
+                        wait = due
+                batch = ring.get_batch(wait)
                 try:
                     if batch.lost:
                         self._on_lost(batch.lost)

@@ -117,6 +117,26 @@ def test_a_blocked_lines_lane_is_bounded_and_its_loss_announced_with_the_line() 
         assert any(getattr(e, "reason", "") == "events_lost" for e in notices.events)
 
 
+def test_a_line_queued_behind_a_blocked_listener_moves_within_the_handoff_bound() -> None:
+    # One pool thread runs a batch's lines in turn; a line that waits behind a blocked
+    # listener gets another thread after HANDOFF_AFTER, by the processor's own watch even
+    # when no further frame comes (its idle wait is 0.5 s: beyond the bound asserted here).
+    fake = FakeAsterisk(endpoints=["PJSIP/1000", "PJSIP/1002"])
+    slow, notices = Blocking(), Notices()
+    client = monitoring(fake, ["PJSIP/1000", "PJSIP/1002"], slow, notices,
+                        config=fake.config(workers=2), model=False)
+    with client.start():
+        fake.push(ev(0))
+        assert slow.entered.wait(5)
+        t0 = time.monotonic()
+        fake.push(ev(0, "PJSIP/1002"))
+        with slow.cond:
+            assert slow.cond.wait_for(lambda: len(slow.seen.get("PJSIP/1002", ())) == 1, 5)
+        assert time.monotonic() - t0 < 0.3
+        slow.gate.set()
+        assert fake.settle(client)
+
+
 def test_all_lanes_together_are_bounded() -> None:
     fake = FakeAsterisk(endpoints=["PJSIP/1000", "PJSIP/1002", "PJSIP/1006"])
     lines = ("PJSIP/1000", "PJSIP/1002", "PJSIP/1006")

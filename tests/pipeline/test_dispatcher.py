@@ -197,3 +197,119 @@ def test_the_pool_is_bounded_named_and_reused_across_bursts_and_a_restart() -> N
         assert done.wait_for(lambda: 1000 in delivered, timeout=5.0)
     assert d.stop(timeout=5.0)
     assert not _lane_threads("disp-bound")
+
+
+# -- one_runner: one pool thread woken per batch, another only for lines held up ---------------
+
+
+def test_one_runner_keeps_per_key_order_and_wakes_one_thread_for_a_fast_batch() -> None:
+    seen: Dict[str, List[int]] = defaultdict(list)
+    threads: List[str] = []
+
+    def deliver(item: Any) -> None:
+        key, n = item
+        threads.append(threading.current_thread().name)
+        seen[key].append(n)
+
+    d = _dispatcher(deliver, workers=4, one_runner=True, thread_name_prefix="t-one")
+    try:
+        batch = [(f"k{i % 6}", (f"k{i % 6}", i // 6)) for i in range(60)]
+        d.submit_many(batch)
+        assert d.wait_idle(5)
+        # six busy lanes, fast listeners: one thread ran them all
+        assert len(set(threads)) == 1
+        assert len(_lane_threads("t-one")) == 1
+    finally:
+        d.stop()
+    for key, values in seen.items():
+        assert values == list(range(10)), key
+
+
+def test_one_runner_hands_lines_held_up_by_a_blocked_listener_to_another_thread() -> None:
+    from asterisk_cti.pipeline.dispatcher import HANDOFF_AFTER
+
+    gate = threading.Event()
+    started = threading.Event()
+    other = threading.Event()
+    got_other = [0.0]
+
+    def deliver(item: str) -> None:
+        if item == "block":
+            started.set()
+            gate.wait(5)
+        else:
+            got_other[0] = time.monotonic()
+            other.set()
+
+    d = _dispatcher(deliver, workers=2, one_runner=True)
+    try:
+        # one batch: the blocked line first, another line behind it on the same runner
+        d.submit_many([("a", "block"), ("b", "b1")])
+        assert started.wait(5)
+        t0 = time.monotonic()
+        assert not other.is_set()
+        # the producer watches (as the processor does on every turn of its loop)
+        deadline = t0 + 2
+        while not other.is_set() and time.monotonic() < deadline:
+            due = d.watch()
+            assert due is not None and 0 < due <= HANDOFF_AFTER
+            other.wait(due)
+        assert other.is_set()
+        held = got_other[0] - t0
+        assert held < HANDOFF_AFTER + 0.2  # the bound, with room for a loaded machine
+        assert d.watch() is None  # nothing waits any more
+    finally:
+        gate.set()
+        d.stop()
+
+
+def test_one_runner_the_next_batch_also_hands_off_a_held_line() -> None:
+    import asterisk_cti.pipeline.dispatcher as dispatcher_module
+
+    gate = threading.Event()
+    started = threading.Event()
+    other = threading.Event()
+
+    def deliver(item: str) -> None:
+        if item == "block":
+            started.set()
+            gate.wait(5)
+        elif item == "b2":
+            other.set()
+
+    d = _dispatcher(deliver, workers=2, one_runner=True)
+    try:
+        d.submit_many([("a", "block")])
+        assert started.wait(5)
+        d.submit_many([("b", "b1")])  # waits behind the blocked runner, clock starts
+        deadline = time.monotonic() + 2
+        while not other.is_set() and time.monotonic() < deadline:
+            other.wait(dispatcher_module.HANDOFF_AFTER)
+            d.submit_many([("b", "b2")])  # no watch(): the submissions alone hand it off
+        assert other.wait(2)
+    finally:
+        gate.set()
+        d.stop()
+
+
+def test_one_runner_wait_for_room_hands_off_instead_of_waiting_out_its_time() -> None:
+    gate = threading.Event()
+    started = threading.Event()
+
+    def deliver(item: Any) -> None:
+        if item == "block":
+            started.set()
+            gate.wait(5)
+
+    d = _dispatcher(deliver, workers=2, one_runner=True)
+    try:
+        d.submit_many([("a", "block")])
+        assert started.wait(5)
+        d.submit_many([("b", i) for i in range(100)])
+        t0 = time.monotonic()
+        # the 100 items of line b move once another thread takes them: room within the bound
+        assert d.wait_for_room(10, 3) is True
+        assert time.monotonic() - t0 < 1.5
+    finally:
+        gate.set()
+        d.stop()
