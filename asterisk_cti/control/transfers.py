@@ -265,8 +265,10 @@ class TransferOperations(ControlBase):
         Each party is a :class:`Consultation` (its destination and the agent join the call,
         the consultation bridge is destroyed), another :class:`ControlledCall` (its parties
         are moved over), or a destination to dial into the bridge. Parties held by the agent
-        are taken off hold. Sends ``removeChannel``/``addChannel`` and ``POST /channels``;
-        waits for ChannelEnteredBridge of every new party. Any thread; blocks the caller.
+        are taken off hold once every moved party is in the bridge (so the holder is told
+        ``conferenced``, never ``retrieved`` first). Sends ``removeChannel``/``addChannel``
+        and ``POST /channels``; waits for ChannelEnteredBridge of every new party. Any
+        thread; blocks the caller.
 
         :returns: a handle listing every channel of the conference.
         :raises CallStateError: the call does not run through an SDK bridge.
@@ -299,9 +301,9 @@ class TransferOperations(ControlBase):
                 moves += [(other, m) for m in members if other != bid]
             else:
                 dials.append(_check_text("destination", party))
+        moved: List[Tuple[Waiter, str]] = [(self._expect(entered(channel_id, bid)), channel_id)
+                                          for _, channel_id in moves]
         waiters: List[Tuple[Waiter, Optional[DialOutcome], str]] = []
-        for _, channel_id in moves:
-            waiters.append((self._expect(entered(channel_id, bid)), None, channel_id))
         legs: List[Leg] = []
         options = self._get_options()
         for destination in dials:
@@ -328,6 +330,13 @@ class TransferOperations(ControlBase):
                 self._engine.destroy_bridge(src)
             for _ in records:
                 self._engine.protect(bid, -1)
+            # The holder is retrieved only once the model saw every moved party enter: the
+            # model learns of the unhold through the ring (ARI hold sends no ChannelUnhold),
+            # and the 204 of addChannel can come back before its ChannelEnteredBridge has
+            # left the websocket; retrieved first would tell ``retrieved`` then
+            # ``conferenced`` instead of the documented ``conferenced(connected)``.
+            for waiter, channel_id in moved:
+                waiter.wait(self._timeout(None), f"{channel_id} to join the conference")
             self._engine.unhold(holder)
             for leg in legs:
                 try:
@@ -336,6 +345,8 @@ class TransferOperations(ControlBase):
                     _raise_unavailable(exc, leg.endpoint, leg.channel_id)
                     raise
         except AsteriskCtiError:
+            for waiter, _ in moved:
+                waiter.cancel()
             for waiter, _, _ in waiters:
                 waiter.cancel()
             raise

@@ -24,11 +24,14 @@ from .sdk_scenarios import (
     SDK_SCENARIOS,
     CallRecords,
     K,
+    L,
     P,
     Recorder,
     SimDrive,
     caller_phone_states,
+    click_to_dial,
     run,
+    settle,
 )
 
 APP = "cti-ctl"  # the simulator's 7XXX extensions go to this application
@@ -133,3 +136,78 @@ def test_the_phone_state_of_the_caller_on_each_path(sim: AriSimulator, path: str
         cti.monitor(*LINES)
         start, _ = run(PATHS[path], cti, rec, SimDrive(sim))
         assert caller_phone_states(rec, start) == CALLER_PHONE_STATES[path]
+
+
+class _LateFrames:
+    """The app's websocket frames held back from the first ``ChannelEnteredBridge`` once
+    armed, until :meth:`release` (or ``limit`` seconds later, by a timer the test joins): the
+    204 of ``addChannel`` then comes back well before the event, as it may on a loaded
+    machine. Order is kept (frames queue behind the held one). Sim HTTP threads call
+    :meth:`sink`; any thread releases."""
+
+    def __init__(self, sink: Any, limit: float) -> None:
+        self._sink = sink
+        self._lock = threading.Lock()
+        self._held: List[str] = []
+        self._holding = False
+        self.armed = False
+        self.timer = threading.Timer(limit, self.release)
+
+    def sink(self, frame: str) -> None:
+        with self._lock:
+            if self.armed and not self._holding and '"ChannelEnteredBridge"' in frame:
+                self._holding = True
+                self.timer.start()
+            if self._holding:
+                self._held.append(frame)
+                return
+        self._sink(frame)
+
+    def release(self) -> None:
+        with self._lock:
+            self.armed = self._holding = False
+            held, self._held = self._held, []
+            for frame in held:
+                self._sink(frame)
+
+
+def test_conference_retrieves_the_holder_only_after_the_parties_entered(
+        sim: AriSimulator) -> None:
+    """The model hears of call control's retrieve through the ring, in order with the events
+    received so far; were the holder retrieved before the moved parties' ChannelEnteredBridge
+    reached the client, its line would tell ``retrieved`` then ``conferenced``. The frames
+    are held until the retrieve reached the model (or 1 s): conference() must wait for the
+    parties to enter first."""
+    rec = Recorder()
+    with _client(sim) as cti:
+        cti.add_listener(rec)
+        cti.monitor(*LINES)
+        call, start = click_to_dial(cti, rec)
+        consult = cti.control.consult(call, "1006", wait_for="established")
+        rec.wait("established", L, start)
+        app = sim.pbx.apps[APP]
+        late = _LateFrames(app.sink, 1.0)
+        app.sink = late.sink
+        told = cti.set_held
+
+        def set_held(channel_id: str, held: bool, timeout: float = 5.0) -> None:
+            told(channel_id, held, timeout)  # in the ring before the held frames
+            if not held:
+                late.release()
+
+        cti.set_held = set_held  # type: ignore[method-assign]
+        late.armed = True
+        try:
+            cti.control.conference(call, consult)
+        finally:
+            late.release()
+            late.timer.cancel()
+            if late.timer.ident is not None:  # started: it ends at once now
+                late.timer.join()
+        for line in (K, P, L):
+            rec.wait("conferenced", line, start)
+        assert [e.kind.value for e in rec.of(K, start)][-3:] == [
+            "held", "party_changed", "conferenced"], rec.sequences(start)
+        cti.control.hangup(call.channel_id)
+        cti.control.hangup(consult.peer_channel_id)
+        settle(rec, start, (K, P, L))

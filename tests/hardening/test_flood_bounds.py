@@ -195,14 +195,20 @@ def test_a_connection_listener_blocked_in_on_disconnected_delays_only_itself() -
     stuck, other = Stuck(), Notices()
     client = monitoring(fake, ["PJSIP/1000"], stuck, other, model=False)
     with client.start():
-        n = len(other.events)
-        fake.ws.drop()
-        assert stuck.entered.wait(5)
-        assert other.wait(lambda: [getattr(e, "connected", None) for e in other.events[n:]
-                                   if hasattr(e, "connected")] == [False, True], 2)
-        assert other.wait(lambda: any(getattr(e, "reason", "") == "connected"
-                                      for e in other.events[n:]), 2)
-        stuck.gate.set()
+        try:
+            # start() returns before the notice lanes delivered the first connection's
+            # notices: count from after them, or they would be taken for the reconnect's
+            assert other.wait(lambda: any(getattr(e, "reason", "") == "connected"
+                                          for e in other.events), 5)
+            n = len(other.events)
+            fake.ws.drop()
+            assert stuck.entered.wait(5)
+            assert other.wait(lambda: [getattr(e, "connected", None) for e in other.events[n:]
+                                       if hasattr(e, "connected")] == [False, True], 2)
+            assert other.wait(lambda: any(getattr(e, "reason", "") == "connected"
+                                          for e in other.events[n:]), 2)
+        finally:
+            stuck.gate.set()
         assert fake.settle(client)
 
 

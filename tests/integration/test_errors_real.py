@@ -3,6 +3,7 @@ Asterisk 22 of the lab (issue 10, class 9), and what the SDK makes of them."""
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from typing import Dict
@@ -18,6 +19,7 @@ from asterisk_cti.errors import (
     ChannelStateError,
     ForbiddenError,
     NotFoundError,
+    NotInStasisError,
     ServerError,
     UnknownSourceError,
 )
@@ -31,13 +33,37 @@ def rest_as(ari: AriConfig, user: str = "", password: str = "") -> AriRest:
                              password=password or ari.password, request_timeout=5.0))
 
 
+def _wait_in_stasis(cti: LabCti, cid: str, timeout: float = 10.0) -> None:
+    """Wait until a channel from POST /channels/create has entered the application.
+
+    Asterisk answers the create before the channel is in Stasis: a thread of its own runs
+    the Stasis application on it afterwards (res/ari/resource_channels.c,
+    ``ari_channel_thread``), and until then every channel operation is 409 "Channel not in
+    Stasis application". No event tells when (StasisStart waits for the dial), so this asks
+    with ``POST /channels/{id}/variable``, which needs the channel in Stasis and checks no
+    channel state: 409 "not in Stasis" until it is in, any other error fails the test."""
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()  # never set: a bounded pause between two questions
+    while True:
+        try:
+            cti.rest.post("channels", cid, "variable",
+                          params={"variable": "CTI_TEST_IN_STASIS", "value": "1"})
+            return
+        except NotInStasisError as exc:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{cid} not in Stasis {timeout} s after its create") from exc
+        pause.wait(0.02)
+
+
 def test_412_channel_in_invalid_state(cti: LabCti) -> None:
     """A channel created in the application (POST /channels/create) is Down: Asterisk 22
-    refuses hold, mute... with 412 "Channel in invalid state"."""
+    refuses hold, mute... with 412 "Channel in invalid state" (once the channel is in the
+    application: before, 409 "not in Stasis")."""
     cid = f"it-412-{uuid.uuid4()}"
     cti.rest.post("channels", "create", params={"endpoint": "PJSIP/1002", "app": cti.app,
                                                 "channelId": cid})
     try:
+        _wait_in_stasis(cti, cid)
         # straight over REST: the SDK saw only ChannelCreated (no StasisStart before a created
         # channel is dialled), so its own pre-check would refuse before asking Asterisk
         for method, op, params in (("POST", "mute", None), ("POST", "hold", None),

@@ -52,12 +52,19 @@ class _Flow(IvrFlow):
 
 class _Playbacks:
     def __init__(self) -> None:
-        self.lock = threading.Lock()
+        self.lock = threading.Condition()
         self.events: List[Dict[str, Any]] = []
 
     def on_event(self, event: Event) -> None:
         with self.lock:
             self.events.append(dict(event.raw))
+            self.lock.notify_all()
+
+    def wait_step(self, step: Step, count: int = 1, timeout: float = 20.0) -> None:
+        """Block until ``step`` was seen ``count`` times (a lane thread appends)."""
+        with self.lock:
+            if not self.lock.wait_for(lambda: self.steps().count(step) >= count, timeout):
+                raise AssertionError(f"no {step} #{count} within {timeout} s: {self.steps()}")
 
     def steps(self) -> List[Step]:
         with self.lock:
@@ -80,16 +87,17 @@ def _drive(client: CtiClient, originate: Callable[[], None], key: Callable[[str]
         client.start(timeout=15.0)
         originate()
         assert flow.stage.get(timeout=20) == "collect"
-        threading.Event().wait(0.3)  # into the prompt (the digits interrupt it)
+        # the digits interrupt the prompt: key them once it plays
+        rec.wait_step(("PlaybackStarted", "sound:demo-congrats", "playing"))
         key("12#")
         assert flow.stage.get(timeout=20) == "long"
-        deadline = threading.Event()
-        for _ in range(200):  # the long prompt plays
-            if ("PlaybackStarted", "sound:demo-congrats", "playing") in rec.steps()[-1:]:
-                break
-            deadline.wait(0.05)
+        # the caller hangs up during the long prompt (the same sound, its second start)
+        rec.wait_step(("PlaybackStarted", "sound:demo-congrats", "playing"), count=2)
         hang_up()
         assert engine.wait_idle(20)
+        # the hang-up ends the prompt (PlaybackFinished, failed): the engine can be idle
+        # (StasisEnd) before that event reached this listener's lane
+        rec.wait_step(("PlaybackFinished", "sound:demo-congrats", "failed"))
     finally:
         engine.stop()
     return flow, rec, engine
