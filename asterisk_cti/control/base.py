@@ -31,7 +31,7 @@ from ..pipeline.waiters import Predicate, Waiter
 from .actions import Actions, actions_for
 from .engine import StasisEngine
 from .futures import OperationPool
-from .handles import Consultation, ControlledCall, Target
+from .handles import ControlledCall, Target, channel_id_of
 from .options import ControlHost, ControlOptions, channel_ids
 from .predicates import DialOutcome
 from .state import ENGINE_EVENT_TYPES, StasisState
@@ -221,26 +221,7 @@ class ControlBase:
         return waiter
 
     def _channel_of(self, target: Target) -> str:
-        if isinstance(target, ControlledCall):
-            return target.channel_id
-        if isinstance(target, Consultation):
-            return target.channel_id
-        if isinstance(target, str):
-            if target in (".", ".."):
-                # requests un-escapes %2E, so such an id would climb the URL path.
-                raise ValueError(f"{target!r} is not a channel id")
-            return _check_text("channel id", target)
-        for attr in ("channel_id", "connection_id"):
-            value = getattr(target, attr, None)
-            if isinstance(value, str) and value:
-                return value
-        connections = getattr(target, "connections", None)
-        if connections:
-            value = getattr(connections[0], "connection_id", None)
-            if isinstance(value, str) and value:
-                return value
-        raise TypeError(
-            "expected a ControlledCall, a channel id, or a model Connection/Call/CallEvent")
+        return channel_id_of(target)
 
     def _require_stasis(self, channel_id: str, method: str, *path: str) -> None:
         if self._state.known_outside(channel_id):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Optional, Tuple, Union
 
-__all__ = ["Consultation", "ControlledCall", "Target"]
+__all__ = ["Consultation", "ControlledCall", "Target", "channel_id_of"]
 
 
 @dataclass(frozen=True)
@@ -54,3 +54,35 @@ class Consultation:
 
 
 Target = Union[ControlledCall, str, Any]
+
+
+def channel_id_of(target: Target, what: str = "channel id") -> str:
+    """The channel (connection) id an operation's target names: a :class:`ControlledCall`'s
+    or :class:`Consultation`'s channel, a non-empty id string, or a model object with a
+    ``channel_id``/``connection_id`` (a Connection, a CallEvent) or ``connections`` (a Call).
+    Pure; any thread.
+
+    :param what: how an invalid string is named in the error.
+    :raises ValueError: an empty string, or ``.``/``..`` (requests un-escapes ``%2E``, so such
+        an id would climb the URL path).
+    :raises TypeError: anything else.
+    """
+    if isinstance(target, (ControlledCall, Consultation)):
+        return target.channel_id
+    if isinstance(target, str):
+        if not target.strip():
+            raise ValueError(f"{what} must be a non-empty string")
+        if target in (".", ".."):
+            raise ValueError(f"{target!r} is not a {what}")
+        return target
+    for attr in ("channel_id", "connection_id"):
+        value = getattr(target, attr, None)
+        if isinstance(value, str) and value:
+            return value
+    connections = getattr(target, "connections", None)
+    if connections:
+        value = getattr(connections[0], "connection_id", None)
+        if isinstance(value, str) and value:
+            return value
+    raise TypeError(
+        "expected a ControlledCall, a channel id, or a model Connection/Call/CallEvent")

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, 
 from asterisk_cti import Connection, ControlledCall
 from asterisk_cti.control import Action, Actions, Consultation, ControlFutures, OperationPool
 from asterisk_cti.control.futures import CallSoon
+from asterisk_cti.control.handles import channel_id_of
 
 from .errors import RemoteError
 
@@ -41,24 +42,11 @@ _UNKNOWN = "the CTI server has not said yet what it allows on this connection"
 
 
 def _target(target: Any) -> str:
-    """The connection id a target names (the local control's rule)."""
-    if isinstance(target, (ControlledCall, Consultation)):
-        return target.channel_id
-    if isinstance(target, str):
-        if not target.strip() or len(target) > 256:
-            raise ValueError("a connection id must be a non-empty string")
-        return target
-    for attr in ("channel_id", "connection_id"):
-        value = getattr(target, attr, None)
-        if isinstance(value, str) and value:
-            return value
-    connections = getattr(target, "connections", None)
-    if connections:
-        value = getattr(connections[0], "connection_id", None)
-        if isinstance(value, str) and value:
-            return value
-    raise TypeError(
-        "expected a ControlledCall, a channel id, or a model Connection/Call/CallEvent")
+    """The connection id a target names (the local control's rule, and at most 256
+    characters: the server's limit)."""
+    if isinstance(target, str) and len(target) > 256:
+        raise ValueError("a connection id must be a non-empty string")
+    return channel_id_of(target, "connection id")
 
 
 def _text(name: str, value: object) -> str:
