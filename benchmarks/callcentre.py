@@ -45,7 +45,6 @@ import json
 import multiprocessing
 import os
 import random
-import shutil
 import socket
 import statistics
 import subprocess
@@ -589,11 +588,13 @@ def free_port() -> int:
 
 
 def mosquitto_path() -> str:
-    path = shutil.which("mosquitto") or (
-        "/usr/sbin/mosquitto" if os.access("/usr/sbin/mosquitto", os.X_OK) else None)
-    if path is None:
-        raise SystemExit("mosquitto is needed: make broker-deps (apt-get install mosquitto)")
-    return path
+    from asterisk_cti import ConfigurationError
+    from asterisk_cti.server.broker import find_mosquitto
+
+    try:
+        return find_mosquitto()
+    except ConfigurationError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 class Child:
@@ -716,6 +717,7 @@ def run_once(plan: Plan, log: Callable[[str], None] = print) -> RunResult:
     tmp = tempfile.TemporaryDirectory(prefix="cti-bench-")
     try:
         from asterisk_cti.server import AgentRights, ServerConfig, write_mosquitto_config
+        from asterisk_cti.server.broker import start_mosquitto, stop_process
 
         sim = Child(ctx, _sim_main, exts)
         children.append(sim)
@@ -726,21 +728,8 @@ def run_once(plan: Plan, log: Callable[[str], None] = print) -> RunResult:
         files = write_mosquitto_config(Path(tmp.name) / "broker", config,
                                        {e: agent_password(e) for e in exts}, port=port,
                                        run_as="root" if os.geteuid() == 0 else None)
-        with open(Path(tmp.name) / "mosquitto.log", "wb") as out:
-            broker = subprocess.Popen([mosquitto_path(), "-c", str(files.conf)], stdout=out,
-                                      stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 15
-        while True:
-            if broker.poll() is not None:
-                raise RuntimeError("mosquitto exited: "
-                                   + (Path(tmp.name) / "mosquitto.log").read_text())
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("mosquitto did not listen") from None
-                time.sleep(0.02)
+        broker = start_mosquitto(files.conf, Path(tmp.name) / "mosquitto.log", port,
+                                 timeout=15, exe=mosquitto_path())
         server = Child(ctx, _server_main, ari, port, exts)
         children.append(server)
         if server.recv(120) != "ready":
@@ -785,12 +774,7 @@ def run_once(plan: Plan, log: Callable[[str], None] = print) -> RunResult:
         for c in reversed(children):
             c.close()
         if broker is not None:
-            broker.terminate()
-            try:
-                broker.wait(10)
-            except subprocess.TimeoutExpired:
-                broker.kill()
-                broker.wait(10)
+            stop_process(broker, 10)
         tmp.cleanup()
     return result
 

@@ -22,8 +22,9 @@ from typing import Dict, List, Tuple
 from asterisk_cti import CallEvent, CallListener, CtiConfig
 from asterisk_cti.remote import RemoteClient, RemoteConfig
 from asterisk_cti.server import AgentRights, CtiServer, ServerConfig, write_mosquitto_config
+from asterisk_cti.server.broker import start_mosquitto, stop_process
 from asterisk_cti.sim import AriSimulator
-from asterisk_cti.tools.callcentre import _free_port, _start_broker, find_mosquitto
+from asterisk_cti.tools.callcentre import _free_port
 
 Key = Tuple[str, str, float]
 
@@ -58,7 +59,7 @@ def main(calls: int) -> None:
                               agents={a: AgentRights((f"PJSIP/{a}",)) for a in passwords})
         files = write_mosquitto_config(Path(tmp), config, passwords, port=port,
                                        run_as="root" if os.geteuid() == 0 else None)
-        broker = _start_broker(find_mosquitto(), files.conf, Path(tmp) / "log", port)
+        broker = start_mosquitto(files.conf, Path(tmp) / "log", port)
         try:
             with AriSimulator(speed=50, stasis_app="bench") as sim:
                 for ext in passwords:
@@ -85,8 +86,7 @@ def main(calls: int) -> None:
                         desk.wait_idle()
                         desk.stop()
         finally:
-            broker.terminate()
-            broker.wait(10)
+            stop_process(broker, 10)
     latencies.sort()
 
     def ms(q: float) -> float:

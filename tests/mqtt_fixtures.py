@@ -13,17 +13,18 @@ Used by ``tests/server/conftest.py``; other MQTT tests may import it too::
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import socket
 import subprocess
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, List
 
 import pytest
+
+from asterisk_cti import AsteriskCtiError, ConfigurationError
+from asterisk_cti.server.broker import find_mosquitto, start_mosquitto, stop_process
 
 __all__ = ["TcpProxy", "TlsFiles", "free_port", "make_tls", "mosquitto_path", "running_mosquitto"]
 
@@ -37,40 +38,24 @@ def free_port() -> int:
 
 def mosquitto_path() -> str:
     """The mosquitto binary; fails the test (with the fix) when it is missing."""
-    path = shutil.which("mosquitto") or ("/usr/sbin/mosquitto"
-                                         if os.access("/usr/sbin/mosquitto", os.X_OK) else None)
-    if path is None:
-        pytest.fail("mosquitto is needed (make broker-deps: apt-get install mosquitto)")
-    return path
+    try:
+        return find_mosquitto()
+    except ConfigurationError as exc:
+        pytest.fail(str(exc))
 
 
 @contextlib.contextmanager
 def running_mosquitto(conf: Path, port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
     """Run mosquitto with ``conf`` until the block ends (terminated, then waited for); the
     block starts once it accepts TCP connections on ``port``."""
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([mosquitto_path(), "-c", str(conf)], stdout=out,
-                                stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 10
-        while True:  # wait until it listens (a condition, polled with a deadline)
-            if proc.poll() is not None:
-                pytest.fail(f"mosquitto exited: {log.read_text()}")
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"mosquitto did not listen: {log.read_text()}")
-                time.sleep(0.02)
+        proc = start_mosquitto(conf, log, port, exe=mosquitto_path())
+    except AsteriskCtiError as exc:
+        pytest.fail(str(exc))
+    try:
         yield proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        stop_process(proc, 10)
 
 
 @dataclass(frozen=True)

@@ -43,16 +43,22 @@ import hashlib
 import json
 import os
 import secrets
+import shutil
+import socket
+import subprocess
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from asterisk_cti import ConfigurationError
+from asterisk_cti import AsteriskCtiError, ConfigurationError
 
 from . import topics
 from .config import ServerConfig
 
-__all__ = ["BrokerFiles", "acl_text", "dynsec_document", "passwd_line", "write_mosquitto_config"]
+__all__ = ["BrokerFiles", "acl_text", "dynsec_document", "find_mosquitto", "passwd_line",
+           "start_mosquitto", "stop_process", "write_mosquitto_config"]
 
 #: Where Debian's mosquitto package puts the dynamic-security plugin.
 DYNSEC_PLUGINS = ("/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so",
@@ -208,3 +214,60 @@ def _private(path: Path, text: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write(text)
+
+
+def find_mosquitto() -> str:
+    """The mosquitto executable (Debian's package puts it in ``/usr/sbin``). Any thread.
+
+    :raises ConfigurationError: not installed (with what to run).
+    """
+    path = shutil.which("mosquitto") or (
+        "/usr/sbin/mosquitto" if os.access("/usr/sbin/mosquitto", os.X_OK) else None)
+    if path is None:
+        raise ConfigurationError(
+            "mosquitto", "the MQTT broker is not installed: run 'make broker-deps' "
+            "(apt-get install mosquitto)")
+    return path
+
+
+def start_mosquitto(conf: Path, log: Path, port: int, *, timeout: float = 10.0,
+                    exe: Optional[str] = None) -> subprocess.Popen[bytes]:
+    """Start mosquitto with ``conf`` (its output to ``log``) and return once it accepts TCP
+    connections on ``127.0.0.1:port``. Stop it with :func:`stop_process`. The caller's
+    thread; blocks up to ``timeout``.
+
+    :raises ConfigurationError: mosquitto is not installed.
+    :raises AsteriskCtiError: it exited, or did not listen within ``timeout`` (then it is
+        killed); the message ends with the log's last lines.
+    """
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([exe or find_mosquitto(), "-c", str(conf)], stdout=out,
+                                stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    while True:  # until it listens (a condition, with a deadline)
+        if proc.poll() is not None:
+            raise AsteriskCtiError(f"mosquitto exited: {log.read_text(errors='replace')[-500:]}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return proc
+        except OSError:
+            if time.monotonic() > deadline:
+                stop_process(proc, 0)
+                raise AsteriskCtiError(
+                    f"mosquitto did not listen within {timeout:g} s: "
+                    f"{log.read_text(errors='replace')[-500:]}") from None
+            pause.wait(0.02)
+
+
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    """Terminate ``proc`` (SIGTERM), kill it if it is still running after ``timeout``, and
+    reap it. Nothing to do if it already ended. The caller's thread; blocks."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import socket
-import subprocess
 import tempfile
 import threading
 import time
@@ -38,6 +36,7 @@ from asterisk_cti import (
 )
 from asterisk_cti.remote import RemoteClient, RemoteConfig
 from asterisk_cti.server import AgentRights, CtiServer, ServerConfig, write_mosquitto_config
+from asterisk_cti.server.broker import find_mosquitto, start_mosquitto, stop_process
 
 from .events import format_event
 from .session import Writer, scenario_functions
@@ -51,16 +50,6 @@ _SITE = "demo"
 _APP = "asterisk-cti-callcentre"
 
 
-def find_mosquitto() -> str:
-    """The mosquitto executable. :raises ConfigurationError: not installed (with what to
-    run)."""
-    path = shutil.which("mosquitto") or (
-        "/usr/sbin/mosquitto" if os.access("/usr/sbin/mosquitto", os.X_OK) else None)
-    if path is None:
-        raise ConfigurationError(
-            "mosquitto", "the MQTT broker is not installed: run 'make broker-deps' "
-            "(apt-get install mosquitto)")
-    return path
 
 
 class _Desk(CallListener, ConnectionListener):
@@ -99,23 +88,6 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _start_broker(exe: str, conf: Path, log: Path, port: int) -> subprocess.Popen[bytes]:
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([exe, "-c", str(conf)], stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 10
-    pause = threading.Event()
-    while True:  # until it listens (a condition, with a deadline)
-        if proc.poll() is not None:
-            raise AsteriskCtiError(f"mosquitto exited: {log.read_text(errors='replace')[-500:]}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return proc
-        except OSError:
-            if time.monotonic() > deadline:
-                proc.kill()
-                proc.wait(5)
-                raise AsteriskCtiError("mosquitto did not listen within 10 s") from None
-            pause.wait(0.05)
 
 
 def _settle(desks: Sequence[RemoteClient]) -> None:
@@ -156,7 +128,7 @@ def run_callcentre_demo(out: TextIO, speed: float = 8.0,
         except ConfigurationError:  # no dynamic-security plugin: the classic ACL file
             files = write_mosquitto_config(Path(tmp), config, passwords, port=port,
                                            run_as=run_as, mode="acl_file")
-        broker = _start_broker(exe, files.conf, Path(tmp) / "mosquitto.log", port)
+        broker = start_mosquitto(files.conf, Path(tmp) / "mosquitto.log", port, exe=exe)
         desks: List[RemoteClient] = []
         try:
             say(f"# mosquitto on 127.0.0.1:{port}, agents 1000 and 1002 may read only "
@@ -189,12 +161,7 @@ def run_callcentre_demo(out: TextIO, speed: float = 8.0,
         finally:
             for desk in desks:
                 desk.stop()
-            broker.terminate()
-            try:
-                broker.wait(10)
-            except subprocess.TimeoutExpired:
-                broker.kill()
-                broker.wait(10)
+            stop_process(broker, 10)
     return 0
 
 

@@ -6,16 +6,10 @@ timing is asserted (the machine is shared)."""
 from __future__ import annotations
 
 import math
-import os
-import shutil
 
 import pytest
 
 from benchmarks import callcentre
-
-pytestmark = pytest.mark.skipif(
-    not (shutil.which("mosquitto") or os.access("/usr/sbin/mosquitto", os.X_OK)),
-    reason="mosquitto is needed (make broker-deps)")
 
 
 def test_quick_run_loses_nothing_and_reports_every_figure() -> None:

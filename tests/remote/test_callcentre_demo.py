@@ -9,7 +9,7 @@ import re
 import pytest
 
 from asterisk_cti.cli import main
-from asterisk_cti.tools import callcentre
+from asterisk_cti.server import broker
 
 
 def test_the_callcentre_demo_shows_each_desk_its_own_line() -> None:
@@ -35,7 +35,7 @@ def test_the_callcentre_demo_shows_each_desk_its_own_line() -> None:
 
 def test_without_mosquitto_the_error_names_make_broker_deps(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr(callcentre.shutil, "which", lambda name: None)
-    monkeypatch.setattr(callcentre.os, "access", lambda path, mode: False)
+    monkeypatch.setattr(broker.shutil, "which", lambda name: None)
+    monkeypatch.setattr(broker.os, "access", lambda path, mode: False)
     assert main(["demo", "--callcentre"], io.StringIO()) == 2
     assert "make broker-deps" in capsys.readouterr().err
