@@ -34,7 +34,6 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from asterisk_cti import (
     CallEvent,
-    CallListener,
     ConnectionState,
     CtiConfig,
     Reason,
@@ -53,7 +52,7 @@ from asterisk_cti.server import (
 
 from ..conftest import REPO
 from ..mqtt_fixtures import TlsFiles, free_port, make_tls, running_mosquitto
-from ..remote.conftest import Recorder
+from ..remote.conftest import LocalOrder, Recorder
 from .calls import NOISE, assert_in_order
 from .conftest import _drop_application
 from .lab import Lab, Phone
@@ -202,22 +201,6 @@ def desks() -> Iterator[Callable[..., Desk]]:
     assert all(stopped), "a desktop client's threads did not stop"
 
 
-class ServerOrder(CallListener):
-    """The events of the server's own CtiClient, to compare each desk's order with."""
-
-    def __init__(self) -> None:
-        self.events: List[CallEvent] = []
-        self.lock = threading.Lock()
-
-    def on_call_event(self, event: CallEvent) -> None:
-        with self.lock:
-            self.events.append(event)
-
-    def of(self, line: str) -> List[Tuple[str, str]]:
-        with self.lock:
-            return [(e.kind.value, e.connection_id) for e in self.events if e.line == line]
-
-
 def drain(rec: Recorder) -> List[Tuple[str, Any]]:
     """Every callback the recorder has had so far (moved into ``seen``)."""
     while True:
@@ -274,7 +257,7 @@ def test_each_desk_sees_its_own_line_in_order_and_holds_through_the_server(
         lab_phones: Dict[str, Phone]) -> None:
     server = servers(broker)
     assert server.role == "active"
-    order = ServerOrder()
+    order = LocalOrder()
     server.client.add_listener(order)
     c1000, r1000 = desks(broker, "1000")
     c1002, r1002 = desks(broker, "1002")

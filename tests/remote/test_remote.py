@@ -9,31 +9,15 @@ from typing import Any, Callable, List, Tuple
 
 import pytest
 
-from asterisk_cti import CallEvent, CallListener, CallStateError, ConnectError, Reason
+from asterisk_cti import CallStateError, ConnectError, Reason
 from asterisk_cti.control import Action, Consultation
 from asterisk_cti.remote import BrokerRefusedError, RemoteClient, ServerUnavailableError
 from asterisk_cti.server import AccessDeniedError, CtiServer
 from asterisk_cti.sim import AriSimulator
 
-from .conftest import Broker, Recorder, remote_config
+from .conftest import Broker, LocalOrder, Recorder, remote_config
 
 Desk = Callable[..., Tuple[RemoteClient, Recorder]]
-
-
-class LocalOrder(CallListener):
-    """The server's own CtiClient's events, per line, to compare the order with."""
-
-    def __init__(self) -> None:
-        self.events: List[CallEvent] = []
-        self.lock = threading.Lock()
-
-    def on_call_event(self, event: CallEvent) -> None:
-        with self.lock:
-            self.events.append(event)
-
-    def of(self, line: str) -> List[Tuple[str, str]]:
-        with self.lock:
-            return [(e.kind.value, e.connection_id) for e in self.events if e.line == line]
 
 
 def _snapshot(rec: Recorder) -> Any:
