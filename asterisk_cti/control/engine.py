@@ -209,16 +209,18 @@ class StasisEngine:
         """
         if not isinstance(item, Event):  # the call model's CTI events: not call control's
             return
-        wanted = False
         raw = item.raw
         etype = raw.get("type")
-        if etype in _ACTED_ON:
-            try:
-                # asked before recording: a channel's last event (ChannelDestroyed) still
-                # concerns call control, although the state forgets the channel on it
-                wanted = self._wants(etype, raw)
-            except Exception:
-                logger.exception("call control could not read an event")
+        if etype not in _ACTED_ON:  # most events: only recorded
+            self._state.record(item)
+            return
+        try:
+            # asked before recording: a channel's last event (ChannelDestroyed) still
+            # concerns call control, although the state forgets the channel on it
+            wanted = self._wants(etype, raw)
+        except Exception:
+            logger.exception("call control could not read an event")
+            wanted = False
         self._state.record(item)
         if wanted:
             self._runner.submit(partial(self._act, item))

@@ -191,29 +191,32 @@ class StasisState:
         """Record what ``event`` says about the application (processor thread). Never raises:
         a hostile frame is logged and skipped."""
         try:
-            self._record(event)
+            self._record(event.raw)
         except Exception:  # the state must never break the processor
             logger.exception("call control could not record an event")
 
-    def _record(self, event: Event) -> None:
-        raw = event.raw
-        etype = raw.get("type")
+    def _record(self, raw: Mapping[str, Any]) -> None:
+        # The processor's hot path (every ARI event): exact-type tests and early returns.
         chan = raw.get("channel")
-        if type(chan) is dict:
+        if chan.__class__ is dict:
             cid = chan.get("id")
-            if type(cid) is not str:
-                cid = None
-            else:
+            if cid.__class__ is str:
                 dialplan = chan.get("dialplan")
-                if type(dialplan) is dict and dialplan.get("app_name") == "Stasis":
+                if dialplan.__class__ is dict and dialplan.get("app_name") == "Stasis":
                     self._note_app(cid, dialplan.get("app_data"))
+            else:
+                cid = None
         else:
             chan = cid = None
+        etype = raw.get("type")
         if etype not in _ENGINE_TYPES:
             return
-        cstate = chan.get("state") if chan is not None else None
-        if cid is None or not isinstance(cstate, str) or self._states.get(cid) == cstate:
-            cstate = None  # nothing new: the order of the bounded map is that of changes
+        if cid is not None:
+            cstate = chan.get("state")
+            if cstate.__class__ is not str or self._states.get(cid) == cstate:
+                cstate = None  # nothing new: the order of the bounded map is that of changes
+        else:
+            cstate = None
         if etype in _LIFE_CYCLE:
             if cid is not None:
                 with self._lock:
@@ -223,9 +226,9 @@ class StasisState:
         # bridge events change something only for the SDK's own bridges (a lock-free
         # look-up first; they are few)
         bridge = raw.get("bridge")
-        bid = bridge.get("id") if isinstance(bridge, dict) else None
-        if not (isinstance(bid, str) and bid in self._bridges):
-            if cid is not None and cstate is not None:
+        bid = bridge.get("id") if bridge.__class__ is dict else None
+        if bid.__class__ is not str or bid not in self._bridges:
+            if cstate is not None:
                 with self._lock:
                     self._set_state(cid, cstate)
             return
