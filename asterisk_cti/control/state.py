@@ -197,7 +197,8 @@ class StasisState:
 
     def _record(self, raw: Mapping[str, Any]) -> None:
         # The processor's hot path (every ARI event): exact-type tests and early returns.
-        chan = raw.get("channel")
+        chan: Any = raw.get("channel")
+        cid: Any = None
         if chan.__class__ is dict:
             cid = chan.get("id")
             if cid.__class__ is str:
@@ -206,17 +207,14 @@ class StasisState:
                     self._note_app(cid, dialplan.get("app_data"))
             else:
                 cid = None
-        else:
-            chan = cid = None
         etype = raw.get("type")
         if etype not in _ENGINE_TYPES:
             return
+        cstate: Any = None
         if cid is not None:
             cstate = chan.get("state")
             if cstate.__class__ is not str or self._states.get(cid) == cstate:
                 cstate = None  # nothing new: the order of the bounded map is that of changes
-        else:
-            cstate = None
         if etype in _LIFE_CYCLE:
             if cid is not None:
                 with self._lock:
