@@ -12,7 +12,7 @@ The processor thread creates events; any thread may read them. They never change
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Dict, Mapping, Optional, Tuple, Type
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Type
 
 from ..errors import EventParseError
 
@@ -627,6 +627,12 @@ ARI_EVENT_TYPES: Tuple[str, ...] = (
 )
 
 
+#: Sets an :class:`AriObject`'s ``raw`` slot directly (its member descriptor): with
+#: ``cls.__new__(cls)`` it builds an event without running a Python ``__init__`` (the
+#: processor builds one per frame).
+set_raw: Callable[[AriObject, Mapping[str, Any]], None] = AriObject.__dict__["raw"].__set__
+
+
 def parse_event(data: Any) -> Event:
     """Wrap one decoded ARI websocket message in its typed event class.
 
@@ -640,4 +646,7 @@ def parse_event(data: Any) -> Event:
     kind = data.get("type")
     if type(kind) is not str or not kind:
         raise EventParseError("ARI message has no string 'type'")
-    return EVENT_CLASSES.get(kind, Event)(data)
+    cls = EVENT_CLASSES.get(kind, Event)
+    event = cls.__new__(cls)
+    set_raw(event, data)
+    return event

@@ -43,7 +43,16 @@ from typing import (
 from ..ari.rest import AriRest
 from ..ari.subscriptions import ALWAYS_WANTED, Subscriptions
 from ..errors import ClientStoppedError
-from ..events.catalogue import ARI_EVENT_TYPES, Event, channel_ids_of, decode_frame, parse_event
+from ..events import wire
+from ..events.catalogue import (
+    ARI_EVENT_TYPES,
+    EVENT_CLASSES,
+    Event,
+    channel_ids_of,
+    decode_frame,
+    parse_event,
+    set_raw,
+)
 from ..listeners import EventsLostEvent
 from .delivery import CALL, CHANNEL, RAW, LaneItem, RawRoute, nobody
 from .frames import SNIFFED_TYPES
@@ -399,86 +408,103 @@ class Processor:
         stats = self.stats
         sync = self._sync
         key_for = self._router.key_for
-        loads = decode_frame
+        # orjson when the speed extra is there (what it refuses goes through decode_frame,
+        # which decides), else decode_frame; the event built without a Python __init__
+        fast = wire._fast_loads or decode_frame
+        classes = EVENT_CLASSES
         cti: List[Any] = []
         recent = self._recent
         recent_order = self._recent_order
         dedup_max = self._dedup_bytes_max
+        dedup_bytes = self._dedup_bytes
         n_frames = 0
-        for item in items:
-            if item.__class__ is not bytes and isinstance(item, Marker):
-                self._deliver(out, cti)
-                out = []
-                append = out.append
-                cti = []
+        try:
+            for item in items:
+                if item.__class__ is not bytes and isinstance(item, Marker):
+                    self._dedup_bytes = dedup_bytes
+                    self._deliver(out, cti)
+                    out = []
+                    append = out.append
+                    cti = []
+                    try:
+                        self._on_marker(item)
+                    except ClientStoppedError:
+                        raise
+                    except Exception:
+                        logger.exception("handling %s failed; continuing", type(item).__name__)
+                    dedup_bytes = self._dedup_bytes
+                    continue
+                n_frames += 1
+                # A channel in our Stasis application is also on a monitored endpoint: Asterisk
+                # forwards each of its events once per subscription, byte for byte the same.
+                if item in recent:
+                    stats.duplicates += 1
+                    continue
+                size = len(item)
+                if size <= dedup_max:
+                    recent.add(item)
+                    recent_order.append(item)
+                    dedup_bytes += size
+                    while len(recent_order) > _DEDUP_WINDOW or dedup_bytes > dedup_max:
+                        old = recent_order.popleft()
+                        recent.discard(old)
+                        dedup_bytes -= len(old)
                 try:
-                    self._on_marker(item)
-                except ClientStoppedError:
-                    raise
-                except Exception:
-                    logger.exception("handling %s failed; continuing", type(item).__name__)
-                continue
-            n_frames += 1
-            # A channel in our Stasis application is also on a monitored endpoint: Asterisk
-            # forwards each of its events once per subscription, byte for byte the same.
-            if item in recent:
-                stats.duplicates += 1
-                continue
-            size = len(item)
-            if size <= dedup_max:
-                recent.add(item)
-                recent_order.append(item)
-                self._dedup_bytes += size
-                while len(recent_order) > _DEDUP_WINDOW or self._dedup_bytes > dedup_max:
-                    old = recent_order.popleft()
-                    recent.discard(old)
-                    self._dedup_bytes -= len(old)
-            try:
-                data = loads(item)
-                event = parse_event(data)
-            except Exception as exc:  # ValueError, EventParseError, RecursionError, ...
-                self._malformed(item, exc)
-                continue
-            etype = data["type"]
-            mark = len(out)
-            try:
-                if model is not None and etype in model_types:
-                    for cev in model.apply(event):
-                        append((cev.line, (CALL, cev)))
-                        cti.append(cev)
-                if deliver_all or etype in deliver_types:
-                    key = key_for(etype, data)
-                    if key is not None:
-                        append((key, (CHANNEL, event)))
-                elif etype == "ChannelEnteredBridge" or etype == "ChannelLeftBridge" or (
-                    etype == "BridgeDestroyed" or etype == "BridgeMerged"
-                ):
-                    self._router.track_bridges(etype, data)
-            except Exception as exc:
-                # One wrong-typed field: skip this event only; what the model made of it
-                # before it failed is repaired from REST.
-                del out[mark:]
-                self._rejected(event, exc)
-                continue
-            if sync.inflight:
-                sync.touch(etype, data)
-            if etype in routed_types:
+                    try:
+                        data = fast(item)
+                    except ValueError:
+                        data = decode_frame(item)
+                    etype: Any = data.get("type") if data.__class__ is dict else None
+                    if etype.__class__ is str and etype:
+                        cls = classes.get(etype, Event)
+                        event = cls.__new__(cls)
+                        set_raw(event, data)
+                    else:
+                        event = parse_event(data)  # raises EventParseError, saying why
+                except Exception as exc:  # ValueError, EventParseError, RecursionError, ...
+                    self._malformed(item, exc)
+                    continue
+                mark = len(out)
                 try:
-                    ids = channel_ids_of(event)
-                    targets = self._raw_route(etype, ids)
-                except Exception as exc:  # a user-supplied filter raised
-                    self._filter_error(exc)
-                    targets = ()
-                if targets:
-                    append((("raw", ids[0] if ids else "raw"), (RAW, (event, targets))))
-            if waiters:
-                try:
-                    waiters.offer(event)
-                except Exception:
-                    logger.exception("a call-control waiter raised; continuing")
-            if etype == "ApplicationReplaced":
-                sync.on_replaced()
-        stats.frames += n_frames
+                    if model is not None and etype in model_types:
+                        for cev in model.apply(event):
+                            append((cev.line, (CALL, cev)))
+                            cti.append(cev)
+                    if deliver_all or etype in deliver_types:
+                        key = key_for(etype, data)
+                        if key is not None:
+                            append((key, (CHANNEL, event)))
+                    elif etype == "ChannelEnteredBridge" or etype == "ChannelLeftBridge" or (
+                        etype == "BridgeDestroyed" or etype == "BridgeMerged"
+                    ):
+                        self._router.track_bridges(etype, data)
+                except Exception as exc:
+                    # One wrong-typed field: skip this event only; what the model made of it
+                    # before it failed is repaired from REST.
+                    del out[mark:]
+                    self._rejected(event, exc)
+                    continue
+                if sync.inflight:
+                    sync.touch(etype, data)
+                if etype in routed_types:
+                    try:
+                        ids = channel_ids_of(event)
+                        targets = self._raw_route(etype, ids)
+                    except Exception as exc:  # a user-supplied filter raised
+                        self._filter_error(exc)
+                        targets = ()
+                    if targets:
+                        append((("raw", ids[0] if ids else "raw"), (RAW, (event, targets))))
+                if waiters.active:
+                    try:
+                        waiters.offer(event)
+                    except Exception:
+                        logger.exception("a call-control waiter raised; continuing")
+                if etype == "ApplicationReplaced":
+                    sync.on_replaced()
+        finally:
+            self._dedup_bytes = dedup_bytes
+            stats.frames += n_frames
         self._deliver(out, cti)
 
     def _deliver(self, out: List[LaneItem], cti: List[Any]) -> None:

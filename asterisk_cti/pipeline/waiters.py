@@ -95,6 +95,9 @@ class Waiters:
         #: the taps that also see the call model's CTI events (:meth:`offer_cti`)
         self._cti_taps: List[Callable[[Any], None]] = []
         self._closed = False
+        #: whether :meth:`offer` has anyone to offer to (a plain attribute the processor
+        #: reads for every event; kept up to date under the lock)
+        self.active = False
 
     def tap(self, observer: Callable[[Any], None], ari_only: bool = False) -> None:
         """Install a permanent observer: :meth:`offer` calls ``observer(item)`` for every item,
@@ -107,6 +110,7 @@ class Waiters:
         """
         with self._lock:
             self._taps = [*self._taps, observer]
+            self.active = True
             if not ari_only:
                 self._cti_taps = [*self._cti_taps, observer]
 
@@ -120,6 +124,7 @@ class Waiters:
             if self._closed:
                 raise ClientStoppedError("the client is stopped")
             self._waiters = [*self._waiters, waiter]
+            self.active = True
         return waiter
 
     def __bool__(self) -> bool:
@@ -152,12 +157,14 @@ class Waiters:
         with self._lock:
             if waiter in self._waiters:
                 self._waiters = [w for w in self._waiters if w is not waiter]
+                self.active = bool(self._waiters or self._taps)
 
     def close(self) -> None:
         """Fail every pending wait with :class:`ClientStoppedError` and refuse new ones."""
         with self._lock:
             self._closed = True
             waiters, self._waiters = self._waiters, []
+            self.active = bool(self._taps)
         for waiter in waiters:
             waiter._fail(ClientStoppedError("the client stopped"))
 
