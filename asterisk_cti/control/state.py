@@ -137,8 +137,8 @@ class StasisState:
         self._legs: Dict[str, Leg] = {}
         self._plans: Dict[str, OriginatePlan] = {}
         self._consults: Dict[str, Consult] = {}
-        #: the Stasis application each channel's last snapshot showed it in (dialplan
-        #: ``app_name`` Stasis, first ``app_data`` argument), to say "in another application"
+        #: the Stasis ``app_data`` each channel's last snapshot showed (dialplan ``app_name``
+        #: Stasis; the application is its first argument), to say "in another application"
         self._apps: OrderedDict[str, str] = OrderedDict()
         #: channels whose StasisStart the tap handed to the switch: their end goes to it too
         #: (the switch may have dialled legs for them by then); forgotten on ChannelDestroyed
@@ -277,14 +277,16 @@ class StasisState:
             self._leave(cid, None)
 
     def _note_app(self, cid: str, data: Any) -> None:
-        if not isinstance(data, str):
+        # The raw app_data is kept (the application is its first argument, read by
+        # other_app): most events repeat the channel's snapshot, and comparing the string
+        # costs less than splitting it on every event.
+        if data.__class__ is not str:
             return
-        app = data.split(",", 1)[0].strip()
         apps = self._apps
-        if apps.get(cid) == app:
-            return  # known: the order of the bounded map is that of first sight
+        if apps.get(cid) == data:
+            return  # known: the order of the bounded map is that of changes
         with self._lock:
-            apps[cid] = app
+            apps[cid] = data
             apps.move_to_end(cid)
             if len(apps) > _SEEN_LIMIT:
                 apps.popitem(last=False)
@@ -315,7 +317,8 @@ class StasisState:
     def other_app(self, channel_id: str, app: str) -> Optional[str]:
         """The other Stasis application the channel was last seen in, if it is not ``app``."""
         with self._lock:
-            seen = self._apps.get(channel_id)
+            data = self._apps.get(channel_id)
+        seen = data.split(",", 1)[0].strip() if data else ""
         return seen if seen and seen != app else None
 
     def is_in_stasis(self, channel_id: str) -> bool:
