@@ -19,6 +19,11 @@ from ..events.catalogue import endpoint_of_channel_name
 #: The lane key of channel-listener events with no channel, endpoint or bridge (such as
 #: ``ApplicationReplaced``).
 APP_KEY = "app"
+#: Channel names whose line :class:`LineFilter` remembers (past this it starts again).
+_LINE_CACHE = 4096
+#: Longer channel names are not remembered.
+_NAME_MAX = 160
+_UNSEEN = object()
 
 
 class LineFilter:
@@ -28,7 +33,7 @@ class LineFilter:
     is processor-thread state.
     """
 
-    __slots__ = ("endpoints", "techs", "bridges")
+    __slots__ = ("endpoints", "techs", "bridges", "_lines")
 
     def __init__(self, sources: Iterable[str]) -> None:
         srcs = list(sources)
@@ -36,20 +41,31 @@ class LineFilter:
         self.techs: FrozenSet[str] = frozenset(s for s in srcs if "/" not in s)
         #: bridge id -> {monitored channel id: its line}
         self.bridges: Dict[str, Dict[str, str]] = {}
+        #: channel name -> its monitored line or None: a channel's events repeat its name
+        #: (bounded: cleared when full)
+        self._lines: Dict[str, Optional[str]] = {}
 
     def line_of(self, channel: Any) -> Optional[str]:
         """The monitored line of a raw channel dict, or None."""
-        if type(channel) is not dict:
+        if channel.__class__ is not dict:
             return None
         name = channel.get("name")
-        if type(name) is not str:
+        if name.__class__ is not str:
             return None
+        lines = self._lines
+        line = lines.get(name, _UNSEEN)
+        if line is not _UNSEEN:
+            return line  # type: ignore[return-value]
         ep = endpoint_of_channel_name(name)
-        if ep in self.endpoints:
-            return ep
-        if self.techs and ep.split("/", 1)[0] in self.techs:
-            return ep
-        return None
+        if ep in self.endpoints or (self.techs and ep.split("/", 1)[0] in self.techs):
+            line = ep
+        else:
+            line = None
+        if len(name) <= _NAME_MAX:  # a hostile name must not pin memory
+            if len(lines) >= _LINE_CACHE:
+                lines.clear()
+            lines[name] = line
+        return line
 
     def covers(self, endpoint: str) -> bool:
         """Whether an endpoint id (``PJSIP/1000``) is monitored."""

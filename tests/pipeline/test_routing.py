@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Dict
 
+from asterisk_cti.pipeline import routing
 from asterisk_cti.pipeline.routing import APP_KEY, LineFilter, Router
 
 
@@ -18,6 +19,20 @@ def test_line_filter_knows_endpoints_and_whole_technologies() -> None:
     assert flt.line_of(ch("3", "PJSIP/2000-1")) is None
     assert flt.line_of({"name": 5}) is None and flt.line_of("PJSIP/1000-1") is None
     assert flt.covers("PJSIP/1000") and flt.covers("SIP/9") and not flt.covers("PJSIP/2")
+
+
+def test_line_of_remembers_names_with_bounds_and_gives_the_same_answers() -> None:
+    flt = LineFilter(["PJSIP"])
+    names = [f"PJSIP/{1000 + i % 50}-{i:08x}" for i in range(routing._LINE_CACHE * 2)]
+    first = [flt.line_of(ch(str(i), n)) for i, n in enumerate(names)]
+    again = [flt.line_of(ch(str(i), n)) for i, n in enumerate(names)]
+    assert first == again == [n.rsplit("-", 1)[0] for n in names]
+    assert len(flt._lines) <= routing._LINE_CACHE  # cleared when full, never past it
+    # an unmonitored name is remembered as such; a hostile long name is answered, not kept
+    assert flt.line_of(ch("x", "IAX2/9-1")) is None and flt.line_of(ch("x", "IAX2/9-1")) is None
+    long_name = "PJSIP/" + "9" * 10000 + "-1"
+    assert flt.line_of(ch("y", long_name)) == long_name[:-2]
+    assert long_name not in flt._lines
 
 
 def test_far_party_bridge_events_go_on_the_monitored_line() -> None:

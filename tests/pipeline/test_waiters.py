@@ -99,3 +99,20 @@ def test_an_ari_only_tap_is_not_offered_cti_events() -> None:
     assert plain.wants_cti
     plain.offer_cti("cti3")
     assert waiter.done and not plain.wants_cti
+
+
+def test_active_says_whether_offer_has_anyone_to_offer_to() -> None:
+    waiters = Waiters()
+    assert waiters.active is False
+    waiter = waiters.expect(lambda item: item == "x")
+    assert waiters.active is True
+    waiters.offer("x")  # matched: removed
+    assert waiter.done and waiters.active is False
+    seen: List[Any] = []
+    waiters.tap(seen.append, ari_only=True)
+    assert waiters.active is True
+    waiters.expect(lambda item: False)
+    waiters.close()  # the pending wait fails; the tap stays
+    assert waiters.active is True
+    waiters.offer("y")
+    assert seen == ["y"]  # installed after "x" was offered
