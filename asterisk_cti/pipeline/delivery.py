@@ -39,9 +39,37 @@ from ..listeners import (
     ConnectionListener,
     method_for_event_type,
 )
+from ..model.listener import CallListener
 from .dispatcher import ErrorHook, safe_call
 
 logger = logging.getLogger(__name__)
+
+#: The base classes' methods: each does nothing ("override the methods you need; the others
+#: do nothing"), so a listener that inherits one is not called for it.
+_DEFAULT_METHODS: FrozenSet[Any] = frozenset(
+    fn for base in (ChannelEventListener, CallListener, ConnectionListener)
+    for name, fn in vars(base).items() if name.startswith("on_") and callable(fn)
+)
+#: Distinct method tuples a registration remembers (a handful in practice).
+_LIVE_LIMIT = 256
+
+
+def _inherited_default(listener: Any, method: str) -> bool:
+    """Whether ``listener.<method>`` is a base class's do-nothing method (neither the
+    listener's class nor the instance overrides it)."""
+    try:
+        if method in vars(listener):
+            return False
+    except TypeError:  # no __dict__ (slots)
+        pass
+    try:
+        attr = getattr(type(listener), method, None)
+    except Exception:  # a hostile metaclass: let safe_call deal with it
+        return False
+    try:
+        return attr is not None and attr in _DEFAULT_METHODS
+    except TypeError:  # an unhashable attribute
+        return False
 
 #: ``call_soon(fn)``: have ``fn()`` run soon on a thread of the caller's choice (a GUI
 #: thread), in the order of the calls. It must be safe to call from any thread.
@@ -143,7 +171,7 @@ class Registration:
     """
 
     __slots__ = ("listener", "handoff", "channel", "call", "connection", "waiting", "pending",
-                 "needs_snapshot", "removed")
+                 "needs_snapshot", "removed", "_live")
 
     def __init__(self, listener: Any, handoff: Optional[HandOff], channel: bool, call: bool,
                  connection: bool, waiting: bool) -> None:
@@ -156,9 +184,22 @@ class Registration:
         self.pending: Set[Hashable] = set()
         self.needs_snapshot = call and not waiting
         self.removed = False
+        #: methods -> those of them the listener overrides (resolved at first use)
+        self._live: Dict[Tuple[str, ...], Tuple[str, ...]] = {}
 
     def invoke(self, methods: Tuple[str, ...], event: Any, hook: Optional[ErrorHook]) -> None:
-        """Call ``listener.<method>(event)`` for each method, here or through the hand-off."""
+        """Call ``listener.<method>(event)`` for each method the listener overrides, here or
+        through the hand-off (nothing is handed off when it overrides none of them). Which
+        methods a listener overrides is looked up once per method tuple, at its first
+        delivery (a lane thread)."""
+        live = self._live.get(methods)
+        if live is None:
+            live = tuple(m for m in methods if not _inherited_default(self.listener, m))
+            if len(self._live) < _LIVE_LIMIT:
+                self._live[methods] = live
+        if not live:
+            return
+        methods = live
         listener = self.listener
         handoff = self.handoff
         if handoff is None:

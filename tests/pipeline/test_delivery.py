@@ -222,3 +222,48 @@ def test_raw_listener_gets_stasis_start_and_only_the_channels_it_follows(
         assert fake.settle(client)
     assert sorted(got) == sorted([("StasisStart", "new"), ("ChannelStateChange", "s1"),
                                   ("Dial", "p")])
+
+
+def test_every_base_listener_method_does_nothing() -> None:
+    # The registry skips a base class's method a listener inherits: only sound because each
+    # of them is empty (a docstring), which this checks.
+    def empty(self: Any, event: Any) -> None:
+        """Nothing."""
+
+    for base in (ChannelEventListener, CallListener, ConnectionListener):
+        methods = [(n, f) for n, f in vars(base).items() if n.startswith("on_")]
+        assert methods
+        for name, fn in methods:
+            assert fn.__code__.co_code == empty.__code__.co_code, f"{base.__name__}.{name}"
+
+
+def test_inherited_methods_are_not_called_nor_handed_off_and_overrides_are() -> None:
+    posted: List[Any] = []
+
+    def call_soon(fn: Any) -> None:
+        posted.append(fn)
+
+    class OnlyCreated(ChannelEventListener):
+        def __init__(self) -> None:
+            self.got: List[str] = []
+
+        def on_channel_created(self, event: Any) -> None:
+            self.got.append("created")
+
+    reg = ListenerRegistry(None, CallListener)
+    only = OnlyCreated()
+    reg.add(only, call_soon=call_soon)
+    reg.deliver((CHANNEL, parse_event(ev("ChannelStateChange"))))
+    assert posted == []  # on_event and on_channel_state_change are inherited: nothing to run
+    reg.deliver((CHANNEL, parse_event(ev("ChannelCreated"))))
+    assert len(posted) == 1
+    posted[0]()
+    assert only.got == ["created"]
+
+    # an override on the instance counts too
+    inst = OnlyCreated()
+    seen: List[str] = []
+    inst.on_event = lambda event: seen.append(event.type)  # type: ignore[method-assign]
+    reg.add(inst)
+    reg.deliver((CHANNEL, parse_event(ev("ChannelStateChange"))))
+    assert seen == ["ChannelStateChange"]
