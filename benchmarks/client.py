@@ -10,12 +10,12 @@ CPU time of this process, peak RSS, latencies, and for the SDK the guarantees ch
 
 from __future__ import annotations
 
+import itertools
 import json
 import resource
 import sys
-import threading
 import time
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 RATE = 2000
 #: Latency is not sampled over the first half second of a 2,000 ev/s run (connection set-up,
@@ -147,18 +147,33 @@ def run_sdk(stream: str, mode: str, port: int, n: int) -> Dict[str, Any]:
     extra: Dict[str, Any] = {"ring_capacity": 512} if mode == "overload" else {}
 
     class Counter(ChannelEventListener, CallListener, ConnectionListener):
+        # No lock: a line's events come from one lane thread at a time (the per-line order
+        # this checks), so each key's entry is read and written by one thread at a time;
+        # dict and list operations are atomic, and the counts are itertools counters.
         def __init__(self) -> None:
-            self.lock = threading.Lock()
-            self.events = 0
-            self.calls = 0
+            self.n_events = itertools.count()
+            self.n_calls = itertools.count()
             self.lat: List[float] = []
             self.last: Dict[str, int] = {}
-            self.order_errors = 0
-            self.lost_announced = 0
+            self.order: List[str] = []  # the keys seen out of order
+            self.lost: List[int] = []
+
+        def counts(self) -> Tuple[int, int]:
+            """Events and call events so far (once no more arrive: it counts one more)."""
+            return next(self.n_events), next(self.n_calls)
+
+        @property
+        def order_errors(self) -> int:
+            return len(self.order)
+
+        @property
+        def lost_announced(self) -> int:
+            return sum(self.lost)
 
         def on_event(self, event: Any) -> None:
             raw = event.raw
             now = time.time()
+            next(self.n_events)
             key = None
             for field in ("channel", "peer", "caller"):
                 chan = raw.get(field)
@@ -170,28 +185,25 @@ def run_sdk(stream: str, mode: str, port: int, n: int) -> Dict[str, Any]:
                 until = time.perf_counter() + slow
                 while time.perf_counter() < until:
                     pass
-            with self.lock:
-                self.events += 1
-                if want_lat and seq >= WARMUP:
-                    self.lat.append(now - raw["bench_ts"])
-                if key is not None:
-                    if self.last.get(key, -1) > seq:
-                        self.order_errors += 1
-                    self.last[key] = seq
+            if want_lat and seq >= WARMUP:
+                self.lat.append(now - raw["bench_ts"])
+            if key is not None:
+                if self.last.get(key, -1) > seq:
+                    self.order.append(key)
+                self.last[key] = seq
 
         def on_call_event(self, event: Any) -> None:
+            next(self.n_calls)
             seqs = [r["bench_seq"] for r in event.raw if "bench_seq" in r]
-            with self.lock:
-                self.calls += 1
-                if seqs:
-                    key = "call:" + event.line
-                    if self.last.get(key, -1) > max(seqs):
-                        self.order_errors += 1
-                    self.last[key] = max(seqs)
+            if seqs:
+                key = "call:" + event.line
+                top = max(seqs)
+                if self.last.get(key, -1) > top:
+                    self.order.append(key)
+                self.last[key] = top
 
         def on_events_lost(self, event: Any) -> None:
-            with self.lock:
-                self.lost_announced += event.count
+            self.lost.append(event.count)
 
     class StasisApp:
         def __init__(self) -> None:
@@ -231,9 +243,10 @@ def run_sdk(stream: str, mode: str, port: int, n: int) -> Dict[str, Any]:
     stats = client.stats()
     client.stop()
     p = stats["processor"]
+    n_events, n_calls = listener.counts()
     return {"wall": t1 - t0, "cpu": c1 - c0, "cpu_start": c_started - c0,
-            "events": listener.events,
-            "call_events": listener.calls, "frames": p["frames"], "lat": listener.lat,
+            "events": n_events,
+            "call_events": n_calls, "frames": p["frames"], "lat": listener.lat,
             "rss_kb": _peak_rss_kb(), "order_errors": listener.order_errors,
             "lost_frames": p["lost_frames"], "overwritten": stats["ring"]["overwritten"],
             "lost_announced": listener.lost_announced, "stasis_events": stasis.events,
