@@ -191,3 +191,30 @@ def test_profile_report_attributes_samples_per_thread(tmp_path: Any) -> None:
     assert "75.0  decode_frame (events.py)" in text
     assert "25.0  Dispatcher.submit_many (dispatcher.py) -> Future.__init__ (_base.py)" in text
     assert "MainThread: 20.0 % of all samples" in text
+
+
+@pytest.mark.parametrize("name", stream.STREAMS)
+def test_replay_keeps_the_frames_the_transport_keeps(server: EventServer, name: str) -> None:
+    from benchmarks import replay
+
+    result = bench_client.run_sdk(name, "full", server.port, N)
+    client = replay._client(name, server.port)
+    try:
+        kept = replay.kept_frames(client, stream.build(name, N))
+    finally:
+        client.stop()
+    assert len(kept) == result["frames"] > 0
+
+
+def test_segments_split_a_batch_latency_into_its_stages(server: EventServer) -> None:
+    from benchmarks import segments
+
+    m = segments.measure("recording", N)
+    assert m["batches"] > 10 and len(m["lat"]) > 0
+    seg = m["segments"]
+    assert all(len(v) == m["batches"] for v in seg.values())
+    total = seg["server send -> lane done"]
+    parts = [v for k, v in seg.items() if k != "server send -> lane done"]
+    for i, whole in enumerate(total):
+        assert all(p[i] >= 0 for p in parts)
+        assert abs(sum(p[i] for p in parts) - whole) < 1e-6  # consecutive stages
