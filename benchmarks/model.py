@@ -176,7 +176,9 @@ def compare(commit: str, reps: int = 9, names: Tuple[str, ...] = stream.STREAMS)
     for name, r in runs.items():
         ref, new = statistics.median(r["ref"]), statistics.median(r["new"])
         out[name] = {"events": len(events[name]), "ref_us": ref, "new_us": new,
-                     "gain_pct": (1 - new / ref) * 100}
+                     "gain_pct": (1 - new / ref) * 100, "ref_min_us": min(r["ref"]),
+                     "new_min_us": min(r["new"]),
+                     "gain_min_pct": (1 - min(r["new"]) / min(r["ref"])) * 100}
     return out
 
 
@@ -209,8 +211,10 @@ def main(argv: List[str]) -> None:
             print(json.dumps(result))
         else:
             for name, r in result.items():
-                print(f"{name:10} {r['events']:6d} events  ref {r['ref_us']:6.2f}  new "
-                      f"{r['new_us']:6.2f} us/event  gain {r['gain_pct']:5.1f} %")
+                print(f"{name:10} {r['events']:6d} events  median: ref {r['ref_us']:5.2f} new "
+                      f"{r['new_us']:5.2f} us/event, gain {r['gain_pct']:5.1f} %;  min: ref "
+                      f"{r['ref_min_us']:5.2f} new {r['new_min_us']:5.2f}, gain "
+                      f"{r['gain_min_pct']:5.1f} %")
         return
     if argv[:1] == ["streams"]:
         rest = [a for a in argv[1:] if a != "--json"]

@@ -39,11 +39,29 @@ from .types import (
 )
 
 
+#: Builds a named tuple from a full tuple of its fields, without the keyword matching of
+#: its constructor (the same object as ``CallEvent(*fields)``).
+_make_event = tuple.__new__
+_TRANSITION_OF = TRANSITIONS.get
+_DISCONNECTED = PhoneState.DISCONNECTED
+_NO_EXTRA: Dict[str, Any] = {}
+#: The field order the fast path in :meth:`Connections._apply_transition` writes.
+EVENT_FIELDS = (
+    "kind", "line", "call_id", "connection_id", "state", "previous_state", "phone_state",
+    "direction", "calling", "called", "connected", "cause", "dialstatus", "reason",
+    "timestamp", "raw", "talking", "held", "transferring", "transferred", "transfer_target",
+    "conference", "line_state", "previous_line_state", "client_originated",
+    "previous_call_id", "data", "queue",
+)
+if CallEvent._fields != EVENT_FIELDS:  # pragma: no cover - a new field must be added above
+    raise ImportError("CallEvent's fields changed: update Connections._apply_transition")
+
+
 class Connections(Tracking):
     """Fires stimuli through the transition table and emits the resulting CTI events."""
 
     def _fire(self, ch: ChannelRecord, stim: Stimulus, **extra: Any) -> bool:
-        tr = TRANSITIONS.get((ch.state, stim))
+        tr = _TRANSITION_OF((ch.state, stim))
         if tr is None:
             self._mark_unfit(ch.id, f"{ch.state.value} + {stim.value}")
             return False
@@ -51,10 +69,10 @@ class Connections(Tracking):
         return True
 
     def _fire_if_fits(self, ch: ChannelRecord, stim: Stimulus) -> bool:
-        tr = TRANSITIONS.get((ch.state, stim))
+        tr = _TRANSITION_OF((ch.state, stim))
         if tr is None:
             return False
-        self._apply_transition(ch, tr.state, tr.emits, {})
+        self._apply_transition(ch, tr.state, tr.emits, _NO_EXTRA)
         return True
 
     def _apply_transition(
@@ -68,11 +86,33 @@ class Connections(Tracking):
         ch.state = new
         if new is CONNECTED and ch.answer is None:
             ch.answer = self._now()
-        for kind in emits:
-            self._emit(kind, ch, prev, extra)
         if emits:
+            if extra:
+                for kind in emits:
+                    self._emit(kind, ch, prev, extra)
+            else:
+                # The common case, built here: the fields every event of this transition
+                # shares are read once, and the tuple is made without keyword matching.
+                line = ch.line
+                assert line is not None
+                call = ch.call
+                live_phone = phone_state_of(new, ch.ringback)
+                now = self._now()
+                append = self._out.append
+                for kind in emits:
+                    append(_make_event(CallEvent, (
+                        kind, line, call.id, ch.id, new, prev,
+                        _DISCONNECTED if kind in CLEARING_KINDS else live_phone,
+                        ch.direction, ch.calling, ch.called, ch.connected, ch.cause,
+                        ch.dialstatus, ch.reason, now, self._raw, ch.talking, new is HOLD,
+                        None, None, None, (), "", "", ch.hint is not None, "", call.data,
+                        ch.queue,
+                    )))
             ch.announced = True
-        self._dirty(ch)
+        if ch.line is not None:  # _dirty, inline
+            self._dirty_chans[ch.id] = ch
+            self._dirty_lines[ch.line] = None
+            self._dirty_calls.add(ch.call.id)
 
     def _emit(
         self, kind: EventKind, ch: ChannelRecord, prev: ConnectionState, extra: Dict[str, Any]
