@@ -30,7 +30,7 @@ from .records import (
     local_sibling,
 )
 from .registry import handles
-from .transitions import Stimulus
+from .transitions import S
 from .types import (
     EventKind,
 )
@@ -128,7 +128,7 @@ class Bridges(Hints):
         for ch in real:
             if not ids <= ch.conference_ids and ch.line is not None and not ch.cleared:
                 ch.conference_ids = ids
-                self._fire(ch, Stimulus.CONFERENCED, conference=parties)
+                self._fire(ch, S.CONFERENCED, conference=parties)
 
     @staticmethod
     def _is_mixing(bridge_data: Mapping[str, Any]) -> bool:
@@ -161,7 +161,7 @@ class Bridges(Hints):
                 and self._chans.get(ch.id) is ch
                 and ch.connected != before
             ):
-                self._fire_if_fits(ch, Stimulus.CONNECTED_LINE)
+                self._fire_if_fits(ch, S.CONNECTED_LINE)
 
     @handles("ChannelEnteredBridge")
     def _on_entered_bridge(self, raw: Mapping[str, Any]) -> None:

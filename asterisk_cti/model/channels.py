@@ -30,7 +30,7 @@ from .records import (
     queue_name,
 )
 from .registry import handles
-from .transitions import TRANSITIONS, Stimulus
+from .transitions import TRANSITIONS, S
 from .types import (
     Party,
     Reason,
@@ -66,16 +66,16 @@ class ChannelHandlers(Hints):
             ch.direction = OUTGOING
             ch.calling = ch.own
             ch.called = self._dialled_exten(chan_data)
-            self._fire(ch, Stimulus.CREATED_OUTGOING)
+            self._fire(ch, S.CREATED_OUTGOING)
             if state == "Up":
-                self._fire(ch, Stimulus.ANSWERED)
+                self._fire(ch, S.ANSWERED)
         else:
             ch.direction = INCOMING
             ch.called = ch.own
             ch.calling = ch.connected
-            self._fire(ch, Stimulus.CREATED_INCOMING)
+            self._fire(ch, S.CREATED_INCOMING)
             if state == "Ringing":
-                self._fire(ch, Stimulus.RINGING)
+                self._fire(ch, S.RINGING)
 
     @handles("ChannelStateChange")
     def _on_state_change(self, raw: Mapping[str, Any]) -> None:
@@ -103,9 +103,9 @@ class ChannelHandlers(Hints):
                 ch.queue = self._queue_of_agent_leg(ch, chan_data)
             self._ring(ch)
         elif state == "Up":
-            self._fire(ch, Stimulus.ANSWERED)
+            self._fire(ch, S.ANSWERED)
         elif state in PLACING_STATES:
-            self._fire_if_fits(ch, Stimulus.SYNC_INITIATED)
+            self._fire_if_fits(ch, S.SYNC_INITIATED)
 
     def _queue_of_agent_leg(self, ch: ChannelRecord, chan_data: Mapping[str, Any]) -> str:
         """The queue of an agent's leg that rings before its Dial arrived, or ``""``.
@@ -167,7 +167,7 @@ class ChannelHandlers(Hints):
         else:
             # A change, or the first name of the far end of an answered call (a queue answers
             # the caller before an agent is found): listeners must hear whom it talks to.
-            self._fire(ch, Stimulus.CONNECTED_LINE)
+            self._fire(ch, S.CONNECTED_LINE)
 
     @handles("ChannelCallerId")
     def _on_caller_id(self, raw: Mapping[str, Any]) -> None:
@@ -238,7 +238,7 @@ class ChannelHandlers(Hints):
             if type(cause) is int and cause > 0:
                 ch.cause = cause
             ch.reason = Reason.TRANSFERRED
-            self._end(ch, Stimulus.TRANSFERRED_AWAY, transferring=ch.own or None,
+            self._end(ch, S.TRANSFERRED_AWAY, transferring=ch.own or None,
                       transferred=None, transfer_target=pending_transfer.called or None)
         if ch.line is not None and not ch.cleared:
             failure = DIAL_FAILURES.get(ch.dialstatus)
@@ -253,7 +253,7 @@ class ChannelHandlers(Hints):
                 if ch.dialstatus == "CANCEL":
                     ch.reason = Reason.CANCELLED
             if not (ch.state is HOLD and self._infer_attended_transfer(ch)):
-                self._end(ch, Stimulus.HANGUP)
+                self._end(ch, S.HANGUP)
         self._forget(ch)
 
     @handles("ChannelHold")
@@ -272,7 +272,7 @@ class ChannelHandlers(Hints):
         if ch is None:
             self._unknown(chan_data)
         elif ch.line is not None and not ch.cleared:
-            self._fire(ch, Stimulus.UNHOLD)
+            self._fire(ch, S.UNHOLD)
 
     @handles("ChannelTalkingStarted")
     def _on_talk_start(self, raw: Mapping[str, Any]) -> None:
@@ -281,9 +281,9 @@ class ChannelHandlers(Hints):
         if ch is None:
             self._unknown(chan_data)
         elif ch.line is not None and not ch.cleared:
-            if (ch.state, Stimulus.TALK_START) in TRANSITIONS:
+            if (ch.state, S.TALK_START) in TRANSITIONS:
                 ch.talking = True
-            self._fire(ch, Stimulus.TALK_START)
+            self._fire(ch, S.TALK_START)
 
     @handles("ChannelTalkingFinished")
     def _on_talk_stop(self, raw: Mapping[str, Any]) -> None:
@@ -292,9 +292,9 @@ class ChannelHandlers(Hints):
         if ch is None:
             self._unknown(chan_data)
         elif ch.line is not None and not ch.cleared:
-            if (ch.state, Stimulus.TALK_STOP) in TRANSITIONS:
+            if (ch.state, S.TALK_STOP) in TRANSITIONS:
                 ch.talking = False
-            self._fire(ch, Stimulus.TALK_STOP)
+            self._fire(ch, S.TALK_STOP)
 
     @handles("EndpointStateChange")
     def _on_endpoint_state(self, raw: Mapping[str, Any]) -> None:

@@ -125,8 +125,7 @@ class CallModel(ChannelHandlers, Dialing, TransferHandlers, Sync):
         out: List[CallEvent] = []
         self._out = out
         self._raw = (raw,)
-        ts = raw.get("timestamp")
-        self._ts_text = ts if type(ts) is str else ""
+        self._ts_src = raw  # its timestamp is parsed when a handler first asks (_now)
         self._ts = None
         if self._merging:
             self._expire_merges()

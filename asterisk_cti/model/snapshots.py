@@ -26,7 +26,6 @@ from .types import (
     Line,
 )
 
-
 #: Builds a snapshot named tuple from the full tuple of its fields (no keyword matching).
 _make = tuple.__new__
 
@@ -101,81 +100,9 @@ class Snapshots(ModelState):
                 for ch in call.chans.values()
                 if ch.line is not None and not ch.cleared
             ])
-            call_up[call_id] = _make(Call, (call_id, connections, call.data)) if connections \
-                else None
-        with self._lock:
-            return tuple(self._line_snaps.values())
-
-    def line(self, name: str) -> Optional[Line]:
-        """The snapshot of line ``name`` (``PJSIP/1000``), or ``None``. Any thread."""
-        return self._line_snaps.get(name)
-
-    def find_call(self, call_id: str) -> Optional[Call]:
-        """The snapshot of a call with a connection at a monitored line, or ``None``. Any thread."""
-        return self._call_snaps.get(call_id)
-
-    def connection(self, channel_id: str) -> Optional[Connection]:
-        """The snapshot of the connection of channel ``channel_id``, or ``None``. Any thread."""
-        return self._conn_snaps.get(channel_id)
-
-    def _snapshot_of(self, ch: ChannelRecord) -> Connection:
-        return Connection(
-            ch.id,
-            ch.line or "",
-            ch.call.id,
-            ch.name,
-            ch.state,
-            phone_state_of(ch.state, ch.ringback),
-            ch.direction,
-            ch.calling,
-            ch.called,
-            ch.connected,
-            ch.state is HOLD,
-            ch.talking,
-            ch.cause,
-            ch.dialstatus,
-            ch.start,
-            ch.answer,
-            ch.end,
-            ch.call.data,
-            ch.queue,
-        )
-
-    def _publish(self) -> None:
-        """Rebuild the snapshots of what changed and publish them atomically."""
-        conn_up: Dict[str, Optional[Connection]] = {}
-        for cid, ch in self._dirty_chans.items():
-            live = ch.line is not None and not ch.cleared and self._chans.get(cid) is ch
-            conn_up[cid] = self._snapshot_of(ch) if live else None
-        old_conns = self._conn_snaps
-
-        def snap_of(ch: ChannelRecord) -> Connection:
-            snap = conn_up.get(ch.id)
-            if snap is None:
-                snap = old_conns.get(ch.id)
-            return snap if snap is not None else self._snapshot_of(ch)
-
-        line_up: Dict[str, Optional[Line]] = {}
-        for name in self._dirty_lines:
-            rec = self._lines.get(name)
-            if rec is None:
-                line_up[name] = None
-            else:
-                line_up[name] = Line(
-                    name, rec.registration, tuple(snap_of(ch) for ch in rec.connections.values())
-                )
-        call_up: Dict[str, Optional[Call]] = {}
-        for call_id in self._dirty_calls:
-            call = self._calls.get(call_id)
-            if call is None or call.id != call_id:
-                call_up[call_id] = None
-                continue
-            connections = tuple(
-                snap_of(ch)
-                for ch in call.chans.values()
-                if ch.line is not None and not ch.cleared
+            call_up[call_id] = (
+                _make(Call, (call_id, connections, call.data)) if connections else None
             )
-            call_up[call_id] = Call(call_id, connections, call.data) if connections else None
         with self._lock:
             for cid, conn in conn_up.items():
                 if conn is None:

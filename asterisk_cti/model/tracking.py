@@ -104,11 +104,16 @@ class Tracking(CallDataTracking):
         ch.start = self._now()
         self._see_channelvars(ch, raw)
         self._chans[cid] = ch
-        self._destroyed.pop(cid, None)
+        if cid in self._destroyed:
+            del self._destroyed[cid]
         if line is not None:
             self._line_rec(line).connections[cid] = ch
-            self._index(ch)
-            self._dirty(ch)
+            number = ch.own.number
+            if number:  # _index
+                self._by_number.setdefault(number, {})[cid] = ch
+            self._dirty_chans[cid] = ch  # _dirty
+            self._dirty_lines[line] = None
+            self._dirty_calls.add(ch.call.id)
         return ch
 
     def _call_id_changed(self, ch: ChannelRecord, old: CallRecord) -> None:
