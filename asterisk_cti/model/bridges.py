@@ -61,7 +61,10 @@ class Bridges(Hints):
         tracked = [self._chans[i] for i in members if i in self._chans]
         if not tracked:
             return None
-        call = min((ch.call for ch in tracked), key=lambda rec: rec.seq)
+        call = tracked[0].call  # the oldest call (the first of equals, as min() picks)
+        for ch in tracked:
+            if ch.call.seq < call.seq:
+                call = ch.call
         for i in members:
             if i not in self._chans and i in self._local_name_of:
                 self._adopt(i, {"id": i, "name": self._local_name_of[i]}, call)

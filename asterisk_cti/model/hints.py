@@ -19,6 +19,7 @@ from typing import (
     Sequence,
 )
 
+from ..calldata import VARIABLE
 from .connections import Connections
 from .records import (
     CONNECTED,
@@ -112,7 +113,11 @@ class Hints(Connections):
         cid = raw.get("id")
         ch = self._chans.get(cid) if type(cid) is str else None
         if ch is not None:
-            self._see_channelvars(ch, raw)
+            channelvars = raw.get("channelvars")  # _see_channelvars, inline
+            if type(channelvars) is dict:
+                value = channelvars.get(VARIABLE)
+                if value is not None and value != ch.data_raw:
+                    self._see_data(ch, value, False)
             return ch
         if type(cid) is not str:
             return None
