@@ -57,9 +57,10 @@ class ChannelHandlers(Hints):
                 self._lookup(chan_data)
             return
         ch = self._new_chan(cid, name, endpoint, chan_data)
-        hint = self._take_hint(cid)
-        if hint is not None and self._created_by_control(ch, hint, chan_data):
-            return
+        if cid in self._hints:
+            hint = self._take_hint(cid)
+            if hint is not None and self._created_by_control(ch, hint, chan_data):
+                return
         self._attach_new(ch, chan_data)
         state = chan_data.get("state")
         if state in PLACING_STATES or state == "Up":

@@ -215,7 +215,11 @@ class Tracking(CallDataTracking):
             ch.call_is_guess = False
             self._join(ch, self._call_for(linked_id))
             return
-        self._join(ch, self._call_for(ch.id))
+        call = self._calls.get(ch.id)
+        if call is None:  # _call_for, inline
+            self._seq += 1
+            call = self._calls[ch.id] = CallRecord(ch.id, self._seq)
+        self._join(ch, call)
         if ch.connected.number and str(chan_data.get("state")) not in PLACING_STATES:
             self._guess_call(ch)
 
