@@ -26,7 +26,6 @@ from .records import (
     PLACING_STATES,
     QUEUED,
     ChannelRecord,
-    as_dict,
     queue_name,
 )
 from .registry import handles
@@ -42,7 +41,9 @@ class ChannelHandlers(Hints):
 
     @handles("ChannelCreated")
     def _on_created(self, raw: Mapping[str, Any]) -> None:
-        chan_data = as_dict(raw.get("channel"))
+        chan_data = raw.get("channel")
+        if type(chan_data) is not dict:  # as_dict, inline
+            chan_data = None
         if chan_data is None:
             return
         cid = chan_data.get("id")
@@ -80,7 +81,9 @@ class ChannelHandlers(Hints):
 
     @handles("ChannelStateChange")
     def _on_state_change(self, raw: Mapping[str, Any]) -> None:
-        chan_data = as_dict(raw.get("channel"))
+        chan_data = raw.get("channel")
+        if type(chan_data) is not dict:  # as_dict, inline
+            chan_data = None
         ch = self._lookup(chan_data)
         if ch is None:
             self._unknown(chan_data)
@@ -116,7 +119,9 @@ class ChannelHandlers(Hints):
         lab with a caller the IVR continued into the queue). The leg's own dialplan app
         (``AppQueue``) and its call (one linkedid, from ``channelvars``) tell it then: the
         queue its caller waits in."""
-        dialplan = as_dict(chan_data.get("dialplan"))
+        dialplan = chan_data.get("dialplan")
+        if type(dialplan) is not dict:  # as_dict, inline
+            dialplan = None
         if dialplan is None or dialplan.get("app_name") != "AppQueue":
             return ""
         for other in ch.call.chans.values():
@@ -126,7 +131,9 @@ class ChannelHandlers(Hints):
 
     @handles("ChannelConnectedLine")
     def _on_connected_line(self, raw: Mapping[str, Any]) -> None:
-        chan_data = as_dict(raw.get("channel"))
+        chan_data = raw.get("channel")
+        if type(chan_data) is not dict:  # as_dict, inline
+            chan_data = None
         ch = self._lookup(chan_data)
         if ch is None:
             self._unknown(chan_data)
@@ -172,7 +179,9 @@ class ChannelHandlers(Hints):
 
     @handles("ChannelCallerId")
     def _on_caller_id(self, raw: Mapping[str, Any]) -> None:
-        chan_data = as_dict(raw.get("channel"))
+        chan_data = raw.get("channel")
+        if type(chan_data) is not dict:  # as_dict, inline
+            chan_data = None
         ch = self._lookup(chan_data)
         if ch is None or chan_data is None:
             return
@@ -187,7 +196,9 @@ class ChannelHandlers(Hints):
         name = raw.get("variable")
         if type(name) is not str or name.lstrip("_") != VARIABLE:
             return  # the transport keeps only CTI_DATA's; a raw listener may want others
-        chan_data = as_dict(raw.get("channel"))
+        chan_data = raw.get("channel")
+        if type(chan_data) is not dict:  # as_dict, inline
+            chan_data = None
         ch = self._lookup(chan_data)
         if ch is not None:
             value = raw.get("value")
@@ -198,14 +209,18 @@ class ChannelHandlers(Hints):
     def _on_dialplan(self, raw: Mapping[str, Any]) -> None:
         if raw.get("dialplan_app") != "Queue":
             return  # the transport keeps only Queue's; a raw listener may want others
-        chan_data = as_dict(raw.get("channel"))
+        chan_data = raw.get("channel")
+        if type(chan_data) is not dict:  # as_dict, inline
+            chan_data = None
         ch = self._lookup(chan_data)
         if ch is not None and ch.line is not None and not ch.cleared:
             self._enter_queue(ch, queue_name(raw.get("dialplan_app_data")) or "?")
 
     @handles("ChannelHangupRequest")
     def _on_hangup_request(self, raw: Mapping[str, Any]) -> None:
-        chan_data = as_dict(raw.get("channel"))
+        chan_data = raw.get("channel")
+        if type(chan_data) is not dict:  # as_dict, inline
+            chan_data = None
         ch = self._chans.get(str(chan_data.get("id"))) if chan_data is not None else None
         if ch is None or ch.cause:
             return
@@ -215,7 +230,9 @@ class ChannelHandlers(Hints):
 
     @handles("ChannelDestroyed")
     def _on_destroyed(self, raw: Mapping[str, Any]) -> None:
-        chan_data = as_dict(raw.get("channel"))
+        chan_data = raw.get("channel")
+        if type(chan_data) is not dict:  # as_dict, inline
+            chan_data = None
         if chan_data is None:
             return
         cid = chan_data.get("id")
@@ -259,7 +276,9 @@ class ChannelHandlers(Hints):
 
     @handles("ChannelHold")
     def _on_hold(self, raw: Mapping[str, Any]) -> None:
-        chan_data = as_dict(raw.get("channel"))
+        chan_data = raw.get("channel")
+        if type(chan_data) is not dict:  # as_dict, inline
+            chan_data = None
         ch = self._lookup(chan_data)
         if ch is None:
             self._unknown(chan_data)
@@ -268,7 +287,9 @@ class ChannelHandlers(Hints):
 
     @handles("ChannelUnhold")
     def _on_unhold(self, raw: Mapping[str, Any]) -> None:
-        chan_data = as_dict(raw.get("channel"))
+        chan_data = raw.get("channel")
+        if type(chan_data) is not dict:  # as_dict, inline
+            chan_data = None
         ch = self._lookup(chan_data)
         if ch is None:
             self._unknown(chan_data)
@@ -277,7 +298,9 @@ class ChannelHandlers(Hints):
 
     @handles("ChannelTalkingStarted")
     def _on_talk_start(self, raw: Mapping[str, Any]) -> None:
-        chan_data = as_dict(raw.get("channel"))
+        chan_data = raw.get("channel")
+        if type(chan_data) is not dict:  # as_dict, inline
+            chan_data = None
         ch = self._lookup(chan_data)
         if ch is None:
             self._unknown(chan_data)
@@ -288,7 +311,9 @@ class ChannelHandlers(Hints):
 
     @handles("ChannelTalkingFinished")
     def _on_talk_stop(self, raw: Mapping[str, Any]) -> None:
-        chan_data = as_dict(raw.get("channel"))
+        chan_data = raw.get("channel")
+        if type(chan_data) is not dict:  # as_dict, inline
+            chan_data = None
         ch = self._lookup(chan_data)
         if ch is None:
             self._unknown(chan_data)
@@ -299,6 +324,8 @@ class ChannelHandlers(Hints):
 
     @handles("EndpointStateChange")
     def _on_endpoint_state(self, raw: Mapping[str, Any]) -> None:
-        endpoint_data = as_dict(raw.get("endpoint"))
+        endpoint_data = raw.get("endpoint")
+        if type(endpoint_data) is not dict:  # as_dict, inline
+            endpoint_data = None
         if endpoint_data is not None:
             self._set_registration(endpoint_data)
