@@ -26,11 +26,10 @@ from .records import (
     CallRecord,
     ChannelRecord,
     PendingMerge,
-    as_dict,
     local_sibling,
 )
 from .registry import handles
-from .transitions import Stimulus
+from .transitions import S
 from .types import (
     EventKind,
 )
@@ -61,7 +60,10 @@ class Bridges(Hints):
         tracked = [self._chans[i] for i in members if i in self._chans]
         if not tracked:
             return None
-        call = min((ch.call for ch in tracked), key=lambda rec: rec.seq)
+        call = tracked[0].call  # the oldest call (the first of equals, as min() picks)
+        for ch in tracked:
+            if ch.call.seq < call.seq:
+                call = ch.call
         for i in members:
             if i not in self._chans and i in self._local_name_of:
                 self._adopt(i, {"id": i, "name": self._local_name_of[i]}, call)
@@ -128,7 +130,7 @@ class Bridges(Hints):
         for ch in real:
             if not ids <= ch.conference_ids and ch.line is not None and not ch.cleared:
                 ch.conference_ids = ids
-                self._fire(ch, Stimulus.CONFERENCED, conference=parties)
+                self._fire(ch, S.CONFERENCED, conference=parties)
 
     @staticmethod
     def _is_mixing(bridge_data: Mapping[str, Any]) -> bool:
@@ -161,12 +163,16 @@ class Bridges(Hints):
                 and self._chans.get(ch.id) is ch
                 and ch.connected != before
             ):
-                self._fire_if_fits(ch, Stimulus.CONNECTED_LINE)
+                self._fire_if_fits(ch, S.CONNECTED_LINE)
 
     @handles("ChannelEnteredBridge")
     def _on_entered_bridge(self, raw: Mapping[str, Any]) -> None:
-        bridge_data = as_dict(raw.get("bridge"))
-        chan_data = as_dict(raw.get("channel"))
+        bridge_data = raw.get("bridge")
+        if type(bridge_data) is not dict:  # as_dict, inline
+            bridge_data = None
+        chan_data = raw.get("channel")
+        if type(chan_data) is not dict:  # as_dict, inline
+            chan_data = None
         if bridge_data is None or chan_data is None:
             return
         ids = [i for i in bridge_data.get("channels") or () if type(i) is str]
@@ -192,8 +198,12 @@ class Bridges(Hints):
 
     @handles("ChannelLeftBridge")
     def _on_left_bridge(self, raw: Mapping[str, Any]) -> None:
-        bridge_data = as_dict(raw.get("bridge"))
-        chan_data = as_dict(raw.get("channel"))
+        bridge_data = raw.get("bridge")
+        if type(bridge_data) is not dict:  # as_dict, inline
+            bridge_data = None
+        chan_data = raw.get("channel")
+        if type(chan_data) is not dict:  # as_dict, inline
+            chan_data = None
         if bridge_data is None or chan_data is None:
             return
         ch = self._chans.get(str(chan_data.get("id")))
@@ -209,8 +219,12 @@ class Bridges(Hints):
         as ChannelLeftBridge / ChannelEnteredBridge, a transferer leaves, and
         BridgeAttendedTransfer says what it was; until then (or :data:`SETTLE_SECONDS`) the
         bridge is settling and no conference is counted in it."""
-        bridge_data = as_dict(raw.get("bridge"))
-        merged_from = as_dict(raw.get("bridge_from"))
+        bridge_data = raw.get("bridge")
+        if type(bridge_data) is not dict:  # as_dict, inline
+            bridge_data = None
+        merged_from = raw.get("bridge_from")
+        if type(merged_from) is not dict:  # as_dict, inline
+            merged_from = None
         if bridge_data is None:
             return
         ids = [i for i in bridge_data.get("channels") or () if type(i) is str]
@@ -228,7 +242,9 @@ class Bridges(Hints):
 
     @handles("BridgeDestroyed")
     def _on_bridge_destroyed(self, raw: Mapping[str, Any]) -> None:
-        bridge_data = as_dict(raw.get("bridge"))
+        bridge_data = raw.get("bridge")
+        if type(bridge_data) is not dict:  # as_dict, inline
+            bridge_data = None
         if bridge_data is None:
             return
         bridge_id = bridge_data.get("id")

@@ -26,11 +26,10 @@ from .records import (
     PLACING_STATES,
     QUEUED,
     ChannelRecord,
-    as_dict,
     queue_name,
 )
 from .registry import handles
-from .transitions import TRANSITIONS, Stimulus
+from .transitions import TRANSITIONS, S
 from .types import (
     Party,
     Reason,
@@ -42,7 +41,9 @@ class ChannelHandlers(Hints):
 
     @handles("ChannelCreated")
     def _on_created(self, raw: Mapping[str, Any]) -> None:
-        chan_data = as_dict(raw.get("channel"))
+        chan_data = raw.get("channel")
+        if type(chan_data) is not dict:  # as_dict, inline
+            chan_data = None
         if chan_data is None:
             return
         cid = chan_data.get("id")
@@ -57,29 +58,32 @@ class ChannelHandlers(Hints):
                 self._lookup(chan_data)
             return
         ch = self._new_chan(cid, name, endpoint, chan_data)
-        hint = self._take_hint(cid)
-        if hint is not None and self._created_by_control(ch, hint, chan_data):
-            return
+        if cid in self._hints:
+            hint = self._take_hint(cid)
+            if hint is not None and self._created_by_control(ch, hint, chan_data):
+                return
         self._attach_new(ch, chan_data)
         state = chan_data.get("state")
         if state in PLACING_STATES or state == "Up":
             ch.direction = OUTGOING
             ch.calling = ch.own
             ch.called = self._dialled_exten(chan_data)
-            self._fire(ch, Stimulus.CREATED_OUTGOING)
+            self._fire(ch, S.CREATED_OUTGOING)
             if state == "Up":
-                self._fire(ch, Stimulus.ANSWERED)
+                self._fire(ch, S.ANSWERED)
         else:
             ch.direction = INCOMING
             ch.called = ch.own
             ch.calling = ch.connected
-            self._fire(ch, Stimulus.CREATED_INCOMING)
+            self._fire(ch, S.CREATED_INCOMING)
             if state == "Ringing":
-                self._fire(ch, Stimulus.RINGING)
+                self._fire(ch, S.RINGING)
 
     @handles("ChannelStateChange")
     def _on_state_change(self, raw: Mapping[str, Any]) -> None:
-        chan_data = as_dict(raw.get("channel"))
+        chan_data = raw.get("channel")
+        if type(chan_data) is not dict:  # as_dict, inline
+            chan_data = None
         ch = self._lookup(chan_data)
         if ch is None:
             self._unknown(chan_data)
@@ -103,9 +107,9 @@ class ChannelHandlers(Hints):
                 ch.queue = self._queue_of_agent_leg(ch, chan_data)
             self._ring(ch)
         elif state == "Up":
-            self._fire(ch, Stimulus.ANSWERED)
+            self._fire(ch, S.ANSWERED)
         elif state in PLACING_STATES:
-            self._fire_if_fits(ch, Stimulus.SYNC_INITIATED)
+            self._fire_if_fits(ch, S.SYNC_INITIATED)
 
     def _queue_of_agent_leg(self, ch: ChannelRecord, chan_data: Mapping[str, Any]) -> str:
         """The queue of an agent's leg that rings before its Dial arrived, or ``""``.
@@ -115,7 +119,9 @@ class ChannelHandlers(Hints):
         lab with a caller the IVR continued into the queue). The leg's own dialplan app
         (``AppQueue``) and its call (one linkedid, from ``channelvars``) tell it then: the
         queue its caller waits in."""
-        dialplan = as_dict(chan_data.get("dialplan"))
+        dialplan = chan_data.get("dialplan")
+        if type(dialplan) is not dict:  # as_dict, inline
+            dialplan = None
         if dialplan is None or dialplan.get("app_name") != "AppQueue":
             return ""
         for other in ch.call.chans.values():
@@ -125,7 +131,9 @@ class ChannelHandlers(Hints):
 
     @handles("ChannelConnectedLine")
     def _on_connected_line(self, raw: Mapping[str, Any]) -> None:
-        chan_data = as_dict(raw.get("channel"))
+        chan_data = raw.get("channel")
+        if type(chan_data) is not dict:  # as_dict, inline
+            chan_data = None
         ch = self._lookup(chan_data)
         if ch is None:
             self._unknown(chan_data)
@@ -167,11 +175,13 @@ class ChannelHandlers(Hints):
         else:
             # A change, or the first name of the far end of an answered call (a queue answers
             # the caller before an agent is found): listeners must hear whom it talks to.
-            self._fire(ch, Stimulus.CONNECTED_LINE)
+            self._fire(ch, S.CONNECTED_LINE)
 
     @handles("ChannelCallerId")
     def _on_caller_id(self, raw: Mapping[str, Any]) -> None:
-        chan_data = as_dict(raw.get("channel"))
+        chan_data = raw.get("channel")
+        if type(chan_data) is not dict:  # as_dict, inline
+            chan_data = None
         ch = self._lookup(chan_data)
         if ch is None or chan_data is None:
             return
@@ -186,7 +196,9 @@ class ChannelHandlers(Hints):
         name = raw.get("variable")
         if type(name) is not str or name.lstrip("_") != VARIABLE:
             return  # the transport keeps only CTI_DATA's; a raw listener may want others
-        chan_data = as_dict(raw.get("channel"))
+        chan_data = raw.get("channel")
+        if type(chan_data) is not dict:  # as_dict, inline
+            chan_data = None
         ch = self._lookup(chan_data)
         if ch is not None:
             value = raw.get("value")
@@ -197,14 +209,18 @@ class ChannelHandlers(Hints):
     def _on_dialplan(self, raw: Mapping[str, Any]) -> None:
         if raw.get("dialplan_app") != "Queue":
             return  # the transport keeps only Queue's; a raw listener may want others
-        chan_data = as_dict(raw.get("channel"))
+        chan_data = raw.get("channel")
+        if type(chan_data) is not dict:  # as_dict, inline
+            chan_data = None
         ch = self._lookup(chan_data)
         if ch is not None and ch.line is not None and not ch.cleared:
             self._enter_queue(ch, queue_name(raw.get("dialplan_app_data")) or "?")
 
     @handles("ChannelHangupRequest")
     def _on_hangup_request(self, raw: Mapping[str, Any]) -> None:
-        chan_data = as_dict(raw.get("channel"))
+        chan_data = raw.get("channel")
+        if type(chan_data) is not dict:  # as_dict, inline
+            chan_data = None
         ch = self._chans.get(str(chan_data.get("id"))) if chan_data is not None else None
         if ch is None or ch.cause:
             return
@@ -214,7 +230,9 @@ class ChannelHandlers(Hints):
 
     @handles("ChannelDestroyed")
     def _on_destroyed(self, raw: Mapping[str, Any]) -> None:
-        chan_data = as_dict(raw.get("channel"))
+        chan_data = raw.get("channel")
+        if type(chan_data) is not dict:  # as_dict, inline
+            chan_data = None
         if chan_data is None:
             return
         cid = chan_data.get("id")
@@ -238,7 +256,7 @@ class ChannelHandlers(Hints):
             if type(cause) is int and cause > 0:
                 ch.cause = cause
             ch.reason = Reason.TRANSFERRED
-            self._end(ch, Stimulus.TRANSFERRED_AWAY, transferring=ch.own or None,
+            self._end(ch, S.TRANSFERRED_AWAY, transferring=ch.own or None,
                       transferred=None, transfer_target=pending_transfer.called or None)
         if ch.line is not None and not ch.cleared:
             failure = DIAL_FAILURES.get(ch.dialstatus)
@@ -253,12 +271,14 @@ class ChannelHandlers(Hints):
                 if ch.dialstatus == "CANCEL":
                     ch.reason = Reason.CANCELLED
             if not (ch.state is HOLD and self._infer_attended_transfer(ch)):
-                self._end(ch, Stimulus.HANGUP)
+                self._end(ch, S.HANGUP)
         self._forget(ch)
 
     @handles("ChannelHold")
     def _on_hold(self, raw: Mapping[str, Any]) -> None:
-        chan_data = as_dict(raw.get("channel"))
+        chan_data = raw.get("channel")
+        if type(chan_data) is not dict:  # as_dict, inline
+            chan_data = None
         ch = self._lookup(chan_data)
         if ch is None:
             self._unknown(chan_data)
@@ -267,37 +287,45 @@ class ChannelHandlers(Hints):
 
     @handles("ChannelUnhold")
     def _on_unhold(self, raw: Mapping[str, Any]) -> None:
-        chan_data = as_dict(raw.get("channel"))
+        chan_data = raw.get("channel")
+        if type(chan_data) is not dict:  # as_dict, inline
+            chan_data = None
         ch = self._lookup(chan_data)
         if ch is None:
             self._unknown(chan_data)
         elif ch.line is not None and not ch.cleared:
-            self._fire(ch, Stimulus.UNHOLD)
+            self._fire(ch, S.UNHOLD)
 
     @handles("ChannelTalkingStarted")
     def _on_talk_start(self, raw: Mapping[str, Any]) -> None:
-        chan_data = as_dict(raw.get("channel"))
+        chan_data = raw.get("channel")
+        if type(chan_data) is not dict:  # as_dict, inline
+            chan_data = None
         ch = self._lookup(chan_data)
         if ch is None:
             self._unknown(chan_data)
         elif ch.line is not None and not ch.cleared:
-            if (ch.state, Stimulus.TALK_START) in TRANSITIONS:
+            if (ch.state, S.TALK_START) in TRANSITIONS:
                 ch.talking = True
-            self._fire(ch, Stimulus.TALK_START)
+            self._fire(ch, S.TALK_START)
 
     @handles("ChannelTalkingFinished")
     def _on_talk_stop(self, raw: Mapping[str, Any]) -> None:
-        chan_data = as_dict(raw.get("channel"))
+        chan_data = raw.get("channel")
+        if type(chan_data) is not dict:  # as_dict, inline
+            chan_data = None
         ch = self._lookup(chan_data)
         if ch is None:
             self._unknown(chan_data)
         elif ch.line is not None and not ch.cleared:
-            if (ch.state, Stimulus.TALK_STOP) in TRANSITIONS:
+            if (ch.state, S.TALK_STOP) in TRANSITIONS:
                 ch.talking = False
-            self._fire(ch, Stimulus.TALK_STOP)
+            self._fire(ch, S.TALK_STOP)
 
     @handles("EndpointStateChange")
     def _on_endpoint_state(self, raw: Mapping[str, Any]) -> None:
-        endpoint_data = as_dict(raw.get("endpoint"))
+        endpoint_data = raw.get("endpoint")
+        if type(endpoint_data) is not dict:  # as_dict, inline
+            endpoint_data = None
         if endpoint_data is not None:
             self._set_registration(endpoint_data)

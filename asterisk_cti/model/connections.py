@@ -25,7 +25,7 @@ from .records import (
     LineRecord,
 )
 from .tracking import Tracking
-from .transitions import TRANSITIONS, Stimulus, phone_state_of
+from .transitions import TRANSITIONS, S, Stimulus, phone_state_of
 from .types import (
     LINE_UNKNOWN,
     NOBODY,
@@ -38,12 +38,30 @@ from .types import (
     Reason,
 )
 
+#: Builds a named tuple from a full tuple of its fields, without the keyword matching of
+#: its constructor (the same object as ``CallEvent(*fields)``).
+_make_event = tuple.__new__
+_TRANSITION_OF = TRANSITIONS.get
+_DISCONNECTED = PhoneState.DISCONNECTED
+_CALL_CLEARED = EventKind.CALL_CLEARED
+_NO_EXTRA: Dict[str, Any] = {}
+#: The field order the fast path in :meth:`Connections._apply_transition` writes.
+EVENT_FIELDS = (
+    "kind", "line", "call_id", "connection_id", "state", "previous_state", "phone_state",
+    "direction", "calling", "called", "connected", "cause", "dialstatus", "reason",
+    "timestamp", "raw", "talking", "held", "transferring", "transferred", "transfer_target",
+    "conference", "line_state", "previous_line_state", "client_originated",
+    "previous_call_id", "data", "queue",
+)
+if CallEvent._fields != EVENT_FIELDS:  # pragma: no cover - a new field must be added above
+    raise ImportError("CallEvent's fields changed: update Connections._apply_transition")
+
 
 class Connections(Tracking):
     """Fires stimuli through the transition table and emits the resulting CTI events."""
 
     def _fire(self, ch: ChannelRecord, stim: Stimulus, **extra: Any) -> bool:
-        tr = TRANSITIONS.get((ch.state, stim))
+        tr = _TRANSITION_OF((ch.state, stim))
         if tr is None:
             self._mark_unfit(ch.id, f"{ch.state.value} + {stim.value}")
             return False
@@ -51,10 +69,10 @@ class Connections(Tracking):
         return True
 
     def _fire_if_fits(self, ch: ChannelRecord, stim: Stimulus) -> bool:
-        tr = TRANSITIONS.get((ch.state, stim))
+        tr = _TRANSITION_OF((ch.state, stim))
         if tr is None:
             return False
-        self._apply_transition(ch, tr.state, tr.emits, {})
+        self._apply_transition(ch, tr.state, tr.emits, _NO_EXTRA)
         return True
 
     def _apply_transition(
@@ -68,11 +86,33 @@ class Connections(Tracking):
         ch.state = new
         if new is CONNECTED and ch.answer is None:
             ch.answer = self._now()
-        for kind in emits:
-            self._emit(kind, ch, prev, extra)
         if emits:
+            if extra:
+                for kind in emits:
+                    self._emit(kind, ch, prev, extra)
+            else:
+                # The common case, built here: the fields every event of this transition
+                # shares are read once, and the tuple is made without keyword matching.
+                line = ch.line
+                assert line is not None
+                call = ch.call
+                live_phone = phone_state_of(new, ch.ringback)
+                now = self._now()
+                append = self._out.append
+                for kind in emits:
+                    append(_make_event(CallEvent, (
+                        kind, line, call.id, ch.id, new, prev,
+                        _DISCONNECTED if kind in CLEARING_KINDS else live_phone,
+                        ch.direction, ch.calling, ch.called, ch.connected, ch.cause,
+                        ch.dialstatus, ch.reason, now, self._raw, ch.talking, new is HOLD,
+                        None, None, None, (), "", "", ch.hint is not None, "", call.data,
+                        ch.queue,
+                    )))
             ch.announced = True
-        self._dirty(ch)
+        if ch.line is not None:  # _dirty, inline
+            self._dirty_chans[ch.id] = ch
+            self._dirty_lines[ch.line] = None
+            self._dirty_calls.add(ch.call.id)
 
     def _emit(
         self, kind: EventKind, ch: ChannelRecord, prev: ConnectionState, extra: Dict[str, Any]
@@ -135,14 +175,12 @@ class Connections(Tracking):
             for other in rec.connections.values():
                 if other.call is call:
                     return
-        self._out.append(
-            CallEvent(
-                EventKind.CALL_CLEARED, ch.line, call.id, ch.id, NULL, NULL,
-                PhoneState.DISCONNECTED, ch.direction, ch.calling, ch.called, ch.connected,
-                ch.cause, ch.dialstatus, ch.reason, self._now(), self._raw, False, False,
-                client_originated=ch.hint is not None, data=call.data, queue=ch.queue,
-            )
-        )
+        self._out.append(_make_event(CallEvent, (
+            _CALL_CLEARED, ch.line, call.id, ch.id, NULL, NULL, _DISCONNECTED, ch.direction,
+            ch.calling, ch.called, ch.connected, ch.cause, ch.dialstatus, ch.reason,
+            self._now(), self._raw, False, False, None, None, None, (), "", "",
+            ch.hint is not None, "", call.data, ch.queue,
+        )))
 
     def _forget(self, ch: ChannelRecord) -> None:
         """Stop tracking a channel (it is destroyed or gone from REST)."""
@@ -170,7 +208,7 @@ class Connections(Tracking):
         """The channel vanished without a ChannelDestroyed (REST no longer has it)."""
         if ch.line is not None and not ch.cleared:
             ch.reason = Reason.RESYNC
-            self._end(ch, Stimulus.HANGUP)
+            self._end(ch, S.HANGUP)
             if not ch.cleared:
                 self._leave_line(ch)
         self._forget(ch)
@@ -179,16 +217,16 @@ class Connections(Tracking):
         """The connection's channel runs app Queue: it is queued (again, in another queue)."""
         if ch.state is QUEUED and ch.queue == queue:
             return
-        if (ch.state, Stimulus.QUEUE) not in TRANSITIONS:
-            self._mark_unfit(ch.id, f"{ch.state.value} + {Stimulus.QUEUE.value}")
+        if (ch.state, S.QUEUE) not in TRANSITIONS:
+            self._mark_unfit(ch.id, f"{ch.state.value} + {S.QUEUE.value}")
             return
         ch.queue = queue
-        self._fire(ch, Stimulus.QUEUE)
+        self._fire(ch, S.QUEUE)
 
     def _hold(self, ch: ChannelRecord) -> None:
-        if (ch.state, Stimulus.HOLD) in TRANSITIONS and ch.state is not HOLD:
+        if (ch.state, S.HOLD) in TRANSITIONS and ch.state is not HOLD:
             ch.hold_party = ch.connected
-        self._fire(ch, Stimulus.HOLD)
+        self._fire(ch, S.HOLD)
 
     def _agent_waits(self, ch: ChannelRecord) -> bool:
         """A click-to-dial agent's own channel rings or answers: the call is still initiated
@@ -201,7 +239,7 @@ class Connections(Tracking):
             return
         if (ch.state is NULL or ch.state is INITIATED) and not ch.calling:
             ch.calling = ch.connected
-        self._fire(ch, Stimulus.RINGING)
+        self._fire(ch, S.RINGING)
 
     def _set_registration(
         self, endpoint_data: Mapping[str, Any]
@@ -252,12 +290,12 @@ class Connections(Tracking):
         for leg in legs:
             if leg.line is not None and not leg.cleared:
                 leg.reason = Reason.TRANSFERRED
-                self._end(leg, Stimulus.TRANSFERRED_AWAY, **extra)
+                self._end(leg, S.TRANSFERRED_AWAY, **extra)
         if transferee is not None and transferee.line is not None and not transferee.cleared:
             if target_party:
                 transferee.connected = target_party
             transferee.awaits_transfer_dial = pending
-            self._fire(transferee, Stimulus.TRANSFERRED, **extra)
+            self._fire(transferee, S.TRANSFERRED, **extra)
         if not transferer_party.number:
             return
         for other in list(call.chans.values()):
@@ -271,7 +309,7 @@ class Connections(Tracking):
                 continue
             if transferee_party:
                 other.connected = transferee_party
-            self._fire(other, Stimulus.TRANSFERRED, **extra)
+            self._fire(other, S.TRANSFERRED, **extra)
 
     def _infer_attended_transfer(self, ch: ChannelRecord) -> bool:
         """Without bridge events: a held channel that consulted another party (its connected

@@ -115,15 +115,17 @@ class CallModel(ChannelHandlers, Dialing, TransferHandlers, Sync):
         input: an event that does not fit is counted (:attr:`unfit_count`) and its channel is
         put in :attr:`needs_repair`.
         """
-        handler = self._handlers.get(event.type)
+        raw = event.raw
+        event_type = raw.get("type")
+        if type(event_type) is not str:
+            event_type = event.type  # what the property makes of anything else
+        handler = self._handlers.get(event_type)
         if handler is None:
             return []
-        raw = event.raw
         out: List[CallEvent] = []
         self._out = out
         self._raw = (raw,)
-        ts = raw.get("timestamp")
-        self._ts_text = ts if type(ts) is str else ""
+        self._ts_src = raw  # its timestamp is parsed when a handler first asks (_now)
         self._ts = None
         if self._merging:
             self._expire_merges()

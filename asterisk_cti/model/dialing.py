@@ -26,12 +26,11 @@ from .records import (
     NULL,
     QUEUED,
     ChannelRecord,
-    as_dict,
     local_sibling,
     queue_of,
 )
 from .registry import handles
-from .transitions import Stimulus
+from .transitions import S
 from .types import (
     NOBODY,
     Party,
@@ -44,8 +43,12 @@ class Dialing(Hints):
 
     @handles("Dial")
     def _on_dial(self, raw: Mapping[str, Any]) -> None:
-        peer_data = as_dict(raw.get("peer"))
-        caller_data = as_dict(raw.get("caller"))
+        peer_data = raw.get("peer")
+        if type(peer_data) is not dict:  # as_dict, inline
+            peer_data = None
+        caller_data = raw.get("caller")
+        if type(caller_data) is not dict:  # as_dict, inline
+            caller_data = None
         peer = self._lookup(peer_data)
         caller = self._lookup(caller_data)
         if peer is None and caller is None:
@@ -77,7 +80,7 @@ class Dialing(Hints):
             if (caller is not None and caller.line is not None and not caller.cleared
                     and not caller.ringback):
                 caller.ringback = True
-                self._fire(caller, Stimulus.RINGBACK)
+                self._fire(caller, S.RINGBACK)
         elif status in FINAL_DIALSTATUS:
             if (status == "ANSWER" and caller is not None and not caller.connected
                     and peer_data is not None
@@ -90,8 +93,10 @@ class Dialing(Hints):
         if forward and peer is not None and peer.line is not None and not peer.cleared:
             peer.reason = Reason.DIVERTED
             peer.dialstatus = status
-            self._end(peer, Stimulus.DIVERTED)
-            forwarded_data = as_dict(raw.get("forwarded"))
+            self._end(peer, S.DIVERTED)
+            forwarded_data = raw.get("forwarded")
+            if type(forwarded_data) is not dict:  # as_dict, inline
+                forwarded_data = None
             if forwarded_data is not None and peer.call is not NO_CALL:
                 forwarded = self._chans.get(str(forwarded_data.get("id")))
                 if forwarded is not None:
@@ -136,7 +141,7 @@ class Dialing(Hints):
             dialled = self._dial_target(raw, target)
             if dialled:
                 caller.called = dialled
-        self._fire(caller, Stimulus.DIAL_OUT)
+        self._fire(caller, S.DIAL_OUT)
 
     def _queue_dials(self, caller: ChannelRecord, caller_data: Optional[Mapping[str, Any]],
                      peer: Optional[ChannelRecord]) -> None:
@@ -165,7 +170,7 @@ class Dialing(Hints):
         transferring, target = wait
         if target:
             ch.connected = target
-        self._fire(ch, Stimulus.TRANSFERRED, transferring=transferring or None,
+        self._fire(ch, S.TRANSFERRED, transferring=transferring or None,
                    transferred=ch.own or None, transfer_target=target or None)
 
     @staticmethod
@@ -189,7 +194,7 @@ class Dialing(Hints):
             if (status == "ANSWER" and peer.line is not None and not peer.cleared
                     and not self._agent_waits(peer)
                     and (peer.hint is None or peer.hint.role != "leg")):
-                self._fire(peer, Stimulus.ANSWERED)
+                self._fire(peer, S.ANSWERED)
         if caller is None:
             return
         if caller.open_dials > 0:
@@ -203,10 +208,10 @@ class Dialing(Hints):
             return
         if status == "ANSWER":
             caller.dialstatus = status
-            self._fire(caller, Stimulus.ANSWERED)
+            self._fire(caller, S.ANSWERED)
         elif failure is not None and caller.open_dials == 0 and caller.state is not QUEUED:
             # (a queue rings its agents again: a caller waiting in it has not failed)
             caller.dialstatus = status
             caller.cause = peer.cause if peer is not None and peer.cause else failure[0]
             caller.reason = failure[1]
-            self._fire(caller, Stimulus.DIAL_FAILED)
+            self._fire(caller, S.DIAL_FAILED)

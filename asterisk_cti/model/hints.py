@@ -19,6 +19,7 @@ from typing import (
     Sequence,
 )
 
+from ..calldata import VARIABLE
 from .connections import Connections
 from .records import (
     CONNECTED,
@@ -32,7 +33,7 @@ from .records import (
     linkedid_of,
     local_sibling,
 )
-from .transitions import Stimulus
+from .transitions import S
 from .types import (
     NOBODY,
     CallEvent,
@@ -83,7 +84,7 @@ class Hints(Connections):
             if held:
                 self._hold(ch)
             else:
-                self._fire(ch, Stimulus.UNHOLD)
+                self._fire(ch, S.UNHOLD)
         self._publish()
         out = self._out
         self._out = []
@@ -112,7 +113,11 @@ class Hints(Connections):
         cid = raw.get("id")
         ch = self._chans.get(cid) if type(cid) is str else None
         if ch is not None:
-            self._see_channelvars(ch, raw)
+            channelvars = raw.get("channelvars")  # _see_channelvars, inline
+            if type(channelvars) is dict:
+                value = channelvars.get(VARIABLE)
+                if value is not None and value != ch.data_raw:
+                    self._see_data(ch, value, False)
             return ch
         if type(cid) is not str:
             return None
@@ -153,7 +158,7 @@ class Hints(Connections):
             ch.calling = ch.own
             ch.called = hint.called
             ch.connected = hint.called or ch.connected
-            self._fire(ch, Stimulus.SERVICE_INITIATED)
+            self._fire(ch, S.SERVICE_INITIATED)
             return True
         if hint.role != "leg":
             return False
@@ -165,7 +170,7 @@ class Hints(Connections):
             self._join(ch, peer.call)
         ch.direction = INCOMING
         self._apply_leg_hint(ch, hint)
-        self._fire(ch, Stimulus.CREATED_INCOMING)
+        self._fire(ch, S.CREATED_INCOMING)
         if chan_data.get("state") == "Ringing":
             self._leg_rings(ch)
         return True
@@ -189,7 +194,7 @@ class Hints(Connections):
             if hint.called:
                 peer.called = hint.called
             if peer.state is INITIATED and peer.hint is not None and peer.hint.role == "agent":
-                self._fire(peer, Stimulus.ORIGINATE)
+                self._fire(peer, S.ORIGINATE)
 
     def _leg_rings(self, ch: ChannelRecord) -> None:
         """A leg call control dialled rings: its line is delivered; the caller it was dialled
@@ -205,14 +210,14 @@ class Hints(Connections):
                 peer.ringback = True
                 if not peer.connected:
                     peer.connected = ch.own
-                self._fire(peer, Stimulus.RINGBACK)
+                self._fire(peer, S.RINGBACK)
         elif hint.purpose == "transfer" and peer.connected != ch.own:
             pending_transfer = peer.pending_transfer
             peer.pending_transfer = None
             before = peer.connected
             peer.connected = ch.own or peer.connected
             transferring = pending_transfer.calling if pending_transfer is not None else before
-            self._fire(peer, Stimulus.TRANSFERRED, transferring=transferring or None,
+            self._fire(peer, S.TRANSFERRED, transferring=transferring or None,
                        transferred=peer.own or None, transfer_target=ch.own or None)
 
     def _legs_bridged(self, members: Sequence[str]) -> None:
@@ -234,12 +239,12 @@ class Hints(Connections):
             if hint.purpose == "transfer" and peer is not None and peer.connected != ch.own:
                 self._leg_rings(ch)  # answered without ringing: transferred now
             if ch.line is not None and not ch.cleared:
-                self._fire_if_fits(ch, Stimulus.ANSWERED)
+                self._fire_if_fits(ch, S.ANSWERED)
             if (pairs and peer is not None and peer.line is not None and not peer.cleared
                     and peer.state is INITIATED):
                 if ch.own:
                     peer.connected = ch.own
-                self._fire(peer, Stimulus.ANSWERED)
+                self._fire(peer, S.ANSWERED)
 
     def _leg_failed(self, ch: ChannelRecord, cause: int) -> None:
         """A leg call control dialled is gone unanswered: its caller's call failed."""
@@ -254,7 +259,7 @@ class Hints(Connections):
         peer.dialstatus = status
         peer.cause = cause if cause not in (0, 16) else failure[0]
         peer.reason = failure[1]
-        self._fire(peer, Stimulus.DIAL_FAILED)
+        self._fire(peer, S.DIAL_FAILED)
 
     def _claim_transfer(self, ch: ChannelRecord) -> None:
         """Move a pending ``transfer`` hint of a tracked channel onto it."""

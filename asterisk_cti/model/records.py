@@ -153,6 +153,9 @@ def as_dict(value: Any) -> Optional[Mapping[str, Any]]:
     return value if type(value) is dict else None
 
 
+_NORMAL = Reason.NORMAL
+
+
 class CallRecord:
     """A conversation: the tracked channels (monitored or related) that belong together."""
 
@@ -200,7 +203,7 @@ class ChannelRecord:
         self.ringback = False
         self.cause = 0
         self.dialstatus = ""
-        self.reason = Reason.NORMAL
+        self.reason = _NORMAL  # (Reason.NORMAL: an enum class attribute is slow on 3.11)
         self.start = 0.0
         self.answer: Optional[float] = None
         self.end: Optional[float] = None

@@ -26,6 +26,9 @@ from .types import (
     Line,
 )
 
+#: Builds a snapshot named tuple from the full tuple of its fields (no keyword matching).
+_make = tuple.__new__
+
 
 class Snapshots(ModelState):
     """Builds and serves the snapshots; readers never see a half-applied event."""
@@ -49,63 +52,57 @@ class Snapshots(ModelState):
         return self._conn_snaps.get(channel_id)
 
     def _snapshot_of(self, ch: ChannelRecord) -> Connection:
-        return Connection(
-            ch.id,
-            ch.line or "",
-            ch.call.id,
-            ch.name,
-            ch.state,
-            phone_state_of(ch.state, ch.ringback),
-            ch.direction,
-            ch.calling,
-            ch.called,
-            ch.connected,
-            ch.state is HOLD,
-            ch.talking,
-            ch.cause,
-            ch.dialstatus,
-            ch.start,
-            ch.answer,
-            ch.end,
-            ch.call.data,
-            ch.queue,
-        )
+        state = ch.state
+        call = ch.call
+        return _make(Connection, (
+            ch.id, ch.line or "", call.id, ch.name, state, phone_state_of(state, ch.ringback),
+            ch.direction, ch.calling, ch.called, ch.connected, state is HOLD, ch.talking,
+            ch.cause, ch.dialstatus, ch.start, ch.answer, ch.end, call.data, ch.queue,
+        ))
 
     def _publish(self) -> None:
         """Rebuild the snapshots of what changed and publish them atomically."""
+        chans = self._chans
+        snapshot_of = self._snapshot_of
         conn_up: Dict[str, Optional[Connection]] = {}
         for cid, ch in self._dirty_chans.items():
-            live = ch.line is not None and not ch.cleared and self._chans.get(cid) is ch
-            conn_up[cid] = self._snapshot_of(ch) if live else None
-        old_conns = self._conn_snaps
+            live = ch.line is not None and not ch.cleared and chans.get(cid) is ch
+            conn_up[cid] = snapshot_of(ch) if live else None
+        up_get = conn_up.get
+        old_get = self._conn_snaps.get
 
         def snap_of(ch: ChannelRecord) -> Connection:
-            snap = conn_up.get(ch.id)
+            snap = up_get(ch.id)
             if snap is None:
-                snap = old_conns.get(ch.id)
-            return snap if snap is not None else self._snapshot_of(ch)
+                snap = old_get(ch.id)
+            return snap if snap is not None else snapshot_of(ch)
 
         line_up: Dict[str, Optional[Line]] = {}
+        lines = self._lines
         for name in self._dirty_lines:
-            rec = self._lines.get(name)
+            rec = lines.get(name)
             if rec is None:
                 line_up[name] = None
             else:
-                line_up[name] = Line(
-                    name, rec.registration, tuple(snap_of(ch) for ch in rec.connections.values())
-                )
+                line_up[name] = _make(Line, (
+                    name, rec.registration,
+                    tuple([snap_of(ch) for ch in rec.connections.values()]),
+                ))
         call_up: Dict[str, Optional[Call]] = {}
+        calls = self._calls
         for call_id in self._dirty_calls:
-            call = self._calls.get(call_id)
+            call = calls.get(call_id)
             if call is None or call.id != call_id:
                 call_up[call_id] = None
                 continue
-            connections = tuple(
+            connections = tuple([
                 snap_of(ch)
                 for ch in call.chans.values()
                 if ch.line is not None and not ch.cleared
+            ])
+            call_up[call_id] = (
+                _make(Call, (call_id, connections, call.data)) if connections else None
             )
-            call_up[call_id] = Call(call_id, connections, call.data) if connections else None
         with self._lock:
             for cid, conn in conn_up.items():
                 if conn is None:

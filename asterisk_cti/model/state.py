@@ -78,8 +78,12 @@ class ModelState:
         # Per-call (apply/resync/...) scratch state.
         self._out: List[CallEvent] = []
         self._raw: Tuple[Mapping[str, Any], ...] = NO_RAW
-        self._ts_text = ""
+        # The raw event whose ``timestamp`` _now reads (None: use the clock), and its time
+        # once read; the last timestamp text and its value (bursts share one).
+        self._ts_src: Optional[Mapping[str, Any]] = None
         self._ts: Optional[float] = None
+        self._last_ts_text = ""
+        self._last_ts = 0.0
         self._dirty_chans: Dict[str, ChannelRecord] = {}
         self._dirty_lines: Dict[str, None] = {}
         self._dirty_calls: Set[str] = set()
@@ -101,13 +105,21 @@ class ModelState:
         output, no raw event, the clock's time."""
         self._out = []
         self._raw = NO_RAW
-        self._ts_text = ""
+        self._ts_src = None
         self._ts = None
 
     def _now(self) -> float:
         ts = self._ts
         if ts is None:
-            ts = epoch_of(self._ts_text, self._ts_cache) if self._ts_text else None
+            src = self._ts_src
+            text = src.get("timestamp") if src is not None else None
+            if type(text) is str and text:
+                if text == self._last_ts_text:
+                    ts = self._last_ts
+                else:
+                    ts = epoch_of(text, self._ts_cache)
+                    if ts is not None:
+                        self._last_ts_text, self._last_ts = text, ts
             if ts is None:
                 ts = float(self._clock())
             self._ts = ts

@@ -29,7 +29,7 @@ from .records import (
     local_sibling,
     queue_of,
 )
-from .transitions import Stimulus
+from .transitions import S
 from .types import (
     CallEvent,
     Connection,
@@ -212,21 +212,21 @@ class Sync(Bridges):
         if queue:
             # waiting in a queue (REST has no other sign of it): queued, whatever the state
             if new and ch.direction is OUTGOING:
-                self._fire_if_fits(ch, Stimulus.SYNC_INITIATED)
+                self._fire_if_fits(ch, S.SYNC_INITIATED)
             if ch.line is not None and not ch.cleared:
                 self._enter_queue(ch, queue)
             return
         if state in PLACING_STATES:
-            self._fire_if_fits(ch, Stimulus.SYNC_INITIATED)
+            self._fire_if_fits(ch, S.SYNC_INITIATED)
         elif state == "Ringing":
-            self._fire_if_fits(ch, Stimulus.RINGING)
+            self._fire_if_fits(ch, S.RINGING)
         elif state == "Up":
             if new:
                 self._fire_if_fits(
                     ch,
-                    Stimulus.SYNC_INITIATED if ch.direction is OUTGOING else Stimulus.RINGING,
+                    S.SYNC_INITIATED if ch.direction is OUTGOING else S.RINGING,
                 )
-            self._fire_if_fits(ch, Stimulus.ANSWERED)
+            self._fire_if_fits(ch, S.ANSWERED)
 
     def _sync_existing(self, ch: ChannelRecord, chan_data: Mapping[str, Any]) -> None:
         own = Party.from_raw(chan_data.get("caller"))
@@ -239,7 +239,7 @@ class Sync(Bridges):
             if first:
                 self._dirty(ch)
             else:
-                self._fire_if_fits(ch, Stimulus.CONNECTED_LINE)
+                self._fire_if_fits(ch, S.CONNECTED_LINE)
         self._sync_state(ch, chan_data, new=False)
 
     def _correlate_bridges(

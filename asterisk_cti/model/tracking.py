@@ -104,11 +104,16 @@ class Tracking(CallDataTracking):
         ch.start = self._now()
         self._see_channelvars(ch, raw)
         self._chans[cid] = ch
-        self._destroyed.pop(cid, None)
+        if cid in self._destroyed:
+            del self._destroyed[cid]
         if line is not None:
             self._line_rec(line).connections[cid] = ch
-            self._index(ch)
-            self._dirty(ch)
+            number = ch.own.number
+            if number:  # _index
+                self._by_number.setdefault(number, {})[cid] = ch
+            self._dirty_chans[cid] = ch  # _dirty
+            self._dirty_lines[line] = None
+            self._dirty_calls.add(ch.call.id)
         return ch
 
     def _call_id_changed(self, ch: ChannelRecord, old: CallRecord) -> None:
@@ -210,7 +215,11 @@ class Tracking(CallDataTracking):
             ch.call_is_guess = False
             self._join(ch, self._call_for(linked_id))
             return
-        self._join(ch, self._call_for(ch.id))
+        call = self._calls.get(ch.id)
+        if call is None:  # _call_for, inline
+            self._seq += 1
+            call = self._calls[ch.id] = CallRecord(ch.id, self._seq)
+        self._join(ch, call)
         if ch.connected.number and str(chan_data.get("state")) not in PLACING_STATES:
             self._guess_call(ch)
 

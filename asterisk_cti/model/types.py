@@ -110,6 +110,9 @@ LINE_OFFLINE = "offline"
 LINE_UNKNOWN = "unknown"
 
 
+_tuple_new = tuple.__new__
+
+
 class Party(NamedTuple):
     """A party of a call: a number and a display name. Immutable; any thread."""
 
@@ -132,7 +135,10 @@ class Party(NamedTuple):
         name = raw.get("name") or ""
         if not number and not name:
             return NOBODY
-        return cls(str(number), str(name))
+        return _tuple_new(cls, (  # the constructor without its keyword matching
+            number if type(number) is str else str(number),
+            name if type(name) is str else str(name),
+        ))
 
     def as_dict(self) -> Dict[str, str]:
         """``{"number": ..., "name": ...}`` (empty strings when unknown). Any thread."""
