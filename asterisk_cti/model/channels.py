@@ -227,6 +227,7 @@ class ChannelHandlers(Hints):
         cause = raw.get("cause")
         if type(cause) is int and cause > 0:
             ch.cause = cause
+            self._dirty(ch)  # the connection's snapshot shows the cause from now on
 
     @handles("ChannelDestroyed")
     def _on_destroyed(self, raw: Mapping[str, Any]) -> None:

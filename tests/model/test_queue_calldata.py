@@ -211,6 +211,20 @@ def test_caller_hangs_up_while_queued() -> None:
     assert model.unfit_count == 0
 
 
+@pytest.mark.parametrize("defer", [False, True])
+def test_a_hangup_requests_cause_reaches_the_connection_snapshot_at_once(defer: bool) -> None:
+    model = new_model()
+    _queue_call_until_ringing(model)
+    model.defer_publish = defer
+    conn = model.line(K).connections[0]  # type: ignore[union-attr]
+    assert conn.cause == 0
+    _apply(model, ev("ChannelHangupRequest", cause=17, channel=_caller()))
+    model.flush()
+    after = model.line(K).connections[0]  # type: ignore[union-attr]
+    assert after.cause == 17 and model.connection(after.connection_id) == after
+    assert model.find_call(after.call_id).connections[0].cause == 17  # type: ignore[union-attr]
+
+
 def test_agent_no_answer_does_not_fail_a_queued_caller() -> None:
     """app_queue's ring timeout ends an agent's Dial NOANSWER and rings again: the caller
     waits on (no failed), and hanging up later is a normal clearing."""
