@@ -26,6 +26,7 @@ from .records import (
     CallRecord,
     ChannelRecord,
     PendingMerge,
+    as_dict,
     local_sibling,
 )
 from .registry import handles
@@ -167,12 +168,8 @@ class Bridges(Hints):
 
     @handles("ChannelEnteredBridge")
     def _on_entered_bridge(self, raw: Mapping[str, Any]) -> None:
-        bridge_data = raw.get("bridge")
-        if type(bridge_data) is not dict:  # as_dict, inline
-            bridge_data = None
-        chan_data = raw.get("channel")
-        if type(chan_data) is not dict:  # as_dict, inline
-            chan_data = None
+        bridge_data = as_dict(raw.get("bridge"))
+        chan_data = as_dict(raw.get("channel"))
         if bridge_data is None or chan_data is None:
             return
         ids = [i for i in bridge_data.get("channels") or () if type(i) is str]
@@ -198,12 +195,8 @@ class Bridges(Hints):
 
     @handles("ChannelLeftBridge")
     def _on_left_bridge(self, raw: Mapping[str, Any]) -> None:
-        bridge_data = raw.get("bridge")
-        if type(bridge_data) is not dict:  # as_dict, inline
-            bridge_data = None
-        chan_data = raw.get("channel")
-        if type(chan_data) is not dict:  # as_dict, inline
-            chan_data = None
+        bridge_data = as_dict(raw.get("bridge"))
+        chan_data = as_dict(raw.get("channel"))
         if bridge_data is None or chan_data is None:
             return
         ch = self._chans.get(str(chan_data.get("id")))
@@ -219,12 +212,8 @@ class Bridges(Hints):
         as ChannelLeftBridge / ChannelEnteredBridge, a transferer leaves, and
         BridgeAttendedTransfer says what it was; until then (or :data:`SETTLE_SECONDS`) the
         bridge is settling and no conference is counted in it."""
-        bridge_data = raw.get("bridge")
-        if type(bridge_data) is not dict:  # as_dict, inline
-            bridge_data = None
-        merged_from = raw.get("bridge_from")
-        if type(merged_from) is not dict:  # as_dict, inline
-            merged_from = None
+        bridge_data = as_dict(raw.get("bridge"))
+        merged_from = as_dict(raw.get("bridge_from"))
         if bridge_data is None:
             return
         ids = [i for i in bridge_data.get("channels") or () if type(i) is str]
@@ -242,9 +231,7 @@ class Bridges(Hints):
 
     @handles("BridgeDestroyed")
     def _on_bridge_destroyed(self, raw: Mapping[str, Any]) -> None:
-        bridge_data = raw.get("bridge")
-        if type(bridge_data) is not dict:  # as_dict, inline
-            bridge_data = None
+        bridge_data = as_dict(raw.get("bridge"))
         if bridge_data is None:
             return
         bridge_id = bridge_data.get("id")

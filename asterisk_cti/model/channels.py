@@ -26,6 +26,7 @@ from .records import (
     PLACING_STATES,
     QUEUED,
     ChannelRecord,
+    as_dict,
     queue_name,
 )
 from .registry import handles
@@ -41,9 +42,7 @@ class ChannelHandlers(Hints):
 
     @handles("ChannelCreated")
     def _on_created(self, raw: Mapping[str, Any]) -> None:
-        chan_data = raw.get("channel")
-        if type(chan_data) is not dict:  # as_dict, inline
-            chan_data = None
+        chan_data = as_dict(raw.get("channel"))
         if chan_data is None:
             return
         cid = chan_data.get("id")
@@ -81,9 +80,7 @@ class ChannelHandlers(Hints):
 
     @handles("ChannelStateChange")
     def _on_state_change(self, raw: Mapping[str, Any]) -> None:
-        chan_data = raw.get("channel")
-        if type(chan_data) is not dict:  # as_dict, inline
-            chan_data = None
+        chan_data = as_dict(raw.get("channel"))
         ch = self._lookup(chan_data)
         if ch is None:
             self._unknown(chan_data)
@@ -119,9 +116,7 @@ class ChannelHandlers(Hints):
         lab with a caller the IVR continued into the queue). The leg's own dialplan app
         (``AppQueue``) and its call (one linkedid, from ``channelvars``) tell it then: the
         queue its caller waits in."""
-        dialplan = chan_data.get("dialplan")
-        if type(dialplan) is not dict:  # as_dict, inline
-            dialplan = None
+        dialplan = as_dict(chan_data.get("dialplan"))
         if dialplan is None or dialplan.get("app_name") != "AppQueue":
             return ""
         for other in ch.call.chans.values():
@@ -131,9 +126,7 @@ class ChannelHandlers(Hints):
 
     @handles("ChannelConnectedLine")
     def _on_connected_line(self, raw: Mapping[str, Any]) -> None:
-        chan_data = raw.get("channel")
-        if type(chan_data) is not dict:  # as_dict, inline
-            chan_data = None
+        chan_data = as_dict(raw.get("channel"))
         ch = self._lookup(chan_data)
         if ch is None:
             self._unknown(chan_data)
@@ -179,9 +172,7 @@ class ChannelHandlers(Hints):
 
     @handles("ChannelCallerId")
     def _on_caller_id(self, raw: Mapping[str, Any]) -> None:
-        chan_data = raw.get("channel")
-        if type(chan_data) is not dict:  # as_dict, inline
-            chan_data = None
+        chan_data = as_dict(raw.get("channel"))
         ch = self._lookup(chan_data)
         if ch is None or chan_data is None:
             return
@@ -196,9 +187,7 @@ class ChannelHandlers(Hints):
         name = raw.get("variable")
         if type(name) is not str or name.lstrip("_") != VARIABLE:
             return  # the transport keeps only CTI_DATA's; a raw listener may want others
-        chan_data = raw.get("channel")
-        if type(chan_data) is not dict:  # as_dict, inline
-            chan_data = None
+        chan_data = as_dict(raw.get("channel"))
         ch = self._lookup(chan_data)
         if ch is not None:
             value = raw.get("value")
@@ -209,18 +198,14 @@ class ChannelHandlers(Hints):
     def _on_dialplan(self, raw: Mapping[str, Any]) -> None:
         if raw.get("dialplan_app") != "Queue":
             return  # the transport keeps only Queue's; a raw listener may want others
-        chan_data = raw.get("channel")
-        if type(chan_data) is not dict:  # as_dict, inline
-            chan_data = None
+        chan_data = as_dict(raw.get("channel"))
         ch = self._lookup(chan_data)
         if ch is not None and ch.line is not None and not ch.cleared:
             self._enter_queue(ch, queue_name(raw.get("dialplan_app_data")) or "?")
 
     @handles("ChannelHangupRequest")
     def _on_hangup_request(self, raw: Mapping[str, Any]) -> None:
-        chan_data = raw.get("channel")
-        if type(chan_data) is not dict:  # as_dict, inline
-            chan_data = None
+        chan_data = as_dict(raw.get("channel"))
         ch = self._chans.get(str(chan_data.get("id"))) if chan_data is not None else None
         if ch is None or ch.cause:
             return
@@ -231,9 +216,7 @@ class ChannelHandlers(Hints):
 
     @handles("ChannelDestroyed")
     def _on_destroyed(self, raw: Mapping[str, Any]) -> None:
-        chan_data = raw.get("channel")
-        if type(chan_data) is not dict:  # as_dict, inline
-            chan_data = None
+        chan_data = as_dict(raw.get("channel"))
         if chan_data is None:
             return
         cid = chan_data.get("id")
@@ -277,9 +260,7 @@ class ChannelHandlers(Hints):
 
     @handles("ChannelHold")
     def _on_hold(self, raw: Mapping[str, Any]) -> None:
-        chan_data = raw.get("channel")
-        if type(chan_data) is not dict:  # as_dict, inline
-            chan_data = None
+        chan_data = as_dict(raw.get("channel"))
         ch = self._lookup(chan_data)
         if ch is None:
             self._unknown(chan_data)
@@ -288,9 +269,7 @@ class ChannelHandlers(Hints):
 
     @handles("ChannelUnhold")
     def _on_unhold(self, raw: Mapping[str, Any]) -> None:
-        chan_data = raw.get("channel")
-        if type(chan_data) is not dict:  # as_dict, inline
-            chan_data = None
+        chan_data = as_dict(raw.get("channel"))
         ch = self._lookup(chan_data)
         if ch is None:
             self._unknown(chan_data)
@@ -299,9 +278,7 @@ class ChannelHandlers(Hints):
 
     @handles("ChannelTalkingStarted")
     def _on_talk_start(self, raw: Mapping[str, Any]) -> None:
-        chan_data = raw.get("channel")
-        if type(chan_data) is not dict:  # as_dict, inline
-            chan_data = None
+        chan_data = as_dict(raw.get("channel"))
         ch = self._lookup(chan_data)
         if ch is None:
             self._unknown(chan_data)
@@ -312,9 +289,7 @@ class ChannelHandlers(Hints):
 
     @handles("ChannelTalkingFinished")
     def _on_talk_stop(self, raw: Mapping[str, Any]) -> None:
-        chan_data = raw.get("channel")
-        if type(chan_data) is not dict:  # as_dict, inline
-            chan_data = None
+        chan_data = as_dict(raw.get("channel"))
         ch = self._lookup(chan_data)
         if ch is None:
             self._unknown(chan_data)
@@ -325,8 +300,6 @@ class ChannelHandlers(Hints):
 
     @handles("EndpointStateChange")
     def _on_endpoint_state(self, raw: Mapping[str, Any]) -> None:
-        endpoint_data = raw.get("endpoint")
-        if type(endpoint_data) is not dict:  # as_dict, inline
-            endpoint_data = None
+        endpoint_data = as_dict(raw.get("endpoint"))
         if endpoint_data is not None:
             self._set_registration(endpoint_data)

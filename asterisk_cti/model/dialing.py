@@ -26,6 +26,7 @@ from .records import (
     NULL,
     QUEUED,
     ChannelRecord,
+    as_dict,
     local_sibling,
     queue_of,
 )
@@ -43,12 +44,8 @@ class Dialing(Hints):
 
     @handles("Dial")
     def _on_dial(self, raw: Mapping[str, Any]) -> None:
-        peer_data = raw.get("peer")
-        if type(peer_data) is not dict:  # as_dict, inline
-            peer_data = None
-        caller_data = raw.get("caller")
-        if type(caller_data) is not dict:  # as_dict, inline
-            caller_data = None
+        peer_data = as_dict(raw.get("peer"))
+        caller_data = as_dict(raw.get("caller"))
         peer = self._lookup(peer_data)
         caller = self._lookup(caller_data)
         if peer is None and caller is None:
@@ -94,9 +91,7 @@ class Dialing(Hints):
             peer.reason = Reason.DIVERTED
             peer.dialstatus = status
             self._end(peer, S.DIVERTED)
-            forwarded_data = raw.get("forwarded")
-            if type(forwarded_data) is not dict:  # as_dict, inline
-                forwarded_data = None
+            forwarded_data = as_dict(raw.get("forwarded"))
             if forwarded_data is not None and peer.call is not NO_CALL:
                 forwarded = self._chans.get(str(forwarded_data.get("id")))
                 if forwarded is not None:

@@ -34,12 +34,8 @@ class TransferHandlers(Bridges):
             return
         first = self._lookup(as_dict(raw.get("transferer_first_leg")))
         second = self._lookup(as_dict(raw.get("transferer_second_leg")))
-        transferee_data = raw.get("transferee")
-        if type(transferee_data) is not dict:  # as_dict, inline
-            transferee_data = None
-        target_data = raw.get("transfer_target")
-        if type(target_data) is not dict:  # as_dict, inline
-            target_data = None
+        transferee_data = as_dict(raw.get("transferee"))
+        target_data = as_dict(raw.get("transfer_target"))
         transferee = self._lookup(transferee_data)
         target = self._lookup(target_data)
         known = [ch for ch in (first, second, transferee, target) if ch is not None]
@@ -52,9 +48,7 @@ class TransferHandlers(Bridges):
         if raw.get("destination_type") == "threeway":
             # The transferer stays, with the transferee and the target: a conference of the
             # real parties (the target is often a Local channel: the party behind it counts).
-            bridge_data = raw.get("destination_threeway_bridge")
-            if type(bridge_data) is not dict:  # as_dict, inline
-                bridge_data = None
+            bridge_data = as_dict(raw.get("destination_threeway_bridge"))
             if bridge_data is not None:
                 ids = [i for i in bridge_data.get("channels") or () if type(i) is str]
                 self._bridge_members(ids, str(bridge_data.get("id") or ""), True)
@@ -83,9 +77,7 @@ class TransferHandlers(Bridges):
             return
         for key in ("transferer_first_leg_bridge", "transferer_second_leg_bridge",
                     "destination_threeway_bridge"):
-            bridge = raw.get(key)
-            if type(bridge) is not dict:  # as_dict, inline
-                bridge = None
+            bridge = as_dict(raw.get(key))
             if bridge is not None:
                 self._settle_merge(str(bridge.get("id") or ""))
         dest = raw.get("destination_bridge")
@@ -97,9 +89,7 @@ class TransferHandlers(Bridges):
         if raw.get("result") != "Success":
             return
         transferer = self._lookup(as_dict(raw.get("channel")))
-        transferee_data = raw.get("transferee")
-        if type(transferee_data) is not dict:  # as_dict, inline
-            transferee_data = None
+        transferee_data = as_dict(raw.get("transferee"))
         transferee = self._lookup(transferee_data)
         if transferer is None and transferee is None:
             return
