@@ -45,7 +45,6 @@ import json
 import multiprocessing
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -581,12 +580,6 @@ def _direct_main(conn: Connection, ari: Tuple[str, str, str], exts: List[str]) -
 # -- the orchestration -------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def mosquitto_path() -> str:
     from asterisk_cti import ConfigurationError
     from asterisk_cti.server.broker import find_mosquitto
@@ -717,7 +710,7 @@ def run_once(plan: Plan, log: Callable[[str], None] = print) -> RunResult:
     tmp = tempfile.TemporaryDirectory(prefix="cti-bench-")
     try:
         from asterisk_cti.server import AgentRights, ServerConfig, write_mosquitto_config
-        from asterisk_cti.server.broker import start_mosquitto, stop_process
+        from asterisk_cti.server.broker import free_port, start_mosquitto, stop_process
 
         sim = Child(ctx, _sim_main, exts)
         children.append(sim)

@@ -22,9 +22,8 @@ from typing import Dict, List, Tuple
 from asterisk_cti import CallEvent, CallListener, CtiConfig
 from asterisk_cti.remote import RemoteClient, RemoteConfig
 from asterisk_cti.server import AgentRights, CtiServer, ServerConfig, write_mosquitto_config
-from asterisk_cti.server.broker import start_mosquitto, stop_process
+from asterisk_cti.server.broker import free_port, start_mosquitto, stop_process
 from asterisk_cti.sim import AriSimulator
-from asterisk_cti.tools.callcentre import _free_port
 
 Key = Tuple[str, str, float]
 
@@ -54,7 +53,7 @@ def main(calls: int) -> None:
     latencies: List[float] = []
     passwords = {"1000": "bench-1000-pw", "1002": "bench-1002-pw"}
     with tempfile.TemporaryDirectory() as tmp:
-        port = _free_port()
+        port = free_port()
         config = ServerConfig(site="bench", broker_port=port, broker_password="bench-srv-pw",
                               agents={a: AgentRights((f"PJSIP/{a}",)) for a in passwords})
         files = write_mosquitto_config(Path(tmp), config, passwords, port=port,

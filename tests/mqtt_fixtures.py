@@ -24,16 +24,9 @@ from typing import Iterator, List
 import pytest
 
 from asterisk_cti import AsteriskCtiError, ConfigurationError
-from asterisk_cti.server.broker import find_mosquitto, start_mosquitto, stop_process
+from asterisk_cti.server.broker import find_mosquitto, free_port, start_mosquitto, stop_process
 
 __all__ = ["TcpProxy", "TlsFiles", "free_port", "make_tls", "mosquitto_path", "running_mosquitto"]
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def mosquitto_path() -> str:

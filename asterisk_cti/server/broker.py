@@ -57,8 +57,8 @@ from asterisk_cti import AsteriskCtiError, ConfigurationError
 from . import topics
 from .config import ServerConfig
 
-__all__ = ["BrokerFiles", "acl_text", "dynsec_document", "find_mosquitto", "passwd_line",
-           "start_mosquitto", "stop_process", "write_mosquitto_config"]
+__all__ = ["BrokerFiles", "acl_text", "dynsec_document", "find_mosquitto", "free_port",
+           "passwd_line", "start_mosquitto", "stop_process", "write_mosquitto_config"]
 
 #: Where Debian's mosquitto package puts the dynamic-security plugin.
 DYNSEC_PLUGINS = ("/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so",
@@ -228,6 +228,14 @@ def find_mosquitto() -> str:
             "mosquitto", "the MQTT broker is not installed: run 'make broker-deps' "
             "(apt-get install mosquitto)")
     return path
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (for a broker the caller is about to start). Any
+    thread."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def start_mosquitto(conf: Path, log: Path, port: int, *, timeout: float = 10.0,

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 import tempfile
 import threading
 import time
@@ -36,7 +35,12 @@ from asterisk_cti import (
 )
 from asterisk_cti.remote import RemoteClient, RemoteConfig
 from asterisk_cti.server import AgentRights, CtiServer, ServerConfig, write_mosquitto_config
-from asterisk_cti.server.broker import find_mosquitto, start_mosquitto, stop_process
+from asterisk_cti.server.broker import (
+    find_mosquitto,
+    free_port,
+    start_mosquitto,
+    stop_process,
+)
 
 from .events import format_event
 from .session import Writer, scenario_functions
@@ -82,12 +86,6 @@ class _Desk(CallListener, ConnectionListener):
         self._write(f"disconnected: {event.reason}")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 
 
 def _settle(desks: Sequence[RemoteClient]) -> None:
@@ -116,7 +114,7 @@ def run_callcentre_demo(out: TextIO, speed: float = 8.0,
     from asterisk_cti.sim import AriSimulator
 
     with tempfile.TemporaryDirectory(prefix="asterisk-cti-callcentre-") as tmp:
-        port = _free_port()
+        port = free_port()
         passwords = {a: secrets.token_urlsafe(16) for a in ("1000", "1002")}
         config = ServerConfig(
             site=_SITE, broker_port=port, broker_password=secrets.token_urlsafe(16),
