@@ -20,12 +20,28 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from asterisk_cti import CtiConfig
 from asterisk_cti.server import AgentRights, ServerConfig, write_mosquitto_config
+from asterisk_cti.sim import AriSimulator
 from tests.mqtt_fixtures import TlsFiles, free_port, make_tls, running_mosquitto
 
 SITE = "paris"
 PASSWORDS = {"1000": "pw-1000-secret", "1002": "pw-1002-secret", "sup": "pw-sup-secret"}
 SERVER_PASSWORD = "pw-server-secret"
+
+
+@pytest.fixture
+def sim() -> Iterator[AriSimulator]:
+    """A simulated Asterisk whose phones 1000 and 1002 answer by themselves."""
+    with AriSimulator(speed=20) as s:
+        for ext in ("1000", "1002"):
+            s.phone(ext).auto_answer = True
+        yield s
+
+
+def cti_config(sim: AriSimulator, app: str) -> CtiConfig:
+    """The server's ARI settings for a simulator, with its own application name."""
+    return CtiConfig(url=sim.url, username=sim.username, password=sim.password, app=app)
 
 
 def site_config(port: int) -> ServerConfig:

@@ -11,27 +11,16 @@ from typing import Any, Callable, Iterator, List
 
 import pytest
 
-from asterisk_cti import CtiConfig
 from asterisk_cti.server import CtiServer, ServerConfig
 from asterisk_cti.sim import AriSimulator
 from tests.mqtt_fixtures import TcpProxy
 
-from .conftest import SITE, Agent, Broker
+from .conftest import SITE, Agent, Broker, cti_config
 
 MakeAgent = Callable[..., Agent]
 APP = "cti-ha"
 
 
-@pytest.fixture
-def sim() -> Iterator[AriSimulator]:
-    with AriSimulator(speed=20) as s:
-        for ext in ("1000", "1002"):
-            s.phone(ext).auto_answer = True
-        yield s
-
-
-def _cti(sim: AriSimulator) -> CtiConfig:
-    return CtiConfig(url=sim.url, username=sim.username, password=sim.password, app=APP)
 
 
 def _ha_config(broker: Broker) -> ServerConfig:
@@ -44,7 +33,7 @@ def servers(broker: Broker, sim: AriSimulator) -> Iterator[Callable[..., CtiServ
     made: List[CtiServer] = []
 
     def make(**changes: Any) -> CtiServer:
-        server = CtiServer(dataclasses.replace(_ha_config(broker), **changes), _cti(sim))
+        server = CtiServer(dataclasses.replace(_ha_config(broker), **changes), cti_config(sim, APP))
         made.append(server)
         return server.start()
 
@@ -198,14 +187,14 @@ def test_restarting_the_only_server_keeps_the_call_and_controls_it(
     agent = agents("1000")
     assert agent.subscribe(f"cti/{SITE}/line/1000/events") == [1]
     with ExitStack() as stack:
-        server = stack.enter_context(CtiServer(_ha_config(broker), _cti(sim)))
+        server = stack.enter_context(CtiServer(_ha_config(broker), cti_config(sim, APP)))
         call = agent.request({"version": 1, "op": "originate", "line": "PJSIP/1000",
                               "destination": "1002"})
         assert call["ok"], call
     assert server.role == "stopped"
     mine, theirs = call["result"]["connection_id"], call["result"]["peer_connection_id"]
     assert _in_bridge(sim, mine, theirs)  # a clean stop leaves the call up
-    with CtiServer(_ha_config(broker), _cti(sim)):
+    with CtiServer(_ha_config(broker), cti_config(sim, APP)):
         assert agent.request({"version": 1, "op": "hold", "connection_id": mine})["ok"]
         agent.wait(lambda t, p: p.get("kind") == "held")
         assert agent.request({"version": 1, "op": "hangup", "connection_id": mine})["ok"]
@@ -216,14 +205,14 @@ def test_restarting_the_only_server_keeps_the_call_and_controls_it(
 def test_a_call_that_ended_on_one_side_while_no_server_ran_is_ended(
         broker: Broker, sim: AriSimulator, agents: MakeAgent) -> None:
     agent = agents("1000")
-    with CtiServer(_ha_config(broker), _cti(sim)):
+    with CtiServer(_ha_config(broker), cti_config(sim, APP)):
         call = agent.request({"version": 1, "op": "originate", "line": "PJSIP/1000",
                               "destination": "1002"})
         assert call["ok"], call
     mine = call["result"]["connection_id"]
     sim.phone("1002").hangup()  # nobody watches: Asterisk leaves 1000 alone in the bridge
     assert not _gone(sim, mine, timeout=0.3)
-    with CtiServer(_ha_config(broker), _cti(sim)):
+    with CtiServer(_ha_config(broker), cti_config(sim, APP)):
         assert _gone(sim, mine)  # adopted, found over, ended
 
 
@@ -236,8 +225,8 @@ def test_a_partitioned_active_is_fenced_and_the_two_never_take_turns(
     agent = agents("1000")
     assert agent.subscribe(f"cti/{SITE}/server/status") == [1]
     old = CtiServer(dataclasses.replace(_ha_config(broker), broker_port=proxy.port,
-                                        fence_timeout=6.0), _cti(sim))
-    new = CtiServer(_ha_config(broker), _cti(sim))
+                                        fence_timeout=6.0), cti_config(sim, APP))
+    new = CtiServer(_ha_config(broker), cti_config(sim, APP))
     try:
         old.start()
         new.start()

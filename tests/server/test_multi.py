@@ -8,11 +8,11 @@ from typing import Dict, Iterator
 
 import pytest
 
-from asterisk_cti import ConfigurationError, CtiConfig
+from asterisk_cti import ConfigurationError
 from asterisk_cti.server import AgentRights, AsteriskServer, CtiServer, ServerConfig
 from asterisk_cti.sim import AriSimulator
 
-from .conftest import SERVER_PASSWORD, SITE, Agent, Broker, _broker
+from .conftest import SERVER_PASSWORD, SITE, Agent, Broker, _broker, cti_config
 
 PASSWORDS = {"1000": "pw-1000-secret", "2000": "pw-2000-secret", "sup": "pw-sup-secret"}
 
@@ -41,9 +41,6 @@ def sims() -> Iterator[Dict[str, AriSimulator]]:
         yield {"pbx1": one, "pbx2": two}
 
 
-def _cti(sim: AriSimulator) -> CtiConfig:
-    return CtiConfig(url=sim.url, username=sim.username, password=sim.password, app="cti-m")
-
 
 def _channels(sim: AriSimulator) -> int:
     with sim.pbx.lock:
@@ -58,7 +55,8 @@ def test_requests_go_to_the_asterisk_server_of_the_line(
         made.append(Agent(two_broker.port, user, PASSWORDS[user]))
         return made[-1]
 
-    with CtiServer(two_broker.config, {n: _cti(s) for n, s in sims.items()}) as server:
+    with CtiServer(two_broker.config,
+                   {n: cti_config(s, "cti-m") for n, s in sims.items()}) as server:
         try:
             assert sorted(server.clients) == ["pbx1", "pbx2"]
             assert server.clients["pbx1"].monitored == ("PJSIP/1000",)
@@ -93,7 +91,7 @@ def test_requests_go_to_the_asterisk_server_of_the_line(
 
 def test_a_line_without_connection_settings_is_refused(sims: Dict[str, AriSimulator]) -> None:
     with pytest.raises(ConfigurationError, match="pbx2"):
-        CtiServer(_config(1883), {"pbx1": _cti(sims["pbx1"])})
+        CtiServer(_config(1883), {"pbx1": cti_config(sims["pbx1"], "cti-m")})
 
 
 @pytest.mark.parametrize("changes", [

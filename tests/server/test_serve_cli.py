@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import pytest
 
@@ -17,12 +17,6 @@ from asterisk_cti.sim import AriSimulator
 from tests.conftest import REPO
 
 from .conftest import SERVER_PASSWORD, SITE, Agent, Broker
-
-
-@pytest.fixture
-def sim() -> Iterator[AriSimulator]:
-    with AriSimulator(speed=20) as s:
-        yield s
 
 
 def _config_file(tmp_path: Path, broker: Broker) -> Path:

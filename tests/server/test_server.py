@@ -8,30 +8,20 @@ from typing import Any, Callable, Iterator, Optional
 
 import pytest
 
-from asterisk_cti import ConnectError, CtiConfig
+from asterisk_cti import ConnectError
 from asterisk_cti.server import CtiServer, ServerConfig
 from asterisk_cti.sim import AriSimulator
 
-from .conftest import SITE, Agent, Broker
+from .conftest import SITE, Agent, Broker, cti_config
 
 MakeAgent = Callable[..., Agent]
 
 
-@pytest.fixture
-def sim() -> Iterator[AriSimulator]:
-    with AriSimulator(speed=20) as s:
-        for ext in ("1000", "1002"):
-            s.phone(ext).auto_answer = True
-        yield s
-
-
-def _cti(sim: AriSimulator) -> CtiConfig:
-    return CtiConfig(url=sim.url, username=sim.username, password=sim.password, app="cti-srv")
 
 
 @pytest.fixture
 def server(broker: Broker, sim: AriSimulator) -> Iterator[CtiServer]:
-    with CtiServer(broker.config, _cti(sim)) as s:
+    with CtiServer(broker.config, cti_config(sim, "cti-srv")) as s:
         yield s
 
 
@@ -182,7 +172,7 @@ def test_wrong_credentials_are_refused(server: CtiServer, agents: MakeAgent,
     assert nobody.connect_code.is_failure
     wrong = ServerConfig(site=SITE, broker_port=broker.port, broker_password="Zq9-bad-secret",
                          connect_timeout=3)
-    bad = CtiServer(wrong, _cti(sim))
+    bad = CtiServer(wrong, cti_config(sim, "cti-srv"))
     started = time.monotonic()
     with pytest.raises(ConnectError) as info:
         bad.start()

@@ -7,25 +7,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from typing import Iterator
 
 import pytest
 
-from asterisk_cti import ConfigurationError, ConnectError, CtiConfig
+from asterisk_cti import ConfigurationError, ConnectError
 from asterisk_cti.server import BrokerTlsError, CtiServer, ServerConfig
 from asterisk_cti.sim import AriSimulator
 
-from .conftest import PASSWORDS, SERVER_PASSWORD, SITE, Agent, Broker
-
-
-@pytest.fixture
-def sim() -> Iterator[AriSimulator]:
-    with AriSimulator(speed=20) as s:
-        yield s
-
-
-def _cti(sim: AriSimulator) -> CtiConfig:
-    return CtiConfig(url=sim.url, username=sim.username, password=sim.password, app="cti-tls")
+from .conftest import PASSWORDS, SERVER_PASSWORD, SITE, Agent, Broker, cti_config
 
 
 def test_server_and_agent_connect_with_tls_verified(
@@ -33,7 +22,7 @@ def test_server_and_agent_connect_with_tls_verified(
     caplog.set_level(logging.DEBUG)
     config = tls_broker.config
     assert config.broker_tls and config.broker_ca_file
-    with CtiServer(config, _cti(sim)) as server:
+    with CtiServer(config, cti_config(sim, "cti-tls")) as server:
         assert server.role == "active"
         assert repr(server).count("mqtts://127.0.0.1:") == 1
         agent = Agent(tls_broker.port, "1000", PASSWORDS["1000"], tls_broker.tls)
@@ -55,7 +44,7 @@ def test_an_untrusted_broker_certificate_is_refused_typed(
     assert tls_broker.tls is not None
     config = dataclasses.replace(tls_broker.config,
                                  broker_ca_file=str(tls_broker.tls.rogue_ca_cert))
-    server = CtiServer(config, _cti(sim))
+    server = CtiServer(config, cti_config(sim, "cti-tls"))
     started = time.monotonic()
     with pytest.raises(BrokerTlsError) as info:
         server.start()
@@ -73,7 +62,7 @@ def test_plain_mqtt_to_a_tls_listener_fails_typed(tls_broker: Broker,
     config = dataclasses.replace(tls_broker.config, broker_tls=False, broker_ca_file=None,
                                  connect_timeout=3)
     with pytest.raises(ConnectError) as info:
-        CtiServer(config, _cti(sim)).start()
+        CtiServer(config, cti_config(sim, "cti-tls")).start()
     assert SERVER_PASSWORD not in str(info.value)
 
 
@@ -93,8 +82,9 @@ def test_a_client_certificate_when_the_broker_requires_one(
     tls = mtls_broker.tls
     assert tls is not None
     with pytest.raises(ConnectError):  # no certificate: the handshake fails
-        CtiServer(dataclasses.replace(mtls_broker.config, connect_timeout=3), _cti(sim)).start()
+        CtiServer(dataclasses.replace(mtls_broker.config, connect_timeout=3),
+                  cti_config(sim, "cti-tls")).start()
     config = dataclasses.replace(mtls_broker.config, broker_certfile=str(tls.client_cert),
                                  broker_keyfile=str(tls.client_key))
-    with CtiServer(config, _cti(sim)) as server:
+    with CtiServer(config, cti_config(sim, "cti-tls")) as server:
         assert server.role == "active"
