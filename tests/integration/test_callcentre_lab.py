@@ -22,7 +22,6 @@ import queue
 import select
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -73,24 +72,6 @@ def _observe(title: str, lines: List[str]) -> None:
         return
     with open(target, "a", encoding="utf-8") as out:
         out.write(f"{title}\n" + "".join(f"   {line}\n" for line in lines) + "\n")
-
-
-def _ours() -> List[threading.Thread]:
-    return [t for t in threading.enumerate()
-            if t.name.startswith(("asterisk-cti", "paho-mqtt-client-"))]
-
-
-@pytest.fixture(autouse=True)
-def no_thread_left() -> Iterator[None]:
-    """No SDK, server, desktop or paho thread started by the test outlives it."""
-    before = set(_ours())
-    yield
-    deadline = time.monotonic() + 5.0
-    left = [t for t in _ours() if t not in before]
-    while left and time.monotonic() < deadline:
-        left[0].join(max(0.0, deadline - time.monotonic()))
-        left = [t for t in _ours() if t not in before and t.is_alive()]
-    assert not left, f"threads left after the test: {[t.name for t in left]}"
 
 
 def site_config(port: int, tls: Optional[TlsFiles] = None) -> ServerConfig:

@@ -37,23 +37,6 @@ broker = _server.broker
 agents = _server.agents
 
 
-def _paho() -> List[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith("paho-mqtt-client-")]
-
-
-@pytest.fixture(autouse=True)
-def no_paho_thread_leak() -> Iterator[None]:
-    """paho's network threads are not named asterisk-cti-*: check them here."""
-    before = set(_paho())
-    yield
-    deadline = time.monotonic() + 5.0
-    leaked = [t for t in _paho() if t not in before]
-    while leaked and time.monotonic() < deadline:
-        leaked[0].join(deadline - time.monotonic())
-        leaked = [t for t in _paho() if t not in before and t.is_alive()]
-    assert not leaked, f"paho threads leaked: {[t.name for t in leaked]}"
-
-
 @pytest.fixture
 def sim() -> Iterator[AriSimulator]:
     with AriSimulator(speed=20) as s:
