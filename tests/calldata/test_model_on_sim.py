@@ -3,43 +3,17 @@ the CTI events a listener receives."""
 
 from __future__ import annotations
 
-import threading
-from typing import Callable, Iterator, List
+from typing import Iterator
 
 import pytest
 
-from asterisk_cti import CallEvent, CallListener, CtiClient, CtiConfig
+from asterisk_cti import CtiClient, CtiConfig
 from asterisk_cti.model import ConnectionState
 from asterisk_cti.sim import AriSimulator
+from tests.call_events import CallEvents
 
 K, P, L = "PJSIP/1000", "PJSIP/1002", "PJSIP/1006"
 DATA = {"account": "4711", "choice": "billing"}
-
-
-class Events(CallListener):
-    def __init__(self) -> None:
-        self.events: List[CallEvent] = []
-        self.cond = threading.Condition()
-
-    def on_call_event(self, event: CallEvent) -> None:
-        with self.cond:
-            self.events.append(event)
-            self.cond.notify_all()
-
-    def wait(self, kind: str, line: str, pred: Callable[[CallEvent], bool] = lambda e: True,
-             timeout: float = 5.0) -> CallEvent:
-        def find() -> List[CallEvent]:
-            return [e for e in self.events
-                    if e.kind.value == kind and e.line == line and pred(e)]
-
-        with self.cond:
-            assert self.cond.wait_for(find, timeout), (kind, line, self.events)
-            return find()[0]
-
-    def kinds(self, line: str) -> List[str]:
-        with self.cond:
-            return [e.kind.value for e in self.events
-                    if e.line == line and e.kind.value != "line_state_changed"]
 
 
 @pytest.fixture
@@ -48,7 +22,7 @@ def sim() -> Iterator[AriSimulator]:
         yield s
 
 
-def _client(sim: AriSimulator, rec: Events) -> CtiClient:
+def _client(sim: AriSimulator, rec: CallEvents) -> CtiClient:
     config = CtiConfig(url=sim.url, username=sim.username, password=sim.password,
                        app=sim.pbx.config.stasis_app)
     cti = CtiClient(config)
@@ -58,7 +32,7 @@ def _client(sim: AriSimulator, rec: Events) -> CtiClient:
 
 
 def test_queue_call_with_data_from_the_dialplan(sim: AriSimulator) -> None:
-    rec = Events()
+    rec = CallEvents()
     with _client(sim, rec) as cti:
         assert cti.wait_idle(5)
         sim.phone("1000").dial(sim.pbx.config.queue_data_extension)
@@ -82,7 +56,7 @@ def test_queue_call_with_data_from_the_dialplan(sim: AriSimulator) -> None:
 
 
 def test_caller_hangs_up_while_queued(sim: AriSimulator) -> None:
-    rec = Events()
+    rec = CallEvents()
     with _client(sim, rec) as cti:
         assert cti.wait_idle(5)
         sim.phone("1000").dial(sim.pbx.config.queue_extension)
@@ -105,7 +79,7 @@ def test_data_set_through_call_control_shows_on_the_next_events(sim: AriSimulato
     events of every line of the call carry it, and the snapshots too."""
     for ext in ("1000", "1002"):
         sim.phone(ext).auto_answer = 0.05
-    rec = Events()
+    rec = CallEvents()
     with _client(sim, rec) as cti:
         call = cti.control.originate(K, "1002", wait_for="established", timeout=10)
         rec.wait("established", P)
@@ -131,7 +105,7 @@ def test_trunk_caller_to_the_queue_with_data(sim: AriSimulator) -> None:
     queue-with-data extension: the agents ring with the data (their own channels inherited
     it). The queue's name is not known: Asterisk publishes app_queue's Dial on the caller's
     topic only, and the client does not receive the trunk channel's events."""
-    rec = Events()
+    rec = CallEvents()
     with _client(sim, rec) as cti:
         assert cti.wait_idle(5)
         sim.trunk_call("+33123456789", sim.pbx.config.queue_data_extension)

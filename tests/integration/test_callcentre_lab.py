@@ -49,9 +49,10 @@ from asterisk_cti.server import (
     write_mosquitto_config,
 )
 
+from ..call_events import CallEvents, kind_and_id
 from ..conftest import REPO
 from ..mqtt_fixtures import TlsFiles, free_port, make_tls, running_mosquitto
-from ..remote.conftest import LocalOrder, Recorder
+from ..remote.conftest import Recorder
 from .calls import NOISE, assert_in_order
 from .conftest import _drop_application
 from .lab import Lab, Phone
@@ -238,7 +239,7 @@ def test_each_desk_sees_its_own_line_in_order_and_holds_through_the_server(
         lab_phones: Dict[str, Phone]) -> None:
     server = servers(broker)
     assert server.role == "active"
-    order = LocalOrder()
+    order = CallEvents()
     server.client.add_listener(order)
     c1000, r1000 = desks(broker, "1000")
     c1002, r1002 = desks(broker, "1002")
@@ -282,7 +283,7 @@ def test_each_desk_sees_its_own_line_in_order_and_holds_through_the_server(
         events = events_of(rec)
         assert {e.line for e in events} == {name}, "another line's event reached the desk"
         # every event of the line, in the server's order (noise included)
-        assert [(e.kind.value, e.connection_id) for e in events] == order.of(name)
+        assert kind_and_id(events) == kind_and_id(order.of(name))
         assert_in_order(kinds(rec), expected[name], f"desk of {name}")
         assert client.stats()["bad_payloads"] == 0
         observed.append(f"{name}: {' '.join(kinds(rec))}")

@@ -19,7 +19,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Dict, List, Tuple
 
-from asterisk_cti import CallEvent, CallListener, ConnectionState, CtiClient, CtiConfig, PhoneState
+from asterisk_cti import CallEvent, ConnectionState, CtiClient, CtiConfig, PhoneState
 from asterisk_cti.events import Event
 from asterisk_cti.ivr import IvrEngine
 from asterisk_cti.sim import AriSimulator, scenarios
@@ -27,6 +27,7 @@ from asterisk_cti.tools.demo import billing_ivr
 from asterisk_cti.tools.screenpop import MessageAction, ScreenPop
 from asterisk_cti.tools.session import settle
 
+from ..call_events import CallEvents
 from .calls import NOISE, keep_sequences
 from .conftest import LAB_LINES, CtiFactory, LabCti
 from .lab import Lab, Phone
@@ -85,23 +86,13 @@ def _steps(events: List[CallEvent], line: str) -> List[Step]:
             for e in events if e.line == line and e.kind.value not in NOISE]
 
 
-class _Seen(CallListener):
-    def __init__(self) -> None:
-        self.events: List[CallEvent] = []
-        self.lock = threading.Lock()
-
-    def on_call_event(self, event: CallEvent) -> None:
-        with self.lock:
-            self.events.append(event)
-
-
 def _on_the_simulator() -> List[CallEvent]:
     """The simulator's ``ivr_queue`` scenario (an outside caller on ``PJSIP/trunk`` instead
     of 1000) with the same IVR: its CTI events."""
     with AriSimulator(speed=10, stasis_app="ivr-lab-cmp", channelvars=True) as sim:
         client = CtiClient(CtiConfig(url=sim.url, username=sim.username,
                                      password=sim.password, app="ivr-lab-cmp"))
-        seen = _Seen()
+        seen = CallEvents()
         client.add_listener(seen)
         client.monitor("PJSIP")
         engine = IvrEngine(client, {"main": billing_ivr()}).start()
@@ -111,8 +102,7 @@ def _on_the_simulator() -> List[CallEvent]:
                 settle(client)  # every line idle, every event delivered
         finally:
             engine.stop(detach=False)
-    with seen.lock:
-        return list(seen.events)
+    return seen.all()
 
 
 def sequence(cti: LabCti, since: int) -> List[str]:

@@ -11,36 +11,20 @@ from typing import List, Tuple
 
 import pytest
 
-from asterisk_cti import CallEvent, CallListener, ConnectionState, CtiClient, CtiConfig
+from asterisk_cti import ConnectionState, CtiClient, CtiConfig
 from asterisk_cti.events import Event
 from asterisk_cti.ivr import DigitInput, DigitRules, IvrCall, IvrEngine, IvrFlow
 from asterisk_cti.sim import AriSimulator, scenarios
 from asterisk_cti.sim.console import serve
 from asterisk_cti.sim.media import DTMF_GAP
 from asterisk_cti.tools.demo import BILLING_IVR, billing_ivr
+from tests.call_events import CallEvents
 
 from .conftest import APP, SPEED, Recorder, filter_lets_ivr_events_through, wait_until
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "ivr" / "billing.json"
 TRUNK, P, L = "PJSIP/trunk", "PJSIP/1002", "PJSIP/1006"
-
-
-class _Events(CallListener):
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.events: List[CallEvent] = []
-
-    def on_call_event(self, event: CallEvent) -> None:
-        with self.lock:
-            self.events.append(event)
-
-    def of(self, line: str) -> List[CallEvent]:
-        with self.lock:
-            return [e for e in self.events if e.line == line]
-
-    def kinds(self, line: str) -> List[str]:
-        noise = {"talking_started", "talking_stopped", "line_state_changed"}
-        return [e.kind.value for e in self.of(line) if e.kind.value not in noise]
+NOISE = ("talking_started", "talking_stopped", "line_state_changed")
 
 
 def test_the_packaged_billing_ivr_is_the_example() -> None:
@@ -52,7 +36,7 @@ def test_ivr_queue_scenario_goes_through_the_ivr_to_the_queue_and_the_agent() ->
     with AriSimulator(speed=SPEED, stasis_app=APP, channelvars=True) as sim:
         client = CtiClient(CtiConfig(url=sim.url, username=sim.username,
                                      password=sim.password, app=APP))
-        seen = _Events()
+        seen = CallEvents()
         client.add_listener(seen)
         client.monitor("PJSIP")
         engine = IvrEngine(client, {"main": billing_ivr()}).start()
@@ -60,7 +44,8 @@ def test_ivr_queue_scenario_goes_through_the_ivr_to_the_queue_and_the_agent() ->
             with client:
                 filter_lets_ivr_events_through(sim)
                 scenarios.SCENARIOS["ivr_queue"](sim)
-                wait_until(lambda: len(seen.kinds(TRUNK)) >= 6 and len(seen.kinds(L)) >= 4,
+                wait_until(lambda: len(seen.kinds(TRUNK, NOISE)) >= 6
+                           and len(seen.kinds(L, NOISE)) >= 4,
                            what="the trunk's and 1006's last CTI events")
                 assert client.wait_idle(5)
         finally:
@@ -71,13 +56,14 @@ def test_ivr_queue_scenario_goes_through_the_ivr_to_the_queue_and_the_agent() ->
     assert record.path == ("menu account", "5 digits", "data:account", "menu main", "key 1",
                            "data:choice", "queue support")
     data = {"account": scenarios.IVR_ACCOUNT, "choice": "billing"}
-    assert seen.kinds(TRUNK) == ["originated", "established", "queued", "established",
+    assert seen.kinds(TRUNK, NOISE) == ["originated", "established", "queued", "established",
                                  "connection_cleared", "call_cleared"]
     queued = next(e for e in seen.of(TRUNK) if e.kind.value == "queued")
     assert queued.state is ConnectionState.QUEUED and queued.queue == "support"
     assert dict(queued.data) == data
-    assert seen.kinds(P) == ["delivered", "connection_cleared", "call_cleared"]
-    assert seen.kinds(L) == ["delivered", "established", "connection_cleared", "call_cleared"]
+    assert seen.kinds(P, NOISE) == ["delivered", "connection_cleared", "call_cleared"]
+    assert seen.kinds(L, NOISE) == ["delivered", "established", "connection_cleared",
+                                    "call_cleared"]
     for line in (P, L):
         delivered = next(e for e in seen.of(line) if e.kind.value == "delivered")
         assert delivered.calling.number == scenarios.IVR_CALLER

@@ -109,22 +109,6 @@ class Recorder(CallListener, ConnectionListener):
                          and (line is None or e.line == line), timeout)
 
 
-class LocalOrder(CallListener):
-    """The server's own CtiClient's events, per line, to compare the order with."""
-
-    def __init__(self) -> None:
-        self.events: List[CallEvent] = []
-        self.lock = threading.Lock()
-
-    def on_call_event(self, event: CallEvent) -> None:
-        with self.lock:
-            self.events.append(event)
-
-    def of(self, line: str) -> List[Tuple[str, str]]:
-        with self.lock:
-            return [(e.kind.value, e.connection_id) for e in self.events if e.line == line]
-
-
 def remote_config(port: int, agent: str, *lines: str, **more: Any) -> RemoteConfig:
     return RemoteConfig(site=SITE, agent=agent, password=PASSWORDS[agent], broker_port=port,
                         lines=lines or (f"PJSIP/{agent}",), reconnect_min=1,

@@ -14,8 +14,9 @@ from asterisk_cti.control import Action, Consultation
 from asterisk_cti.remote import BrokerRefusedError, RemoteClient, ServerUnavailableError
 from asterisk_cti.server import AccessDeniedError, CtiServer
 from asterisk_cti.sim import AriSimulator
+from tests.call_events import CallEvents, kind_and_id
 
-from .conftest import Broker, LocalOrder, Recorder, remote_config
+from .conftest import Broker, Recorder, remote_config
 
 Desk = Callable[..., Tuple[RemoteClient, Recorder]]
 
@@ -26,7 +27,7 @@ def _snapshot(rec: Recorder) -> Any:
 
 def test_sees_its_line_only_in_the_servers_order_after_the_retained_snapshot(
         server: CtiServer, desk: Desk) -> None:
-    local = LocalOrder()
+    local = CallEvents()
     server.client.add_listener(local)
     c1000, r1000 = desk("1000")
     c1002, r1002 = desk("1002")
@@ -55,7 +56,7 @@ def test_sees_its_line_only_in_the_servers_order_after_the_retained_snapshot(
             rec.seen.append(rec.items.get())
         events = [e for n, e in rec.seen if n == "event"]
         assert {e.line for e in events} == {line_name}, "another line's event leaked"
-        assert [(e.kind.value, e.connection_id) for e in events] == local.of(line_name)
+        assert kind_and_id(events) == kind_and_id(local.of(line_name))
         assert all(t.startswith("asterisk-cti-remote-") for t in rec.threads)
         assert client.stats()["bad_payloads"] == 0
 
