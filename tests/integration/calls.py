@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Iterable, List, Sequence
+from typing import TYPE_CHECKING, Callable, Dict, Iterable, List, Optional, Sequence
+
+from asterisk_cti import CallEvent, ConnectionState, PhoneState
 
 from .cti_recorder import CtiRecorder
 from .lab import Phone
+
+if TYPE_CHECKING:
+    from .conftest import LabCti
 
 #: Kinds that come at any time (talk detection follows the audio; a phone's registration
 #: refresh gives line_state_changed), left out of exact sequence checks.
@@ -72,3 +77,39 @@ def assert_no_duplicates(recorder: CtiRecorder, line: str, since: int = 0) -> No
             for item in recorder.select("channel", line, since)]
     twice = sorted({key[:300] for key in seen if seen.count(key) > 1})
     assert not twice, f"{line}: channel events delivered twice: {twice}"
+
+
+def expect_queued(recorder: CtiRecorder, start: int, caller: str, agents: Iterable[str],
+                  data: Dict[str, str], timeout: float = 10.0) -> None:
+    """The caller's line is ``queued`` in queue ``support`` with the call data, and every
+    agent's line gets ``delivered`` from that queue with the same data."""
+    queued = recorder.wait_call("queued", caller, since=start, timeout=timeout)
+    assert queued.state is ConnectionState.QUEUED and queued.queue == "support"
+    assert queued.phone_state is PhoneState.RINGBACK
+    assert dict(queued.data) == data
+    for line in agents:
+        delivered = recorder.wait_call("delivered", line, since=start)
+        assert delivered.queue == "support", delivered
+        assert dict(delivered.data) == data, delivered
+        assert delivered.calling.number == caller.split("/", 1)[1]
+
+
+def agent_answers_queued(cti: LabCti, agent: Phone, agent_line: str, caller: str,
+                         start: int, data: Dict[str, str],
+                         where: Optional[Callable[[CallEvent], bool]] = None) -> CallEvent:
+    """With the caller still queued (its snapshot says so), ``agent`` answers: its line is
+    ``established`` from the queue and so is the caller's, both with the call data. Returns
+    the caller's ``established`` (the first one, or the first for which ``where`` holds)."""
+    assert cti.wait_idle(5.0)
+    waiting = cti.line(caller).connections[0]
+    assert waiting.state is ConnectionState.QUEUED and waiting.queue == "support"
+    assert dict(waiting.data) == data
+    agent.wait_for("CALL_INCOMING")
+    agent.answer()
+    agent.wait_for("CALL_ESTABLISHED")
+    answered_agent = cti.events.wait_call("established", agent_line, since=start)
+    assert answered_agent.queue == "support" and dict(answered_agent.data) == data
+    answered = cti.events.wait_call("established", caller, since=start, where=where)
+    assert answered.connected.number == agent_line.split("/", 1)[1]
+    assert dict(answered.data) == data
+    return answered

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Dict, List
 
-from asterisk_cti import ConnectionState, PhoneState
+from asterisk_cti import ConnectionState
 
-from .calls import NOISE, keep_sequences
+from .calls import NOISE, agent_answers_queued, expect_queued, keep_sequences
 from .conftest import LAB_LINES, CtiFactory, LabCti
 from .lab import Lab, Phone
 
@@ -37,27 +37,9 @@ def test_queue_call_with_dialplan_data(lab: Lab, cti: LabCti,
     kai, lee = phones["1000"], phones["1006"]
     start = cti.events.mark()
     kai.dial(lab.config.queue_data_exten)
-    queued = cti.events.wait_call("queued", K, since=start)
-    assert queued.state is ConnectionState.QUEUED and queued.queue == "support"
-    assert queued.phone_state is PhoneState.RINGBACK
-    assert dict(queued.data) == DATA
-    for line in (P, L):
-        delivered = cti.events.wait_call("delivered", line, since=start)
-        assert delivered.queue == "support", delivered
-        assert dict(delivered.data) == DATA, delivered
-        assert delivered.calling.number == "1000"
-    assert cti.wait_idle(5.0)
-    caller = cti.line(K).connections[0]
-    assert caller.state is ConnectionState.QUEUED and caller.queue == "support"
-    assert dict(caller.data) == DATA
-    lee.wait_for("CALL_INCOMING")
-    lee.answer()
-    lee.wait_for("CALL_ESTABLISHED")
-    agent = cti.events.wait_call("established", L, since=start)
-    assert agent.queue == "support" and dict(agent.data) == DATA
-    answered = cti.events.wait_call("established", K, since=start)
+    expect_queued(cti.events, start, K, (P, L), DATA)
+    answered = agent_answers_queued(cti, lee, L, K, start, DATA)
     assert answered.previous_state is ConnectionState.QUEUED
-    assert answered.connected.number == "1006" and dict(answered.data) == DATA
     cti.events.wait_call("call_cleared", P, since=start)
     kai.hangup()
     lee.wait_for("CALL_CLOSED")

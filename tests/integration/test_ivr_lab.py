@@ -19,7 +19,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Dict, List, Tuple
 
-from asterisk_cti import CallEvent, ConnectionState, CtiClient, CtiConfig, PhoneState
+from asterisk_cti import CallEvent, ConnectionState, CtiClient, CtiConfig
 from asterisk_cti.events import Event
 from asterisk_cti.ivr import IvrEngine
 from asterisk_cti.sim import AriSimulator, scenarios
@@ -28,7 +28,7 @@ from asterisk_cti.tools.screenpop import MessageAction, ScreenPop
 from asterisk_cti.tools.session import settle
 
 from ..call_events import CallEvents
-from .calls import NOISE, keep_sequences
+from .calls import NOISE, agent_answers_queued, expect_queued, keep_sequences
 from .conftest import LAB_LINES, CtiFactory, LabCti
 from .lab import Lab, Phone
 
@@ -144,15 +144,7 @@ def test_ivr_queue_agent_with_call_data_on_the_screen_pop(
         menu = prompts.wait_new(2)  # the menu, once the account number is in
         assert menu[1] == "sound:vm-press", prompts.started
         kai.send_dtmf("1")
-        queued = cti.events.wait_call("queued", K, since=start, timeout=20)
-        assert queued.state is ConnectionState.QUEUED and queued.queue == "support"
-        assert queued.phone_state is PhoneState.RINGBACK
-        assert dict(queued.data) == DATA
-        for line in (P, L):
-            delivered = cti.events.wait_call("delivered", line, since=start)
-            assert delivered.queue == "support", delivered
-            assert dict(delivered.data) == DATA, delivered
-            assert delivered.calling.number == "1000"
+        expect_queued(cti.events, start, K, (P, L), DATA, timeout=20)
         expected_pop = f"1000 account {ACCOUNT} (billing) via support"
         assert pops.wait(2) == [expected_pop, expected_pop]
         assert engine.wait_idle(10)
@@ -160,19 +152,8 @@ def test_ivr_queue_agent_with_call_data_on_the_screen_pop(
         assert record.path == ("menu account", "5 digits", "data:account", "menu main",
                                "key 1", "data:choice", "queue support"), record
         assert record.outcome == "done"
-        assert cti.wait_idle(5.0)
-        caller = cti.line(K).connections[0]
-        assert caller.state is ConnectionState.QUEUED and caller.queue == "support"
-        assert dict(caller.data) == DATA
-        lee.wait_for("CALL_INCOMING")
-        lee.answer()
-        lee.wait_for("CALL_ESTABLISHED")
-        agent = cti.events.wait_call("established", L, since=start)
-        assert agent.queue == "support" and dict(agent.data) == DATA
-        answered = cti.events.wait_call("established", K, since=start,
-                                        where=lambda e: e.previous_state
-                                        is ConnectionState.QUEUED)
-        assert answered.connected.number == "1006" and dict(answered.data) == DATA
+        agent_answers_queued(cti, lee, L, K, start, DATA,
+                             where=lambda e: e.previous_state is ConnectionState.QUEUED)
         cti.events.wait_call("call_cleared", P, since=start)
         kai.hangup()
         lee.wait_for("CALL_CLOSED")
