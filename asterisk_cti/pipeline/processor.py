@@ -46,12 +46,10 @@ from ..errors import ClientStoppedError
 from ..events import wire
 from ..events.catalogue import (
     ARI_EVENT_TYPES,
-    EVENT_CLASSES,
     Event,
     channel_ids_of,
     decode_frame,
     parse_event,
-    set_raw,
 )
 from ..listeners import EventsLostEvent
 from .delivery import CALL, CHANNEL, RAW, LaneItem, RawRoute, nobody
@@ -409,9 +407,8 @@ class Processor:
         sync = self._sync
         key_for = self._router.key_for
         # orjson when the speed extra is there (what it refuses goes through decode_frame,
-        # which decides), else decode_frame; the event built without a Python __init__
+        # which decides), else decode_frame
         fast = wire._fast_loads or decode_frame
-        classes = EVENT_CLASSES
         cti: List[Any] = []
         recent = self._recent
         recent_order = self._recent_order
@@ -454,13 +451,8 @@ class Processor:
                         data = fast(item)
                     except ValueError:
                         data = decode_frame(item)
-                    etype: Any = data.get("type") if data.__class__ is dict else None
-                    if etype.__class__ is str and etype:
-                        cls = classes.get(etype, Event)
-                        event = cls.__new__(cls)
-                        set_raw(event, data)
-                    else:
-                        event = parse_event(data)  # raises EventParseError, saying why
+                    event = parse_event(data)
+                    etype = data["type"]
                 except Exception as exc:  # ValueError, EventParseError, RecursionError, ...
                     self._malformed(item, exc)
                     continue

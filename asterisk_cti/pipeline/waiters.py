@@ -110,7 +110,7 @@ class Waiters:
         """
         with self._lock:
             self._taps = [*self._taps, observer]
-            self.active = True
+            self._changed()
             if not ari_only:
                 self._cti_taps = [*self._cti_taps, observer]
 
@@ -124,11 +124,15 @@ class Waiters:
             if self._closed:
                 raise ClientStoppedError("the client is stopped")
             self._waiters = [*self._waiters, waiter]
-            self.active = True
+            self._changed()
         return waiter
 
+    def _changed(self) -> None:
+        # Lock held: the lists changed; ``active`` follows them.
+        self.active = bool(self._waiters or self._taps)
+
     def __bool__(self) -> bool:
-        return bool(self._waiters or self._taps)
+        return self.active
 
     def offer(self, item: Any) -> None:
         """Offer one ARI event to every tap, then to every pending wait (processor thread)."""
@@ -157,14 +161,14 @@ class Waiters:
         with self._lock:
             if waiter in self._waiters:
                 self._waiters = [w for w in self._waiters if w is not waiter]
-                self.active = bool(self._waiters or self._taps)
+                self._changed()
 
     def close(self) -> None:
         """Fail every pending wait with :class:`ClientStoppedError` and refuse new ones."""
         with self._lock:
             self._closed = True
             waiters, self._waiters = self._waiters, []
-            self.active = bool(self._taps)
+            self._changed()
         for waiter in waiters:
             waiter._fail(ClientStoppedError("the client stopped"))
 
