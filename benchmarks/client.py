@@ -122,23 +122,47 @@ def run_aioari(stream: str, mode: str, port: int, n: int) -> Dict[str, Any]:
             "rss_kb": _peak_rss_kb()}
 
 
+def fake_ari(stream: str, port: int) -> Any:
+    """The in-process fake of Asterisk's REST API for the SDK's start-up (subscriptions and
+    resynchronisation), knowing the stream's endpoints; the websocket is the bench server's."""
+    from asterisk_cti.testing import FakeAri
+
+    from .stream import endpoints
+
+    fake = FakeAri(f"http://127.0.0.1:{port}", "bench", "bench")
+    for ep in endpoints(stream):
+        fake.add_endpoint(ep)
+    return fake
+
+
+def sdk_client(stream: str, fake: Any, app: str, listener: Any, stasis: Any,
+               **config: Any) -> Any:
+    """A CtiClient (not started) configured as an application of ``stream`` is:
+    ``monitor("PJSIP")`` with ``listener``; on ``stasis`` also call control and ``stasis``
+    as the raw listener of StasisStart/StasisEnd of the channels in the application."""
+    from asterisk_cti import CtiClient, CtiConfig
+
+    client = CtiClient(CtiConfig(url=fake.base_url, username="bench", password="bench", app=app,
+                                 **config), session=fake.session())
+    client.add_listener(listener)
+    if stream == "stasis":
+        control = client.control
+        client.add_raw_listener(stasis, ("StasisStart", "StasisEnd"), control.in_stasis)
+    client.monitor("PJSIP")
+    return client
+
+
 def run_sdk(stream: str, mode: str, port: int, n: int) -> Dict[str, Any]:
     """The SDK as an application of the stream uses it: ``monitor("PJSIP")`` with a channel
     and call listener on every stream; on ``stasis`` also call control (``client.control``:
     the switch and the Stasis state) and a raw listener for StasisStart/StasisEnd of the
     channels in the application, as a Stasis application that controls calls has."""
-    from asterisk_cti import ChannelEventListener, ConnectionListener, CtiClient, CtiConfig
+    from asterisk_cti import ChannelEventListener, ConnectionListener
     from asterisk_cti.events.catalogue import endpoint_of_channel_name
     from asterisk_cti.model import CallListener
-    from asterisk_cti.testing import FakeAri
-
-    from .stream import endpoints
 
     app = app_for(stream, mode, n)
-    base = f"http://127.0.0.1:{port}"
-    fake = FakeAri(base, "bench", "bench")
-    for ep in endpoints(stream):
-        fake.add_endpoint(ep)
+    fake = fake_ari(stream, port)
     want_lat = mode == "rate"
     # "overload": a listener that needs 1 ms per event and a small ring, so that the ring
     # must overflow (a 200 us listener no longer makes it: the reactor's pacing leaves the
@@ -216,14 +240,7 @@ def run_sdk(stream: str, mode: str, port: int, n: int) -> Dict[str, Any]:
     stasis = StasisApp()
     c0 = time.process_time()
     t0 = time.perf_counter()
-    client = CtiClient(CtiConfig(url=base, username="bench", password="bench", app=app,
-                                 **extra),
-                       session=fake.session())
-    client.add_listener(listener)
-    if stream == "stasis":
-        control = client.control
-        client.add_raw_listener(stasis, ("StasisStart", "StasisEnd"), control.in_stasis)
-    client.monitor("PJSIP")
+    client = sdk_client(stream, fake, app, listener, stasis, **extra)
     client.start(timeout=10)
     c_started = time.process_time()
     deadline = time.monotonic() + 300

@@ -29,12 +29,12 @@ import statistics
 import time
 from typing import Any, List
 
-from asterisk_cti import ChannelEventListener, CtiClient, CtiConfig
+from asterisk_cti import ChannelEventListener, CtiClient
 from asterisk_cti.model import CallListener
 from asterisk_cti.pipeline.frames import SNIFFED_TYPES, sniffed
-from asterisk_cti.testing import FakeAri
 
 from . import stream as streams
+from .client import fake_ari, sdk_client
 from .server import EventServer
 
 
@@ -52,17 +52,8 @@ class _StasisSink:
 
 
 def _client(stream: str, port: int) -> CtiClient:
-    base = f"http://127.0.0.1:{port}"
-    fake = FakeAri(base, "bench", "bench")
-    for ep in streams.endpoints(stream):
-        fake.add_endpoint(ep)
-    client = CtiClient(CtiConfig(url=base, username="bench", password="bench",
-                                 app=f"{stream}.full-10"), session=fake.session())
-    client.add_listener(_Sink())
-    if stream == "stasis":
-        control = client.control
-        client.add_raw_listener(_StasisSink(), ("StasisStart", "StasisEnd"), control.in_stasis)
-    client.monitor("PJSIP")
+    client: CtiClient = sdk_client(stream, fake_ari(stream, port), f"{stream}.full-10",
+                                   _Sink(), _StasisSink())
     client.start(timeout=10)
     client.wait_idle(5)
     return client
