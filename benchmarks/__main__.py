@@ -24,11 +24,9 @@ A quick check: ``BENCH_RUNS=1 BENCH_EVENTS=20000 make bench`` (under a minute).
 
 from __future__ import annotations
 
-import datetime
 import importlib.util
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -38,6 +36,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from . import callcentre
 from . import model as model_bench
 from . import stream as streams
+from .machine import machine
 from .server import EventServer, capacity
 
 
@@ -134,20 +133,6 @@ def call_control(n: int = 100) -> Tuple[float, float]:
         client.close()
         session.close()
     return med(sdk), med(bare)
-
-
-def machine() -> str:
-    cpu = "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return (f"{os.cpu_count()} CPUs (nproc {len(os.sched_getaffinity(0))}), {cpu}, "
-            f"Python {platform.python_version()}, {datetime.date.today().isoformat()}")
 
 
 def n_full(stream: str) -> int:

@@ -57,6 +57,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Callable, Deque, Dict, List, Optional, Protocol, Sequence, Tuple
 
+from .machine import machine
+
 SITE = "bench"
 FIRST_EXT = 100000
 SERVER_APP = "cti-server"
@@ -998,21 +1000,6 @@ def _usage_row(runs: List[RunResult]) -> List[str]:
                     for u in us])
     return [DESKTOP_NAMES[runs[0].plan["desktop"]], f"{n:.0f}", f"{threads:.0f}",
             f"{rss:.0f}", f"{uss:.0f}", f"{per_thread:.2f}", f"{per_mib:.2f}"]
-
-
-def machine() -> str:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import platform
-
-    return (f"{os.cpu_count()} CPUs, {cpu}, Python {platform.python_version()}, "
-            f"{time.strftime('%Y-%m-%d', time.gmtime())}")
 
 
 @dataclass
