@@ -241,6 +241,7 @@ def test_each_desk_sees_its_own_line_in_order_and_holds_through_the_server(
     assert server.role == "active"
     order = CallEvents()
     server.client.add_listener(order)
+    assert server.client.wait_idle()  # both start from the same point (see test_remote)
     c1000, r1000 = desks(broker, "1000")
     c1002, r1002 = desks(broker, "1002")
     for rec, line in ((r1000, K), (r1002, P)):  # the retained snapshot, idle, on connect

@@ -29,6 +29,9 @@ def test_sees_its_line_only_in_the_servers_order_after_the_retained_snapshot(
         server: CtiServer, desk: Desk) -> None:
     local = CallEvents()
     server.client.add_listener(local)
+    # everything the server's client had received is delivered (to the new listener: from its
+    # snapshot on) before the desks subscribe, so that both start from the same point
+    assert server.client.wait_idle()
     c1000, r1000 = desk("1000")
     c1002, r1002 = desk("1002")
     first = _snapshot(r1000)
